@@ -1,0 +1,17 @@
+// Command onionbalance balances the clients of Tor v3 onion services over many backend onion services,
+// alone or as a highly available cluster on etcd. Run "onionbalance --help" for the commands.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	stop()
+	os.Exit(code)
+}
