@@ -1,0 +1,28 @@
+// Package hashring turns a Tor consensus and its microdescriptors into the
+// facts an onion-service publisher needs: the time periods and shared random
+// values (SRVs) of the two descriptors it must keep published, and the
+// hidden-service directories (HSDirs) responsible for each of them.
+//
+// The package is pure: it does no I/O and never reads the system clock. Every
+// time calculation starts from the consensus valid-after time, as tor does,
+// and callers pass "now" where it is needed.
+//
+// Typical use, once per consensus:
+//
+//	c, err := hashring.ParseConsensus(consensusText) // GETINFO dir/status-vote/current/consensus-microdesc
+//	mds, err := hashring.ParseMicrodescs(mdText)     // GETINFO md/all
+//	c.AttachMicrodescs(mds)
+//	for _, slot := range c.Slots() {
+//		ring := hashring.NewRing(c, slot)
+//		for _, key := range blindedKeys {            // blinded for slot.Period
+//			dirs := ring.Responsible(key)            // HSPOST SERVER=dirs[i].Fingerprint
+//		}
+//	}
+//
+// To fetch another service's current descriptor, use the ring of
+// c.ClientSlot() and its FetchSet.
+//
+// The formulas follow C tor (hs_common.c, nodelist.c, shared_random_client.c)
+// rather than the specification where the two differ; the doc comment of each
+// function says which tor function it mirrors.
+package hashring
