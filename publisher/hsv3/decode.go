@@ -1,0 +1,225 @@
+package hsv3
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DecodeOptions control descriptor validation.
+type DecodeOptions struct {
+	// Now is the time certificates are checked against. It is required
+	// unless SkipExpiryCheck is set.
+	Now time.Time
+	// SkipExpiryCheck accepts expired certificates (for old test vectors).
+	SkipExpiryCheck bool
+	// ClientKey is an optional x25519 client-authorization secret key,
+	// needed to decrypt descriptors of services with restricted discovery.
+	ClientKey *ecdh.PrivateKey
+	// AcceptAnyBlindedKey makes DecodeForAddress decrypt a descriptor even
+	// when its blinded key matches no time period of the address, as stem
+	// does. Such a descriptor proves nothing about who made it.
+	AcceptAnyBlindedKey bool
+}
+
+// Descriptor is a verified and decrypted v3 onion-service descriptor.
+type Descriptor struct {
+	LifetimeMinutes int
+	RevisionCounter uint64
+	// SigningKeyCert is the descriptor-signing-key-cert (type 08).
+	SigningKeyCert *Cert
+	// SigningKey is the descriptor signing key (certified by SigningKeyCert).
+	SigningKey ed25519.PublicKey
+	// BlindedKey is the blinded public key that signed SigningKeyCert.
+	BlindedKey ed25519.PublicKey
+	Signature  []byte
+
+	// Identity is the service's identity key; nil from DecodeBlinded.
+	Identity ed25519.PublicKey
+	// PeriodNum and PeriodLength (minutes) identify the time period the
+	// descriptor is for; PeriodLength is 0 when unknown.
+	PeriodNum     uint64
+	PeriodLength  uint64
+	Subcredential [32]byte
+
+	// MiddlePlaintext is the decrypted first layer, NUL padding included.
+	MiddlePlaintext []byte
+	Middle          *MiddleLayer
+	// DescriptorCookie is the client-authorization cookie, when one was used.
+	DescriptorCookie []byte
+	// InnerPlaintext is the decrypted second layer.
+	InnerPlaintext []byte
+	Inner          *InnerLayer
+	// SkippedIntroPoints lists intro points left out of Inner.IntroPoints
+	// because they did not parse or their certificates did not validate.
+	SkippedIntroPoints []SkippedIntroPoint
+}
+
+// IntroPoints returns the usable intro points.
+func (d *Descriptor) IntroPoints() []IntroPoint { return d.Inner.IntroPoints }
+
+// Decode verifies and decrypts a descriptor of the service with the given
+// identity key for time period periodNum of periodLength minutes. It fails
+// with ErrWrongService unless the descriptor's signing-key certificate is
+// signed by the blinded key derived for that period.
+func Decode(raw []byte, identity ed25519.PublicKey, periodNum, periodLength uint64, opts DecodeOptions) (*Descriptor, error) {
+	blinded, err := BlindPublicKey(identity, periodNum, periodLength)
+	if err != nil {
+		return nil, err
+	}
+	d, blob, err := decodeOuter(raw, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(d.BlindedKey, blinded) {
+		return nil, fmt.Errorf("descriptor does not belong to %s.onion in time period %d (length %d): blinded key %s, want %s: %w",
+			EncodeAddress(identity), periodNum, periodLength, BlindedKeyID(d.BlindedKey), BlindedKeyID(blinded), ErrWrongService)
+	}
+	d.Identity, d.PeriodNum, d.PeriodLength = identity, periodNum, periodLength
+	if err := d.decrypt(blob, Subcredential(identity, blinded), opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// DecodeBlinded verifies and decrypts a descriptor given only its blinded
+// key and subcredential (no identity key or time period).
+func DecodeBlinded(raw []byte, blinded ed25519.PublicKey, subcredential [32]byte, opts DecodeOptions) (*Descriptor, error) {
+	d, blob, err := decodeOuter(raw, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(d.BlindedKey, blinded) {
+		return nil, fmt.Errorf("descriptor is signed by blinded key %s, want %s: %w", BlindedKeyID(d.BlindedKey), BlindedKeyID(blinded), ErrWrongService)
+	}
+	if err := d.decrypt(blob, subcredential, opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// DecodeForAddress verifies and decrypts a descriptor knowing only the
+// onion address, for inspection tools. It finds the time period from the
+// signing-key certificate's expiry (see findPeriod) and fails with
+// ErrWrongService when no period near it gives the descriptor's blinded key,
+// unless opts.AcceptAnyBlindedKey is set.
+func DecodeForAddress(raw []byte, address string, opts DecodeOptions) (*Descriptor, error) {
+	identity, err := DecodeAddress(address)
+	if err != nil {
+		return nil, err
+	}
+	d, blob, err := decodeOuter(raw, opts)
+	if err != nil {
+		return nil, err
+	}
+	d.Identity = identity
+	num, length, ok := findPeriod(identity, d.BlindedKey, d.SigningKeyCert.ExpirationHours)
+	if ok {
+		d.PeriodNum, d.PeriodLength = num, length
+	} else if !opts.AcceptAnyBlindedKey {
+		return nil, fmt.Errorf("descriptor does not belong to %s.onion: its blinded key %s matches no time period around its creation: %w",
+			EncodeAddress(identity), BlindedKeyID(d.BlindedKey), ErrWrongService)
+	}
+	if err := d.decrypt(blob, Subcredential(identity, d.BlindedKey), opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// decodeOuter parses and verifies the outer layer. It returns the
+// descriptor so far and the first-layer blob.
+func decodeOuter(raw []byte, opts DecodeOptions) (*Descriptor, []byte, error) {
+	if opts.Now.IsZero() && !opts.SkipExpiryCheck {
+		return nil, nil, errors.New("hsv3: DecodeOptions.Now is required unless SkipExpiryCheck is set")
+	}
+	o, err := parseOuter(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := o.verify(opts.Now, opts.SkipExpiryCheck); err != nil {
+		return nil, nil, err
+	}
+	d := &Descriptor{
+		LifetimeMinutes: o.lifetime,
+		RevisionCounter: o.revision,
+		SigningKeyCert:  o.signingKeyCert,
+		SigningKey:      o.signingKeyCert.CertifiedKey,
+		BlindedKey:      o.signingKeyCert.SigningKey,
+		Signature:       o.signature,
+	}
+	return d, o.superencrypted, nil
+}
+
+// decrypt decrypts and parses both encrypted layers, then validates the
+// intro points, leaving out (and listing) those that fail.
+func (d *Descriptor) decrypt(superencrypted []byte, subcredential [32]byte, opts DecodeOptions) error {
+	d.Subcredential = subcredential
+	first := layerParams{secretData: d.BlindedKey, subcredential: subcredential, revision: d.RevisionCounter, constant: constSuperencrypted}
+	plain, err := decryptLayer(first, superencrypted)
+	if err != nil {
+		return fmt.Errorf("first layer: %w", err)
+	}
+	d.MiddlePlaintext = plain
+	text, err := layerText(plain, "middle")
+	if err != nil {
+		return err
+	}
+	if d.Middle, err = parseMiddle(text); err != nil {
+		return err
+	}
+
+	secret := []byte(d.BlindedKey)
+	if opts.ClientKey != nil {
+		cookie, err := decryptDescriptorCookie(opts.ClientKey, d.Middle.EphemeralKey, subcredential, d.Middle.AuthClients)
+		switch {
+		case err == nil:
+			d.DescriptorCookie = cookie
+			secret = append(append([]byte(nil), d.BlindedKey...), cookie...)
+		case !errors.Is(err, ErrNotAuthorized):
+			return err
+		}
+	}
+	second := layerParams{secretData: secret, subcredential: subcredential, revision: d.RevisionCounter, constant: constEncrypted}
+	plain, err = decryptLayer(second, d.Middle.Encrypted)
+	switch {
+	case errors.Is(err, ErrDecrypt) && d.DescriptorCookie == nil && opts.ClientKey != nil:
+		return fmt.Errorf("second layer: %w: the client key has no auth-client entry and the layer needs one (%w)", ErrNotAuthorized, err)
+	case errors.Is(err, ErrDecrypt) && d.DescriptorCookie == nil:
+		return fmt.Errorf("second layer: %w (the service may require client authorization)", err)
+	case err != nil:
+		return fmt.Errorf("second layer: %w", err)
+	}
+	d.InnerPlaintext = plain
+	if text, err = layerText(plain, "inner"); err != nil {
+		return err
+	}
+	inner, skipped, err := parseInner(text)
+	if err != nil {
+		return err
+	}
+	d.Inner, d.SkippedIntroPoints = inner, nil
+	parsed := inner.IntroPoints
+	inner.IntroPoints = nil
+	pos, next := 0, 0
+	for i := range parsed {
+		for next < len(skipped) && skipped[next].Index == pos {
+			d.SkippedIntroPoints = append(d.SkippedIntroPoints, skipped[next])
+			next, pos = next+1, pos+1
+		}
+		ip := &parsed[i]
+		if err := ip.check(d.SigningKey, opts.Now, opts.SkipExpiryCheck); err != nil {
+			d.SkippedIntroPoints = append(d.SkippedIntroPoints, SkippedIntroPoint{Index: pos, IntroPoint: ip, Err: fmt.Errorf("intro point %d: %w", pos, err)})
+		} else {
+			inner.IntroPoints = append(inner.IntroPoints, *ip)
+		}
+		pos++
+	}
+	d.SkippedIntroPoints = append(d.SkippedIntroPoints, skipped[next:]...)
+	if n := len(inner.IntroPoints); n > MaxIntroPoints {
+		return fmt.Errorf("inner layer: %w: %d usable, at most %d allowed", ErrTooManyIntroPoints, n, MaxIntroPoints)
+	}
+	return nil
+}
