@@ -19,10 +19,6 @@ type DecodeOptions struct {
 	// ClientKey is an optional x25519 client-authorization secret key,
 	// needed to decrypt descriptors of services with restricted discovery.
 	ClientKey *ecdh.PrivateKey
-	// AcceptAnyBlindedKey makes DecodeForAddress decrypt a descriptor even
-	// when its blinded key matches no time period of the address, as stem
-	// does. Such a descriptor proves nothing about who made it.
-	AcceptAnyBlindedKey bool
 }
 
 // Descriptor is a verified and decrypted v3 onion-service descriptor.
@@ -104,8 +100,7 @@ func DecodeBlinded(raw []byte, blinded ed25519.PublicKey, subcredential [32]byte
 // DecodeForAddress verifies and decrypts a descriptor knowing only the
 // onion address, for inspection tools. It finds the time period from the
 // signing-key certificate's expiry (see findPeriod) and fails with
-// ErrWrongService when no period near it gives the descriptor's blinded key,
-// unless opts.AcceptAnyBlindedKey is set.
+// ErrWrongService when no period near it gives the descriptor's blinded key.
 func DecodeForAddress(raw []byte, address string, opts DecodeOptions) (*Descriptor, error) {
 	identity, err := DecodeAddress(address)
 	if err != nil {
@@ -117,12 +112,11 @@ func DecodeForAddress(raw []byte, address string, opts DecodeOptions) (*Descript
 	}
 	d.Identity = identity
 	num, length, ok := findPeriod(identity, d.BlindedKey, d.SigningKeyCert.ExpirationHours)
-	if ok {
-		d.PeriodNum, d.PeriodLength = num, length
-	} else if !opts.AcceptAnyBlindedKey {
+	if !ok {
 		return nil, fmt.Errorf("descriptor does not belong to %s.onion: its blinded key %s matches no time period around its creation: %w",
 			EncodeAddress(identity), BlindedKeyID(d.BlindedKey), ErrWrongService)
 	}
+	d.PeriodNum, d.PeriodLength = num, length
 	if err := d.decrypt(blob, Subcredential(identity, d.BlindedKey), opts); err != nil {
 		return nil, err
 	}
