@@ -158,7 +158,7 @@ func (p *consensusParser) line() error {
 		return p.endRelay()
 	}
 	if p.relay != nil {
-		return p.relayLineArgs()
+		return p.entryLine()
 	}
 	if p.footer {
 		return nil
@@ -173,11 +173,11 @@ func (p *consensusParser) line() error {
 	}
 	switch s.keyword {
 	case "valid-after":
-		return p.time(&p.c.ValidAfter)
+		return p.parseTime(&p.c.ValidAfter)
 	case "fresh-until":
-		return p.time(&p.c.FreshUntil)
+		return p.parseTime(&p.c.FreshUntil)
 	case "valid-until":
-		return p.time(&p.c.ValidUntil)
+		return p.parseTime(&p.c.ValidUntil)
 	case "params":
 		return p.params()
 	case "shared-rand-previous-value":
@@ -188,7 +188,7 @@ func (p *consensusParser) line() error {
 	return nil
 }
 
-func (p *consensusParser) time(dst *time.Time) error {
+func (p *consensusParser) parseTime(dst *time.Time) error {
 	s := p.s
 	if err := s.needArgs(2); err != nil {
 		return err
@@ -263,8 +263,8 @@ func (p *consensusParser) startRelay() error {
 	return nil
 }
 
-// relayLineArgs handles a line inside a router entry.
-func (p *consensusParser) relayLineArgs() error {
+// entryLine handles a line inside a router entry.
+func (p *consensusParser) entryLine() error {
 	s := p.s
 	switch s.keyword {
 	case "m":

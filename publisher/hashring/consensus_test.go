@@ -134,7 +134,9 @@ func TestParseConsensusErrors(t *testing.T) {
 			return strings.Replace(s, "params", "valid-until 2026-07-27 13:00:00\nparams", 1)
 		}, 5, "valid-until"},
 		{"bad param", func(s string) string { return strings.Replace(s, "hsdir_spread_store=4", "hsdir_spread_store=four", 1) }, 5, "params"},
-		{"param overflow", func(s string) string { return strings.Replace(s, "hsdir_spread_store=4", "hsdir_spread_store=4294967296", 1) }, 5, "params"},
+		{"param overflow", func(s string) string {
+			return strings.Replace(s, "hsdir_spread_store=4", "hsdir_spread_store=4294967296", 1)
+		}, 5, "params"},
 		{"param without =", func(s string) string { return strings.Replace(s, "hsdir_spread_store=4", "hsdir_spread_store", 1) }, 5, "params"},
 		{"short SRV", func(s string) string {
 			return strings.Replace(s, "zwbAmnMGie00x5rmWGk+lP2rTXK2n0OmkF/1Ih4LcAI=", "zwbAmnMG", 1)
@@ -145,12 +147,18 @@ func TestParseConsensusErrors(t *testing.T) {
 		{"short r", func(s string) string {
 			return strings.Replace(s, "r Ukko MDUJq5EO8ge3Q4wnQ1xKL9V58bE 2038-01-01 00:00:00 95.216.33.30 443 0", "r Ukko MDUJq5EO8ge3Q4wnQ1xKL9V58bE", 1)
 		}, 8, "r"},
-		{"bad identity", func(s string) string { return strings.Replace(s, "MDUJq5EO8ge3Q4wnQ1xKL9V58bE", "MDUJq5EO8ge3Q4wnQ1x!L9V58bE", 1) }, 8, "r"},
-		{"r without m", func(s string) string { return strings.Replace(s, "m PSFWDSIK+sMS6+fkLrc7PSZ6L0Rkscbz2WcmKCDIdOQ\n", "", 1) }, 8, "r"},
+		{"bad identity", func(s string) string {
+			return strings.Replace(s, "MDUJq5EO8ge3Q4wnQ1xKL9V58bE", "MDUJq5EO8ge3Q4wnQ1x!L9V58bE", 1)
+		}, 8, "r"},
+		{"r without m", func(s string) string {
+			return strings.Replace(s, "m PSFWDSIK+sMS6+fkLrc7PSZ6L0Rkscbz2WcmKCDIdOQ\n", "", 1)
+		}, 8, "r"},
 		{"m twice", func(s string) string {
 			return strings.Replace(s, "s Fast", "m PSFWDSIK+sMS6+fkLrc7PSZ6L0Rkscbz2WcmKCDIdOQ\ns Fast", 1)
 		}, 10, "m"},
-		{"bad m", func(s string) string { return strings.Replace(s, "m PSFWDSIK+sMS6+fkLrc7PSZ6L0Rkscbz2WcmKCDIdOQ", "m PSFWDSIK", 1) }, 9, "m"},
+		{"bad m", func(s string) string {
+			return strings.Replace(s, "m PSFWDSIK+sMS6+fkLrc7PSZ6L0Rkscbz2WcmKCDIdOQ", "m PSFWDSIK", 1)
+		}, 9, "m"},
 		{"duplicate relay", func(s string) string {
 			entry := s[strings.Index(s, "r Ukko"):strings.Index(s, "directory-footer")]
 			return strings.Replace(s, "directory-footer", entry+"directory-footer", 1)

@@ -22,6 +22,12 @@
 // To fetch another service's current descriptor, use the ring of
 // c.ClientSlot() and its FetchSet.
 //
+// Test networks: tor shortens time periods to 24 voting intervals when its
+// TestingTorNetwork option is set. A controller cannot read that option, so
+// ParseConsensus assumes a test network when the voting interval
+// (fresh-until − valid-after) is under an hour; Consensus.TestNetwork holds
+// that guess and may be overridden.
+//
 // The formulas follow C tor (hs_common.c, nodelist.c, shared_random_client.c)
 // rather than the specification where the two differ; the doc comment of each
 // function says which tor function it mirrors.

@@ -15,7 +15,8 @@ import (
 // (the repository sits beside "shared").
 func findVectors() (string, bool) {
 	if d := os.Getenv("OB_TOR_VECTORS"); d != "" {
-		return d, true
+		st, err := os.Stat(d)
+		return d, err == nil && st.IsDir()
 	}
 	wd, err := os.Getwd()
 	if err != nil {
