@@ -86,7 +86,8 @@ func keyFile(header string, body []byte) []byte {
 	return append(b, body...)
 }
 
-// GenerateMasterKey creates an ed25519 identity key from random, writes it in
+// GenerateMasterKey creates an ed25519 identity key from random (nil: a secure
+// source), writes it in
 // tor's format to dir (hs_ed25519_secret_key, hs_ed25519_public_key, hostname;
 // dir is created with mode 0700) and returns the onion address.
 func GenerateMasterKey(dir string, random io.Reader) (string, error) {
