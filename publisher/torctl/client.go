@@ -121,14 +121,15 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		up := time.Now()
 		c.log.Info("connected to the tor control port", "address", c.cfg.Address, "initial", initial)
+		c.setSession(s)
+		// Reconnected goes first; events tor sends meanwhile wait in the socket.
+		c.queue.push(Reconnected{Initial: initial})
+		initial = false
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c.readEvents(s)
 		}()
-		c.setSession(s)
-		c.queue.push(Reconnected{Initial: initial})
-		initial = false
 
 		select {
 		case <-s.done:

@@ -59,3 +59,14 @@ func FuzzParseEvent(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseEventContent(b *testing.B) {
+	text := "HS_DESC_CONTENT " + testAddr + " " + strings.Repeat("x", 43) + " $" + fpA + "~n\r\n" +
+		"hs-descriptor 3\n" + strings.Repeat(strings.Repeat("A", 63)+"\n", 800)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if parseEvent(text) == nil {
+			b.Fatal("not parsed")
+		}
+	}
+}

@@ -184,10 +184,12 @@ func TestRealTorCookie(t *testing.T) {
 	_, port, _ := strings.Cut(tor.control, ":")
 	tor.kill()
 	next[torctl.Disconnected](t, c)
+	restarted := time.Now()
 	tor.start(port)
 	if ev := next[torctl.Reconnected](t, c); ev.Initial {
 		t.Error("Reconnected after a restart has Initial set")
 	}
+	t.Logf("Reconnected %v after starting tor again (tor startup included)", time.Since(restarted))
 	if v2, err := c.GetInfo(ctx, "version"); err != nil || v2 != v {
 		t.Errorf("GetInfo(version) after restart = %q, %v", v2, err)
 	}

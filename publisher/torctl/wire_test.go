@@ -89,3 +89,16 @@ func TestHSFetchCommand(t *testing.T) {
 		t.Errorf("non-base32 address: error = %v, want ErrInvalidArgument", err)
 	}
 }
+
+// BenchmarkHSPostCommand encodes a descriptor of tor's typical size (about 50 kB with padding).
+func BenchmarkHSPostCommand(b *testing.B) {
+	line := strings.Repeat("A", 63) + "\n"
+	desc := []byte("hs-descriptor 3\n" + strings.Repeat(line, 800))
+	servers := []string{fpA, fpB}
+	b.SetBytes(int64(len(desc)))
+	for b.Loop() {
+		if _, err := hsPostCommand(desc, testAddr, servers); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
