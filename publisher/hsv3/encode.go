@@ -68,31 +68,42 @@ func Encode(p EncodeParams) ([]byte, error) {
 			return nil, err
 		}
 	}
-	maxSize := p.MaxSize
-	if maxSize == 0 {
-		maxSize = DefaultMaxDescriptorSize
-	}
-
-	blinded := p.Identity.BlindedKey(p.PeriodNum, p.PeriodLength)
-	blindedPub := blinded.PublicKey()
-	subcredential := Subcredential(p.Identity.PublicKey(), blindedPub)
-
 	signing, err := generateExpandedKey(p.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("descriptor signing key: %w", err)
 	}
+	inner, err := recertifyIntroPoints(p.IntroPoints, signing)
+	if err != nil {
+		return nil, err
+	}
+	inner.FlowControl = p.FlowControl
+	desc, err := seal(p, signing, inner.marshal())
+	if err != nil {
+		return nil, err
+	}
+	maxSize := p.MaxSize
+	if maxSize == 0 {
+		maxSize = DefaultMaxDescriptorSize
+	}
+	if len(desc) >= maxSize {
+		return nil, fmt.Errorf("%w: %d bytes with %d intro points, must be below %d", ErrTooLarge, len(desc), len(inner.IntroPoints), maxSize)
+	}
+	return desc, nil
+}
+
+// seal certifies the signing key with the blinded key, encrypts the inner
+// layer text into the middle layer and that into the outer layer, and signs.
+func seal(p EncodeParams, signing *ExpandedKey, innerText []byte) ([]byte, error) {
+	blinded := p.Identity.BlindedKey(p.PeriodNum, p.PeriodLength)
+	blindedPub := blinded.PublicKey()
+	subcredential := Subcredential(p.Identity.PublicKey(), blindedPub)
+
 	expiry := p.Now.Add(SigningCertLifetime).Unix()
 	hours := uint32((expiry + 3599) / 3600)
 	signingCert, err := IssueCert(CertTypeSigningKey, signing.PublicKey(), hours, blinded)
 	if err != nil {
 		return nil, err
 	}
-
-	inner, err := recertifyIntroPoints(p.IntroPoints, signing)
-	if err != nil {
-		return nil, err
-	}
-	inner.FlowControl = p.FlowControl
 
 	layer := layerParams{secretData: blindedPub, subcredential: subcredential, revision: p.RevisionCounter, constant: constEncrypted}
 	salt, err := readRandom(p.Rand, saltSize)
@@ -103,7 +114,7 @@ func Encode(p EncodeParams) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	middle.Encrypted = encryptLayer(layer, inner.marshal(), salt)
+	middle.Encrypted = encryptLayer(layer, innerText, salt)
 
 	layer.constant = constSuperencrypted
 	if salt, err = readRandom(p.Rand, saltSize); err != nil {
@@ -113,11 +124,7 @@ func Encode(p EncodeParams) ([]byte, error) {
 
 	body := outerBody(DefaultLifetimeMinutes, signingCert, p.RevisionCounter, superencrypted)
 	sig := signing.Sign(append([]byte(signaturePrefix), body...))
-	desc := append(body, "signature "+base64.RawStdEncoding.EncodeToString(sig)+"\n"...)
-	if len(desc) >= maxSize {
-		return nil, fmt.Errorf("%w: %d bytes with %d intro points, must be below %d", ErrTooLarge, len(desc), len(inner.IntroPoints), maxSize)
-	}
-	return desc, nil
+	return append(body, "signature "+base64.RawStdEncoding.EncodeToString(sig)+"\n"...), nil
 }
 
 // recertifyIntroPoints builds the inner layer: create2-formats 2 and each
