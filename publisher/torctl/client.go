@@ -297,23 +297,25 @@ func (c *Client) request(ctx context.Context, verb, format string, args ...any) 
 		})
 		resp, err := s.cmd.SendRequest(format, args...)
 		watchdog.Stop()
+		var te *textproto.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &te):
+			msg := te.Msg
+			if resp != nil {
+				msg = resp.Reply // bine prefixes its own text to te.Msg
+			}
+			err = &ReplyError{Command: verb, Code: te.Code, Message: msg}
+		default:
+			// Broken socket or garbled reply: the connection is unusable, even if the caller left.
+			s.fail(fmt.Errorf("command connection: %w", err))
+			resp, err = nil, fmt.Errorf("torctl: %s: %w: %w", verb, ErrConnectionLost, err)
+		}
 		done <- result{resp, err}
 	}()
 	select {
 	case r := <-done:
-		if r.err == nil {
-			return r.resp, nil
-		}
-		var te *textproto.Error
-		if errors.As(r.err, &te) {
-			msg := te.Msg
-			if r.resp != nil {
-				msg = r.resp.Reply // bine prefixes its own text to te.Msg
-			}
-			return r.resp, &ReplyError{Command: verb, Code: te.Code, Message: msg}
-		}
-		s.fail(fmt.Errorf("command connection: %w", r.err))
-		return nil, fmt.Errorf("torctl: %s: %w: %w", verb, ErrConnectionLost, r.err)
+		return r.resp, r.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("torctl: %s: %w", verb, ctx.Err())
 	}
