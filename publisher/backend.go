@@ -1,0 +1,157 @@
+package publisher
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/store"
+)
+
+// Backend is one backend onion service and what was last learnt of it.
+type Backend struct {
+	Address  string // 56 characters, no ".onion"
+	Name     string
+	Identity ed25519.PublicKey
+
+	// Intro points of the last good descriptor, as stored in etcd.
+	Record store.InstanceRecord
+	// RevisionSince is when the current descriptor revision was first seen: a live tor re-uploads its
+	// descriptor with a new revision counter at least every two hours.
+	RevisionSince time.Time
+	// IntroSetModified is when the intro points last changed (the Python status field).
+	IntroSetModified time.Time
+	// LastFetchError is the reason of the last failed fetch, for status.
+	LastFetchError string
+
+	blinded string // blinded key (tor's base64) of the descriptor in Record
+}
+
+// Liveness holds the rules that decide whether a backend still counts.
+type Liveness struct {
+	// Timeout drops a backend whose descriptor was not received for this long.
+	Timeout time.Duration
+	// MaxRevisionAge drops a backend whose descriptor revision did not change for this long.
+	MaxRevisionAge time.Duration
+	// CertMargin drops intro points whose certificates expire sooner than this.
+	CertMargin time.Duration
+}
+
+// Live reports whether the backend should be in the next descriptor, and why not.
+func (b *Backend) Live(now time.Time, l Liveness) (bool, string) {
+	switch {
+	case b.Record.ReceivedAt.IsZero():
+		return false, "no descriptor yet"
+	case now.Sub(b.Record.ReceivedAt) > l.Timeout:
+		return false, "descriptor not received for " + now.Sub(b.Record.ReceivedAt).Round(time.Second).String()
+	case l.MaxRevisionAge > 0 && !b.RevisionSince.IsZero() && now.Sub(b.RevisionSince) > l.MaxRevisionAge:
+		return false, "descriptor not renewed for " + now.Sub(b.RevisionSince).Round(time.Second).String()
+	}
+	return true, ""
+}
+
+// usableIntroPoints returns the backend's intro points that can be copied into a master descriptor now,
+// in a stable order (by auth key), at most n of them.
+func (b *Backend) usableIntroPoints(now time.Time, margin time.Duration, n int) []store.IntroPoint {
+	var ips []store.IntroPoint
+	for _, ip := range b.Record.IntroPoints {
+		if ip.AuthKeyExpires.Before(now.Add(margin)) || ip.EncKeyCertExpires.Before(now.Add(margin)) {
+			continue
+		}
+		ips = append(ips, ip)
+	}
+	sort.Slice(ips, func(i, j int) bool { return bytes.Compare(ips[i].AuthKey, ips[j].AuthKey) < 0 })
+	if len(ips) > n {
+		ips = ips[:n]
+	}
+	return ips
+}
+
+// recordFromDescriptor converts a decoded backend descriptor into its etcd record, keeping only intro
+// points that can be copied (no legacy keys).
+func recordFromDescriptor(addr, name string, d *hsv3.Descriptor, hsdir string, now time.Time) store.InstanceRecord {
+	rec := store.InstanceRecord{
+		Address:            addr,
+		Name:               name,
+		ReceivedAt:         now,
+		DescriptorRevision: d.RevisionCounter,
+		HSDir:              hsdir,
+		FlowControl:        d.Inner.FlowControl,
+	}
+	for _, ip := range d.IntroPoints() {
+		if ip.HasLegacyKey() || ip.AuthKeyCert == nil || ip.EncKeyCert == nil {
+			continue
+		}
+		rec.IntroPoints = append(rec.IntroPoints, store.IntroPoint{
+			LinkSpecifiers:    slices.Clone(ip.LinkSpecifiersRaw),
+			OnionKey:          slices.Clone(ip.OnionKey[:]),
+			AuthKey:           slices.Clone(ip.AuthKeyCert.CertifiedKey),
+			AuthKeyExpires:    ip.AuthKeyCert.Expiry(),
+			EncKey:            slices.Clone(ip.EncKey[:]),
+			EncKeyCertKey:     slices.Clone(ip.EncKeyCert.CertifiedKey),
+			EncKeyCertExpires: ip.EncKeyCert.Expiry(),
+		})
+	}
+	return rec
+}
+
+// hsv3IntroPoint turns a stored intro point back into the encoder's input. The certificates carry only
+// what the encoder re-issues: the certified key and the expiry.
+func hsv3IntroPoint(ip store.IntroPoint) (hsv3.IntroPoint, error) {
+	out := hsv3.IntroPoint{LinkSpecifiersRaw: ip.LinkSpecifiers}
+	ls, err := hsv3.ParseLinkSpecifiers(ip.LinkSpecifiers)
+	if err != nil {
+		return out, err
+	}
+	out.LinkSpecifiers = ls
+	copy(out.OnionKey[:], ip.OnionKey)
+	copy(out.EncKey[:], ip.EncKey)
+	out.AuthKeyCert = &hsv3.Cert{Type: hsv3.CertTypeIntroAuth, CertifiedKey: ip.AuthKey, ExpirationHours: hours(ip.AuthKeyExpires)}
+	out.EncKeyCert = &hsv3.Cert{Type: hsv3.CertTypeIntroEnc, CertifiedKey: ip.EncKeyCertKey, ExpirationHours: hours(ip.EncKeyCertExpires)}
+	return out, nil
+}
+
+func hours(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
+
+// introSetKey identifies an intro point: its auth key.
+func introSetKey(ip store.IntroPoint) string { return base64.StdEncoding.EncodeToString(ip.AuthKey) }
+
+// sameIntroPoints compares two intro-point sets by auth key, ignoring order.
+func sameIntroPoints(a, b []store.IntroPoint) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	keys := func(ips []store.IntroPoint) []string {
+		out := make([]string, len(ips))
+		for i, ip := range ips {
+			out[i] = introSetKey(ip)
+		}
+		sort.Strings(out)
+		return out
+	}
+	return slices.Equal(keys(a), keys(b))
+}
+
+// digestIntroMap hashes "auth key -> backend" pairs in a canonical order: the identity of what a
+// publication contains.
+func digestIntroMap(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write([]byte(m[k]))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,0 +1,289 @@
+package publisher
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/obcluster/obcluster/publisher/hashring"
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/torctl"
+	"github.com/obcluster/obcluster/store"
+)
+
+var b64 = base64.RawStdEncoding
+
+// testNetwork is a synthetic Tor network: a consensus with n HSDirs and their microdescriptors.
+type testNetwork struct {
+	consensus, mds []byte
+	validAfter     time.Time
+}
+
+func newTestNetwork(t *testing.T, n int, validAfter time.Time, vi time.Duration) *testNetwork {
+	t.Helper()
+	var cons, mds strings.Builder
+	f := func(format string, a ...any) { fmt.Fprintf(&cons, format+"\n", a...) }
+	f("network-status-version 3 microdesc")
+	f("vote-status consensus")
+	f("consensus-method 35")
+	f("valid-after %s", validAfter.UTC().Format("2006-01-02 15:04:05"))
+	f("fresh-until %s", validAfter.Add(vi).UTC().Format("2006-01-02 15:04:05"))
+	f("valid-until %s", validAfter.Add(3*vi).UTC().Format("2006-01-02 15:04:05"))
+	f("voting-delay 4 4")
+	f("known-flags Authority Exit Fast Guard HSDir Running Stable V2Dir Valid")
+	f("params hsdir_spread_store=4")
+	f("shared-rand-previous-value 9 %s", base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	f("shared-rand-current-value 9 %s", base64.StdEncoding.EncodeToString(bytesOf(7, 32)))
+	for i := 0; i < n; i++ {
+		var ed [32]byte
+		rand.Read(ed[:])
+		var ntor [32]byte
+		rand.Read(ntor[:])
+		md := fmt.Sprintf("onion-key\nntor-onion-key %s\nid ed25519 %s\n", b64.EncodeToString(ntor[:]), b64.EncodeToString(ed[:]))
+		mds.WriteString(md)
+		digest := sha256.Sum256([]byte(md))
+		id := make([]byte, 20)
+		rand.Read(id)
+		f("r relay%d %s 2038-01-01 00:00:00 127.0.0.1 %d 0", i, b64.EncodeToString(id), 5000+i)
+		f("m %s", b64.EncodeToString(digest[:]))
+		f("s Fast Guard HSDir Running Stable V2Dir Valid")
+		f("v Tor 0.4.9.11")
+		f("pr Cons=1-2 Desc=1-4 DirCache=2 FlowCtrl=1-2 HSDir=2 HSIntro=4-5 HSRend=1-2 Link=3-5 Microdesc=1-3 Relay=2-4")
+		f("w Bandwidth=100")
+	}
+	f("directory-footer")
+	return &testNetwork{consensus: []byte(cons.String()), mds: []byte(mds.String()), validAfter: validAfter}
+}
+
+func bytesOf(b byte, n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}
+
+// testBackend is a backend onion service whose descriptor the fake tor serves.
+type testBackend struct {
+	key    *hsv3.IdentityKey
+	intros []hsv3.IntroPoint
+	rev    uint64
+}
+
+func newTestBackend(t *testing.T, nIntros int, now time.Time) *testBackend {
+	t.Helper()
+	k, err := hsv3.GenerateIdentityKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &testBackend{key: k, rev: 100}
+	b.newIntros(t, nIntros, now)
+	return b
+}
+
+// newIntros gives the backend fresh intro points, as tor does when it rotates them.
+func (b *testBackend) newIntros(t *testing.T, n int, now time.Time) {
+	t.Helper()
+	b.intros = nil
+	exp := uint32(now.Add(54*time.Hour).Unix()/3600) + 1
+	for i := 0; i < n; i++ {
+		authPub, _, _ := ed25519.GenerateKey(rand.Reader)
+		encPub, _, _ := ed25519.GenerateKey(rand.Reader)
+		ip := hsv3.IntroPoint{
+			// one IPv4 link specifier: 127.0.0.1:5000+i
+			LinkSpecifiersRaw: []byte{1, 0, 6, 127, 0, 0, 1, 0x13, byte(0x88 + i)},
+			AuthKeyCert:       &hsv3.Cert{Type: hsv3.CertTypeIntroAuth, CertifiedKey: authPub, ExpirationHours: exp},
+			EncKeyCert:        &hsv3.Cert{Type: hsv3.CertTypeIntroEnc, CertifiedKey: encPub, ExpirationHours: exp},
+		}
+		rand.Read(ip.OnionKey[:])
+		rand.Read(ip.EncKey[:])
+		ls, err := hsv3.ParseLinkSpecifiers(ip.LinkSpecifiersRaw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip.LinkSpecifiers = ls
+		b.intros = append(b.intros, ip)
+	}
+	b.rev++
+}
+
+func (b *testBackend) descriptor(t *testing.T, slot hashring.Slot, now time.Time) []byte {
+	t.Helper()
+	d, err := hsv3.Encode(hsv3.EncodeParams{Identity: b.key, PeriodNum: slot.Period, PeriodLength: slot.PeriodLength,
+		RevisionCounter: b.rev, IntroPoints: b.intros, Now: now, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+type post struct {
+	addr    string
+	servers []string
+	desc    []byte
+}
+
+// fakeTor serves the synthetic network and the backends' descriptors, and records uploads.
+type fakeTor struct {
+	t        *testing.T
+	net      *testNetwork
+	now      func() time.Time
+	mu       sync.Mutex
+	backends map[string]*testBackend // by address
+	down     map[string]bool         // backends whose descriptor is not found
+	events   chan torctl.Event
+	fetches  int
+	posts    []post
+	postErr  error
+	rejects  map[string]bool // HSDirs that answer UPLOAD_REJECTED
+}
+
+func newFakeTor(t *testing.T, n *testNetwork, now func() time.Time) *fakeTor {
+	return &fakeTor{t: t, net: n, now: now, backends: map[string]*testBackend{}, down: map[string]bool{},
+		events: make(chan torctl.Event, 10000)}
+}
+
+func (f *fakeTor) add(b *testBackend) { f.backends[b.key.Address()] = b }
+
+func (f *fakeTor) Consensus(context.Context) ([]byte, error)  { return f.net.consensus, nil }
+func (f *fakeTor) Microdescs(context.Context) ([]byte, error) { return f.net.mds, nil }
+
+func (f *fakeTor) FetchDescriptor(_ context.Context, addr string, servers []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fetches++
+	b := f.backends[addr]
+	if b == nil || f.down[addr] {
+		f.events <- torctl.DescFailed{Address: addr, HSDir: servers[0], Reason: "NOT_FOUND"}
+		return nil
+	}
+	cons, err := hashring.ParseConsensus(f.net.consensus)
+	if err != nil {
+		return err
+	}
+	slot := cons.ClientSlot()
+	blinded, _ := hsv3.BlindPublicKey(b.key.PublicKey(), slot.Period, slot.PeriodLength)
+	desc := b.descriptor(f.t, slot, f.now())
+	for _, s := range servers {
+		f.events <- torctl.DescReceived{Address: addr, HSDir: s, Blinded: b64.EncodeToString(blinded), Descriptor: desc}
+	}
+	return nil
+}
+
+func (f *fakeTor) PostDescriptor(_ context.Context, desc []byte, addr string, servers []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.postErr != nil {
+		return f.postErr
+	}
+	f.posts = append(f.posts, post{addr: addr, servers: servers, desc: desc})
+	for _, s := range servers {
+		if f.rejects[s] {
+			f.events <- torctl.UploadFailed{Address: addr, HSDir: s, Reason: "UPLOAD_REJECTED"}
+		} else {
+			f.events <- torctl.Uploaded{Address: addr, HSDir: s}
+		}
+	}
+	return nil
+}
+
+func (f *fakeTor) takePosts() []post {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.posts
+	f.posts = nil
+	return p
+}
+
+// memState is an in-memory State.
+type memState struct {
+	mu        sync.Mutex
+	instances map[string]map[string]store.InstanceRecord
+	published map[string]map[string]store.PublishRecord
+	writes    int
+}
+
+func newMemState() *memState {
+	return &memState{instances: map[string]map[string]store.InstanceRecord{}, published: map[string]map[string]store.PublishRecord{}}
+}
+
+func (s *memState) Instances(_ context.Context, svc string) ([]store.InstanceRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.InstanceRecord
+	for _, r := range s.instances[svc] {
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (s *memState) PublishedAll(_ context.Context, svc string) (map[string]store.PublishRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]store.PublishRecord{}
+	for k, v := range s.published[svc] {
+		v.HSDirs = cloneResults(v.HSDirs)
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (s *memState) PutInstance(_ context.Context, svc string, rec store.InstanceRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.instances[svc] == nil {
+		s.instances[svc] = map[string]store.InstanceRecord{}
+	}
+	s.instances[svc][rec.Address] = rec
+	s.writes++
+	return nil
+}
+
+func (s *memState) PutPublished(_ context.Context, svc, slot string, rec store.PublishRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.published[svc] == nil {
+		s.published[svc] = map[string]store.PublishRecord{}
+	}
+	rec.HSDirs = cloneResults(rec.HSDirs)
+	s.published[svc][slot] = rec
+	s.writes++
+	return nil
+}
+
+// fakeLeader is a Leadership the test switches.
+type fakeLeader struct {
+	mu      sync.Mutex
+	epoch   int64
+	leading bool
+	fenced  bool
+}
+
+func (l *fakeLeader) set(leading bool, epoch int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.leading, l.epoch = leading, epoch
+}
+
+func (l *fakeLeader) Leading() (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epoch, l.leading
+}
+
+func (l *fakeLeader) MayPublish(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.leading || l.fenced {
+		return errors.New("fenced: not leader")
+	}
+	return nil
+}

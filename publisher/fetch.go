@@ -1,0 +1,119 @@
+package publisher
+
+import (
+	"context"
+	"encoding/base64"
+	"time"
+
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/torctl"
+)
+
+// fetchAll asks tor to fetch every backend's current descriptor from HSDirs chosen on our own ring
+// (HSFETCH SERVER=...), so no NEWNYM is needed and tor's per-HSDir rate limit does not apply.
+func (m *Manager) fetchAll(ctx context.Context) {
+	slot := m.cons.ClientSlot()
+	ring := m.ring(slot)
+	m.fetchTurn++
+	for addr, svcs := range m.byBackend {
+		b := svcs[0].backend(addr)
+		blinded, err := hsv3.BlindPublicKey(b.Identity, slot.Period, slot.PeriodLength)
+		if err != nil {
+			m.log.Error("cannot blind backend key", "backend", addr, "error", err)
+			continue
+		}
+		set := ring.FetchSet([32]byte(blinded))
+		if len(set) == 0 {
+			m.log.Warn("no HSDirs to fetch from", "backend", addr)
+			continue
+		}
+		n := min(m.cfg.FetchServers, len(set))
+		servers := make([]string, 0, n)
+		for i := 0; i < n; i++ { // rotate through the fetch set from one round to the next
+			servers = append(servers, set[(m.fetchTurn+i)%len(set)].Fingerprint)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = m.tor.FetchDescriptor(cctx, addr, servers)
+		cancel()
+		if err != nil {
+			m.log.Warn("HSFETCH failed", "backend", addr, "error", err)
+			continue
+		}
+		m.log.Debug("fetching backend descriptor", "backend", addr, "hsdirs", servers)
+	}
+}
+
+// descReceived verifies, decrypts and records a backend descriptor. The descriptor must be signed
+// through the blinded key derived from the backend's own address for a time period around now: we do not
+// trust the transport.
+func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now time.Time) {
+	svcs := m.byBackend[e.Address]
+	if len(svcs) == 0 {
+		return // not ours (another controller of this tor)
+	}
+	b := svcs[0].backend(e.Address)
+	desc, err := m.decodeBackend(b, e, now)
+	if err != nil {
+		b.LastFetchError = err.Error()
+		m.log.Warn("rejected a backend descriptor", "backend", e.Address, "hsdir", e.HSDir, "error", err)
+		return
+	}
+	for _, svc := range svcs {
+		b := svc.backend(e.Address)
+		rec := recordFromDescriptor(b.Address, b.Name, desc, e.HSDir, now)
+		old := b.Record
+		changedIntros := !sameIntroPoints(old.IntroPoints, rec.IntroPoints)
+		newRevision := rec.DescriptorRevision != old.DescriptorRevision
+		if e.Blinded == b.blinded && rec.DescriptorRevision < old.DescriptorRevision {
+			continue // an older copy from a lagging HSDir
+		}
+		if newRevision {
+			b.RevisionSince = now
+		}
+		b.Record, b.LastFetchError, b.blinded = rec, "", e.Blinded
+		if changedIntros {
+			b.IntroSetModified = now
+			m.log.Info("backend intro points changed", "service", svc.addr, "backend", b.Address,
+				"intro_points", len(rec.IntroPoints), "revision", rec.DescriptorRevision)
+			m.checkDue = minTime(m.checkDue, now.Add(m.cfg.Debounce))
+		}
+		// Keep etcd current for a future leader; skip the duplicates of one fetch round.
+		if changedIntros || newRevision || now.Sub(old.ReceivedAt) >= m.cfg.FetchInterval/2 {
+			rec.Epoch, rec.Node = m.epoch, m.cfg.Node
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := m.state.PutInstance(cctx, svc.addr, rec); err != nil {
+				m.log.Error("storing the backend intro points failed", "backend", b.Address, "error", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// decodeBackend finds which time period the event's blinded key belongs to (tor services keep the
+// current and the next descriptor published) and decodes with it.
+func (m *Manager) decodeBackend(b *Backend, e torctl.DescReceived, now time.Time) (*hsv3.Descriptor, error) {
+	slot := m.cons.ClientSlot()
+	period := slot.Period
+	for _, p := range []uint64{slot.Period, slot.Period + 1, slot.Period - 1} {
+		blinded, err := hsv3.BlindPublicKey(b.Identity, p, slot.PeriodLength)
+		if err == nil && base64.RawStdEncoding.EncodeToString(blinded) == trimB64(e.Blinded) {
+			period = p
+			break
+		}
+	}
+	return hsv3.Decode(e.Descriptor, b.Identity, period, slot.PeriodLength, hsv3.DecodeOptions{Now: now})
+}
+
+func trimB64(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '=' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,333 @@
+package publisher
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/obcluster/obcluster/publisher/hashring"
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/torctl"
+)
+
+// ServiceConfig is one public onion service.
+type ServiceConfig struct {
+	Key                   *hsv3.IdentityKey
+	Backends              []BackendConfig
+	IntroPointsPerBackend int
+}
+
+// BackendConfig is one backend of a service.
+type BackendConfig struct {
+	Address string // with or without ".onion"
+	Name    string
+}
+
+// Config configures a Manager. Start from DefaultConfig.
+type Config struct {
+	Services []ServiceConfig
+	// FetchInterval is how often every backend descriptor is fetched.
+	FetchInterval time.Duration
+	// CheckInterval is how often the publish decision runs (it is cheap; uploads happen only when needed).
+	CheckInterval time.Duration
+	// Debounce delays a publish after a change so that changes arriving together make one upload.
+	Debounce time.Duration
+	Timing   Timing
+	Liveness Liveness
+	// MaxBackends caps the backends per service; more are ignored with a warning.
+	MaxBackends int
+	// FetchServers is how many HSDirs of a backend's fetch set each fetch asks.
+	FetchServers int
+	// UploadTimeout marks an upload failed when tor reports nothing for this long.
+	UploadTimeout time.Duration
+	// Node names this obhost in records.
+	Node   string
+	Logger hclog.Logger
+	// Now and Rand are injectable for tests.
+	Now  func() time.Time
+	Rand io.Reader
+}
+
+// DefaultConfig returns the production defaults.
+func DefaultConfig() Config {
+	return Config{
+		FetchInterval: 2 * time.Minute,
+		CheckInterval: 5 * time.Second,
+		Debounce:      2 * time.Second,
+		Timing:        Timing{Refresh: time.Hour, RetryMin: 15 * time.Second, RetryMax: 10 * time.Minute},
+		Liveness: Liveness{
+			Timeout:        time.Hour,
+			MaxRevisionAge: 150 * time.Minute,
+			CertMargin:     time.Hour,
+		},
+		MaxBackends:   60,
+		FetchServers:  3,
+		UploadTimeout: 2 * time.Minute,
+		Logger:        hclog.NewNullLogger(),
+		Now:           time.Now,
+		Rand:          rand.Reader,
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Services) == 0 {
+		errs = append(errs, errors.New("publisher: no services"))
+	}
+	for i, s := range c.Services {
+		if s.Key == nil {
+			errs = append(errs, fmt.Errorf("publisher: service %d has no key", i))
+			continue
+		}
+		for _, b := range s.Backends {
+			if pub, err := hsv3.DecodeAddress(b.Address); err != nil {
+				errs = append(errs, fmt.Errorf("publisher: service %s: backend %q: %w", s.Key.Address(), b.Address, err))
+			} else if pub.Equal(s.Key.PublicKey()) {
+				errs = append(errs, fmt.Errorf("publisher: service %s lists its own address as a backend", s.Key.Address()))
+			}
+		}
+	}
+	if c.FetchInterval <= 0 || c.CheckInterval <= 0 || c.UploadTimeout <= 0 || c.Timing.Refresh <= 0 {
+		errs = append(errs, errors.New("publisher: intervals must be positive"))
+	}
+	if c.Now == nil || c.Rand == nil || c.Logger == nil {
+		errs = append(errs, errors.New("publisher: Now, Rand and Logger are required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Manager runs the balancing of every configured service. All its state is owned by the Run goroutine;
+// Status may be called from any goroutine.
+type Manager struct {
+	cfg   Config
+	log   hclog.Logger
+	tor   Tor
+	state State
+	lead  Leadership
+
+	services  []*service
+	byBackend map[string][]*service
+
+	cons          *hashring.Consensus
+	rings         map[hashring.Slot]*hashring.Ring
+	consensusDue  time.Time
+	consensusWait time.Duration
+
+	leading   bool
+	epoch     int64
+	fetchDue  time.Time
+	checkDue  time.Time
+	fetchTurn int
+
+	pending map[string][]pendingUpload // by master address + "|" + HSDir fingerprint
+
+	status atomic.Pointer[Status]
+}
+
+// New makes a Manager. It does no I/O.
+func New(cfg Config, tor Tor, state State, lead Leadership) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		tor:       tor,
+		state:     state,
+		lead:      lead,
+		byBackend: map[string][]*service{},
+		rings:     map[hashring.Slot]*hashring.Ring{},
+		pending:   map[string][]pendingUpload{},
+	}
+	for _, sc := range cfg.Services {
+		svc, err := newService(sc, cfg)
+		if err != nil {
+			return nil, err
+		}
+		m.services = append(m.services, svc)
+		for _, b := range svc.backends {
+			m.byBackend[b.Address] = append(m.byBackend[b.Address], svc)
+		}
+	}
+	m.publishStatus()
+	return m, nil
+}
+
+// Run drives the manager until ctx ends. events is the tor event feed (torctl.Client.Events()).
+func (m *Manager) Run(ctx context.Context, events <-chan torctl.Event) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	m.step(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			m.handleEvent(ctx, ev)
+		case <-tick.C:
+		}
+		m.step(ctx)
+	}
+}
+
+// step runs whatever is due: leadership changes, consensus reload, fetches, publish checks, timeouts.
+func (m *Manager) step(ctx context.Context) {
+	now := m.cfg.Now()
+	m.checkLeadership(ctx, now)
+	if m.cons == nil || (!m.consensusDue.IsZero() && !now.Before(m.consensusDue)) {
+		m.loadConsensus(ctx, now)
+	}
+	if m.leading && m.cons != nil {
+		if !now.Before(m.fetchDue) {
+			m.fetchAll(ctx)
+			m.fetchDue = now.Add(m.cfg.FetchInterval)
+		}
+		m.expireUploads(ctx, now)
+		if !now.Before(m.checkDue) {
+			m.publishAll(ctx, now)
+			m.checkDue = now.Add(m.cfg.CheckInterval)
+		}
+	}
+	m.publishStatus()
+}
+
+func (m *Manager) checkLeadership(ctx context.Context, now time.Time) {
+	epoch, ok := m.lead.Leading()
+	switch {
+	case ok && (!m.leading || epoch != m.epoch):
+		m.log.Info("leading: loading shared state and publishing when needed", "epoch", epoch)
+		m.leading, m.epoch = true, epoch
+		m.pending = map[string][]pendingUpload{}
+		if err := m.loadState(ctx, now); err != nil {
+			m.log.Error("loading shared state failed; will retry", "error", err)
+			m.leading = false
+			return
+		}
+		m.fetchDue, m.checkDue = now, now
+	case !ok && m.leading:
+		m.log.Warn("no longer leading: stopped fetching and publishing", "epoch", m.epoch)
+		m.leading = false
+		m.pending = map[string][]pendingUpload{}
+	}
+}
+
+// loadState reads the backends' intro sets and the publish records written by earlier leaders.
+func (m *Manager) loadState(ctx context.Context, now time.Time) error {
+	for _, svc := range m.services {
+		recs, err := m.state.Instances(ctx, svc.addr)
+		if err != nil {
+			return fmt.Errorf("reading instances of %s: %w", svc.addr, err)
+		}
+		for _, r := range recs {
+			if b := svc.backend(r.Address); b != nil && r.ReceivedAt.After(b.Record.ReceivedAt) {
+				b.Record = r
+				b.RevisionSince, b.IntroSetModified = r.ReceivedAt, r.ReceivedAt
+			}
+		}
+		pubs, err := m.state.PublishedAll(ctx, svc.addr)
+		if err != nil {
+			return fmt.Errorf("reading publish records of %s: %w", svc.addr, err)
+		}
+		svc.loadPublished(pubs)
+	}
+	return nil
+}
+
+func (m *Manager) loadConsensus(ctx context.Context, now time.Time) {
+	retry := func(err error) {
+		m.consensusWait = min(max(2*m.consensusWait, time.Second), 30*time.Second)
+		m.consensusDue = now.Add(m.consensusWait)
+		m.log.Warn("no usable consensus from tor yet; retrying", "error", err, "retry_in", m.consensusWait)
+	}
+	text, err := m.tor.Consensus(ctx)
+	if err != nil {
+		retry(err)
+		return
+	}
+	cons, err := hashring.ParseConsensus(text)
+	if err != nil {
+		retry(fmt.Errorf("parsing the consensus: %w", err))
+		return
+	}
+	if !cons.ReasonablyLive(now) {
+		retry(fmt.Errorf("the consensus (valid-after %s) is not live", cons.ValidAfter.Format(time.RFC3339)))
+		return
+	}
+	mds, err := m.tor.Microdescs(ctx)
+	if err != nil {
+		retry(err)
+		return
+	}
+	parsed, err := hashring.ParseMicrodescs(mds)
+	if err != nil {
+		retry(fmt.Errorf("parsing the microdescriptors: %w", err))
+		return
+	}
+	matched := cons.AttachMicrodescs(parsed)
+	m.cons, m.consensusWait, m.consensusDue = cons, 0, time.Time{}
+	m.rings = map[hashring.Slot]*hashring.Ring{}
+	slots := cons.Slots()
+	m.log.Info("consensus loaded", "valid_after", cons.ValidAfter.UTC().Format(time.RFC3339),
+		"relays", len(cons.Relays), "microdescs", matched, "hsdirs", m.ring(slots[0]).Len(),
+		"period", slots[0].Period, "period_length_min", slots[0].PeriodLength)
+	m.checkDue = now // HSDir sets may have changed
+}
+
+func (m *Manager) ring(s hashring.Slot) *hashring.Ring {
+	r, ok := m.rings[s]
+	if !ok {
+		r = hashring.NewRing(m.cons, s)
+		m.rings[s] = r
+	}
+	return r
+}
+
+// handleEvent reacts to one tor event.
+func (m *Manager) handleEvent(ctx context.Context, ev torctl.Event) {
+	now := m.cfg.Now()
+	switch e := ev.(type) {
+	case torctl.ConsensusArrived:
+		if m.consensusDue.IsZero() || m.consensusDue.After(now.Add(time.Second)) {
+			m.consensusDue = now.Add(time.Second) // coalesce STATUS_CLIENT and NEWCONSENSUS
+		}
+	case torctl.Reconnected:
+		if !e.Initial {
+			m.log.Info("tor control connection is back: reloading the consensus and fetching again")
+		}
+		m.consensusDue, m.fetchDue, m.checkDue = now, now, now
+		m.pending = map[string][]pendingUpload{}
+	case torctl.Disconnected:
+		m.log.Warn("tor control connection lost; reconnecting", "error", e.Err)
+	case torctl.DescReceived:
+		if m.leading {
+			m.descReceived(ctx, e, now)
+		}
+	case torctl.DescFailed:
+		for _, svc := range m.byBackend[e.Address] {
+			if b := svc.backend(e.Address); b != nil {
+				b.LastFetchError = e.Reason + " from " + e.HSDir
+			}
+		}
+		if len(m.byBackend[e.Address]) > 0 {
+			m.log.Debug("backend descriptor fetch failed", "backend", e.Address, "hsdir", e.HSDir, "reason", e.Reason)
+		}
+	case torctl.Uploaded:
+		m.uploadResult(ctx, e.Address, e.HSDir, "", now)
+	case torctl.UploadFailed:
+		m.uploadResult(ctx, e.Address, e.HSDir, e.Reason, now)
+	}
+}
+
+// Status returns a snapshot for the status socket and the status command.
+func (m *Manager) Status() *Status { return m.status.Load() }

@@ -1,0 +1,420 @@
+package publisher
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/obcluster/obcluster/publisher/hashring"
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/store"
+)
+
+// harness drives a Manager step by step with a fake clock.
+type harness struct {
+	t      *testing.T
+	now    time.Time
+	net    *testNetwork
+	tor    *fakeTor
+	state  *memState
+	lead   *fakeLeader
+	master *hsv3.IdentityKey
+	bes    []*testBackend
+	m      *Manager
+	ctx    context.Context
+}
+
+func newHarness(t *testing.T, nBackends, nRelays int) *harness {
+	t.Helper()
+	va := time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC)
+	h := &harness{t: t, now: va.Add(10 * time.Second), state: newMemState(), lead: &fakeLeader{}, ctx: context.Background()}
+	h.net = newTestNetwork(t, nRelays, va, time.Hour)
+	h.tor = newFakeTor(t, h.net, func() time.Time { return h.now })
+	var err error
+	if h.master, err = hsv3.GenerateIdentityKey(rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < nBackends; i++ {
+		b := newTestBackend(t, 3, h.now)
+		h.bes = append(h.bes, b)
+		h.tor.add(b)
+	}
+	h.m = h.newManager()
+	return h
+}
+
+func (h *harness) newManager() *Manager {
+	cfg := DefaultConfig()
+	cfg.Now = func() time.Time { return h.now }
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})
+	cfg.Node = "test"
+	sc := ServiceConfig{Key: h.master, IntroPointsPerBackend: 2}
+	for i, b := range h.bes {
+		sc.Backends = append(sc.Backends, BackendConfig{Address: b.key.Address() + ".onion", Name: "node" + string(rune('a'+i))})
+	}
+	cfg.Services = []ServiceConfig{sc}
+	m, err := New(cfg, h.tor, h.state, h.lead)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return m
+}
+
+// run does one step, then handles every queued event, then steps again.
+func (h *harness) run() {
+	h.m.step(h.ctx)
+	for {
+		select {
+		case ev := <-h.tor.events:
+			h.m.handleEvent(h.ctx, ev)
+			continue
+		default:
+		}
+		break
+	}
+	h.m.step(h.ctx)
+}
+
+func (h *harness) advance(d time.Duration) {
+	h.now = h.now.Add(d)
+	h.run()
+}
+
+// decodePosts decodes every uploaded master descriptor and returns, per HSDir, the backends whose intro
+// points it lists.
+func (h *harness) decodePosts(posts []post) map[string]map[string]int {
+	h.t.Helper()
+	cons, err := hashring.ParseConsensus(h.net.consensus)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	owner := map[string]string{}
+	for _, b := range h.bes {
+		for _, ip := range b.intros {
+			owner[string(ip.AuthKeyCert.CertifiedKey)] = b.key.Address()
+		}
+	}
+	out := map[string]map[string]int{}
+	for _, p := range posts {
+		if p.addr != h.master.Address() {
+			h.t.Fatalf("posted for %s, want %s", p.addr, h.master.Address())
+		}
+		var d *hsv3.Descriptor
+		for _, sl := range cons.Slots() {
+			if d, err = hsv3.Decode(p.desc, h.master.PublicKey(), sl.Period, sl.PeriodLength, hsv3.DecodeOptions{Now: h.now}); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			h.t.Fatalf("master descriptor does not decode for either slot: %v", err)
+		}
+		if n := len(d.IntroPoints()); n > MaxIntroPoints || n == 0 {
+			h.t.Fatalf("descriptor has %d intro points", n)
+		}
+		got := map[string]int{}
+		for _, ip := range d.IntroPoints() {
+			o, ok := owner[string(ip.AuthKeyCert.CertifiedKey)]
+			if !ok {
+				h.t.Fatalf("intro point with auth key %x belongs to no backend", ip.AuthKeyCert.CertifiedKey)
+			}
+			got[o]++
+		}
+		for _, s := range p.servers {
+			out[s] = got
+		}
+	}
+	return out
+}
+
+func TestManagerPublishesAndKeepsRecords(t *testing.T) {
+	h := newHarness(t, 3, 10)
+	h.run()
+	if h.tor.fetches != 0 || len(h.tor.takePosts()) != 0 {
+		t.Fatal("a follower fetched or published")
+	}
+
+	h.lead.set(true, 7)
+	h.run() // becomes leader: fetch all; descriptors arrive
+	if h.tor.fetches != 3 {
+		t.Fatalf("fetches = %d, want one per backend", h.tor.fetches)
+	}
+	h.advance(3 * time.Second) // debounce passed
+	posts := h.tor.takePosts()
+	if len(posts) != 2 {
+		t.Fatalf("%d uploads, want 2 (first and second descriptor to their 8 HSDirs each)", len(posts))
+	}
+	for _, p := range posts {
+		if len(p.servers) != 8 {
+			t.Errorf("uploaded to %d HSDirs, want 8", len(p.servers))
+		}
+	}
+	for hsdir, got := range h.decodePosts(posts) {
+		if len(got) != 3 {
+			t.Errorf("HSDir %s gets intro points of %d backends, want 3", hsdir, len(got))
+		}
+		for be, n := range got {
+			if n != 2 {
+				t.Errorf("backend %s has %d intro points, want its share of 2", be, n)
+			}
+		}
+	}
+	// Records: revision counters and every HSDir uploaded, written under the leader's epoch.
+	pubs, _ := h.state.PublishedAll(h.ctx, h.master.Address())
+	if len(pubs) != 2 {
+		t.Fatalf("%d publish records, want 2", len(pubs))
+	}
+	revs := map[string]uint64{}
+	for k, r := range pubs {
+		revs[k] = r.RevisionCounter
+		if r.Epoch != 7 || r.RevisionCounter == 0 || len(r.HSDirs) != 8 || len(r.IntroPoints) != 6 {
+			t.Errorf("record %s = epoch %d rev %d hsdirs %d intro points %d", k, r.Epoch, r.RevisionCounter, len(r.HSDirs), len(r.IntroPoints))
+		}
+		for fp, res := range r.HSDirs {
+			if res.Status != store.UploadUploaded {
+				t.Errorf("HSDir %s status %q, want uploaded", fp, res.Status)
+			}
+		}
+	}
+	insts, _ := h.state.Instances(h.ctx, h.master.Address())
+	if len(insts) != 3 || len(insts[0].IntroPoints) != 3 {
+		t.Fatalf("instance records = %+v", insts)
+	}
+
+	// Nothing changed: no upload.
+	h.advance(10 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 0 {
+		t.Fatalf("re-uploaded without a reason: %d posts", len(p))
+	}
+
+	// A backend rotates its intro points: both descriptors are republished with higher counters.
+	h.bes[1].newIntros(t, 3, h.now)
+	h.advance(DefaultConfig().FetchInterval)
+	h.advance(3 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 2 {
+		t.Fatalf("%d uploads after an intro point change, want 2", len(p))
+	}
+	pubs, _ = h.state.PublishedAll(h.ctx, h.master.Address())
+	for k, r := range pubs {
+		if r.RevisionCounter <= revs[k] {
+			t.Errorf("revision of %s went from %d to %d", k, revs[k], r.RevisionCounter)
+		}
+		revs[k] = r.RevisionCounter
+	}
+
+	// Status: Python fields present.
+	js, err := h.m.Status().PythonJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"onionAddress":"` + h.master.Address() + `.onion"`, `"publishAttemptFirstDescriptor":"2026-11-23 `, `"introPointsNum":3`} {
+		if !contains(string(js), want) {
+			t.Errorf("status JSON lacks %s:\n%s", want, js)
+		}
+	}
+
+	// A new leader (another node) starts from the shared state: nothing needs publishing yet, and
+	// when something changes its counters continue above the old leader's.
+	h.lead.set(false, 7)
+	h.run()
+	h.m = h.newManager()
+	h.lead.set(true, 9)
+	h.tor.fetches = 0
+	h.run()
+	h.advance(3 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 0 {
+		t.Fatalf("new leader re-uploaded an up-to-date descriptor (%d posts)", len(p))
+	}
+	h.bes[0].newIntros(t, 3, h.now)
+	h.advance(DefaultConfig().FetchInterval)
+	h.advance(3 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 2 {
+		t.Fatalf("new leader: %d uploads after a change, want 2", len(p))
+	}
+	pubs, _ = h.state.PublishedAll(h.ctx, h.master.Address())
+	for k, r := range pubs {
+		if r.RevisionCounter <= revs[k] || r.Epoch != 9 {
+			t.Errorf("new leader: %s revision %d (before %d), epoch %d", k, r.RevisionCounter, revs[k], r.Epoch)
+		}
+	}
+}
+
+func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || indexOf(s, sub) >= 0) }
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestManagerDropsDeadBackend(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.set(true, 1)
+	h.run()
+	h.advance(3 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 2 {
+		t.Fatalf("%d initial uploads", len(p))
+	}
+	dead := h.bes[0].key.Address()
+	h.tor.down[dead] = true
+	// Fetches keep failing; after the backend timeout it leaves the descriptors.
+	var posts []post
+	for i := 0; i < 35 && len(posts) == 0; i++ {
+		h.advance(DefaultConfig().FetchInterval)
+		posts = h.tor.takePosts()
+	}
+	if len(posts) != 2 {
+		t.Fatalf("no republish after the backend died")
+	}
+	for hsdir, got := range h.decodePosts(posts) {
+		if got[dead] != 0 || len(got) != 1 {
+			t.Errorf("HSDir %s still lists the dead backend: %v", hsdir, got)
+		}
+	}
+	st := h.m.Status()
+	for _, b := range st.Services[0].Backends {
+		if b.Address == dead+".onion" && (b.Live || b.LastFetchError == "") {
+			t.Errorf("status of the dead backend: %+v", b)
+		}
+	}
+}
+
+func TestManagerDistinctDescriptors(t *testing.T) {
+	h := newHarness(t, 12, 30) // 12 backends x 2 intro points = 24 > 20
+	h.lead.set(true, 1)
+	h.run()
+	h.advance(3 * time.Second)
+	posts := h.tor.takePosts()
+	if len(posts) < 4 {
+		t.Fatalf("%d uploads, want several distinct descriptors per slot", len(posts))
+	}
+	seen := map[string]bool{}
+	for _, got := range h.decodePosts(posts) {
+		for be := range got {
+			seen[be] = true
+		}
+	}
+	if len(seen) != 12 {
+		t.Fatalf("descriptors cover %d backends, want all 12", len(seen))
+	}
+	// Every responsible HSDir of each slot got exactly one descriptor.
+	per := map[string]int{}
+	for _, p := range posts {
+		for _, s := range p.servers {
+			per[s]++
+		}
+	}
+	cons, _ := hashring.ParseConsensus(h.net.consensus)
+	cons.AttachMicrodescs(mustMDs(t, h.net.mds))
+	want := map[string]int{}
+	for _, sl := range cons.Slots() {
+		bl, _ := hsv3.BlindPublicKey(h.master.PublicKey(), sl.Period, sl.PeriodLength)
+		for _, d := range hashring.NewRing(cons, sl).Responsible([32]byte(bl)) {
+			want[d.Fingerprint]++
+		}
+	}
+	if len(per) != len(want) {
+		t.Fatalf("uploaded to %d HSDirs, want %d", len(per), len(want))
+	}
+	for fp, n := range want {
+		if per[fp] != n {
+			t.Errorf("HSDir %s got %d descriptors, want %d", fp, per[fp], n)
+		}
+	}
+}
+
+func mustMDs(t *testing.T, b []byte) []hashring.Microdesc {
+	mds, err := hashring.ParseMicrodescs(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mds
+}
+
+func TestManagerFencedLeaderDoesNotUpload(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.set(true, 1)
+	h.lead.fenced = true // lease too old: self-fencing refuses
+	h.run()
+	h.advance(3 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 0 {
+		t.Fatalf("a fenced leader uploaded %d descriptors", len(p))
+	}
+	h.lead.fenced = false
+	h.advance(6 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 2 {
+		t.Fatalf("%d uploads once unfenced, want 2", len(p))
+	}
+}
+
+func TestManagerRetriesFailedHSDirs(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.set(true, 1)
+	h.run()
+	cons, _ := hashring.ParseConsensus(h.net.consensus)
+	cons.AttachMicrodescs(mustMDs(t, h.net.mds))
+	first := cons.Slots()[0]
+	bl, _ := hsv3.BlindPublicKey(h.master.PublicKey(), first.Period, first.PeriodLength)
+	failed := hashring.NewRing(cons, first).Responsible([32]byte(bl))[0].Fingerprint
+	h.tor.rejects = map[string]bool{failed: true}
+
+	h.advance(3 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 2 {
+		t.Fatalf("%d uploads", len(p))
+	}
+	rec := func() store.PublishRecord {
+		pubs, _ := h.state.PublishedAll(h.ctx, h.master.Address())
+		return pubs[slotKey(bl)]
+	}
+	if r := rec().HSDirs[failed]; r.Status != store.UploadFailed || r.Reason != "UPLOAD_REJECTED" {
+		t.Fatalf("record for the rejecting HSDir: %+v", r)
+	}
+	h.advance(10 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 0 {
+		t.Fatalf("retried before the backoff (15s): %d posts", len(p))
+	}
+	h.advance(6 * time.Second)
+	// With 8 relays the HSDir is responsible for both descriptors: one retry each, to it alone.
+	p := h.tor.takePosts()
+	if len(p) == 0 {
+		t.Fatal("no retry after the backoff")
+	}
+	for _, q := range p {
+		if len(q.servers) != 1 || q.servers[0] != failed {
+			t.Fatalf("retry went to %v, want %s only", q.servers, failed)
+		}
+	}
+	// Still rejected: the next retry waits twice as long.
+	h.advance(20 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 0 {
+		t.Fatalf("second retry came before the doubled backoff")
+	}
+	h.tor.rejects = nil
+	h.advance(15 * time.Second)
+	if p := h.tor.takePosts(); len(p) == 0 {
+		t.Fatalf("no second retry after 35s")
+	}
+	if r := rec().HSDirs[failed]; r.Status != store.UploadUploaded {
+		t.Fatalf("after a successful retry the record says %+v", r)
+	}
+	// Settled: no more retries.
+	h.advance(time.Minute)
+	if p := h.tor.takePosts(); len(p) != 0 {
+		t.Fatalf("retried a settled HSDir")
+	}
+}
+
+// testWriter sends log lines to the test log, shown only for failing tests (or -v).
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,278 @@
+package publisher
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/obcluster/obcluster/publisher/hashring"
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/store"
+)
+
+// slotNames are the Python tool's names of a service's two descriptors.
+var slotNames = [2]string{"first", "second"}
+
+// publishAll runs the publish decision for both descriptors of every service.
+func (m *Manager) publishAll(ctx context.Context, now time.Time) {
+	slots := m.cons.Slots()
+	for _, svc := range m.services {
+		for i, slot := range slots {
+			if err := m.publishSlot(ctx, svc, i, slot, now); err != nil {
+				m.log.Error("publishing failed", "service", svc.addr, "descriptor", slotNames[i], "error", err)
+			}
+		}
+		svc.prune(slots)
+	}
+}
+
+// prune forgets the publish state of blinded keys that are no longer current.
+func (s *service) prune(slots [2]hashring.Slot) {
+	keep := map[string]bool{}
+	for _, sl := range slots {
+		if blinded, err := hsv3.BlindPublicKey(s.key.PublicKey(), sl.Period, sl.PeriodLength); err == nil {
+			keep[slotKey(blinded)] = true
+		}
+	}
+	for k := range s.slots {
+		if !keep[k] {
+			delete(s.slots, k)
+		}
+	}
+}
+
+// build is one planned publication of one descriptor slot.
+type build struct {
+	responsible []string       // fingerprints, in ring order
+	byHSDir     map[string]int // fingerprint -> subset index
+	subsets     [][]Share
+	introMap    map[string]string // auth key (base64) -> backend address
+	left        []string
+}
+
+// plan computes which backends' intro points go to which responsible HSDir.
+func (m *Manager) plan(svc *service, ring *hashring.Ring, blinded [32]byte, now time.Time) build {
+	var pbs []PlanBackend
+	usable := map[string][]store.IntroPoint{}
+	for _, b := range svc.backends {
+		if ok, _ := b.Live(now, m.cfg.Liveness); !ok {
+			continue
+		}
+		ips := b.usableIntroPoints(now, m.cfg.Liveness.CertMargin, svc.perBackend)
+		usable[b.Address] = ips
+		pbs = append(pbs, PlanBackend{ID: b.Address, IntroPoints: len(ips)})
+	}
+	resp := ring.Responsible(blinded)
+	fetch := ring.FetchSet(blinded)
+	p := PlanDescriptors(pbs, svc.perBackend, max(len(fetch), 1))
+	bd := build{byHSDir: map[string]int{}, subsets: p.Subsets, introMap: map[string]string{}, left: p.Left}
+	fetchPos := map[string]int{}
+	for i, h := range fetch {
+		fetchPos[h.Fingerprint] = i
+	}
+	for i, h := range resp {
+		bd.responsible = append(bd.responsible, h.Fingerprint)
+		sub := p.SubsetFor(i)
+		if j, ok := fetchPos[h.Fingerprint]; ok {
+			sub = p.SubsetFor(j)
+		}
+		if sub >= 0 {
+			bd.byHSDir[h.Fingerprint] = sub
+		}
+	}
+	for _, sub := range p.Subsets {
+		for _, sh := range sub {
+			for _, ip := range usable[sh.ID][:sh.IntroPoints] {
+				bd.introMap[introSetKey(ip)] = sh.ID
+			}
+		}
+	}
+	return bd
+}
+
+// publishSlot decides and, when needed, builds and uploads descriptor i of svc.
+func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot hashring.Slot, now time.Time) error {
+	blinded, err := hsv3.BlindPublicKey(svc.key.PublicKey(), slot.Period, slot.PeriodLength)
+	if err != nil {
+		return err
+	}
+	key := slotKey(blinded)
+	st := svc.slots[key]
+	if st == nil {
+		st = &slotState{}
+		svc.slots[key] = st
+	}
+	bd := m.plan(svc, m.ring(slot), [32]byte(blinded), now)
+	want := Want{Period: slot.Period, IntroSet: digestIntroMap(bd.introMap), HSDirs: bd.responsible}
+	copy(want.Blinded[:], blinded)
+	d := Decide(st.published, want, now, m.cfg.Timing)
+	if !d.Publish {
+		return nil
+	}
+	if len(bd.introMap) == 0 {
+		if st.published.UploadedAt.IsZero() {
+			m.log.Debug("nothing to publish yet: no live backend", "service", svc.addr, "descriptor", slotNames[i])
+		}
+		return nil // keep whatever is on the HSDirs rather than publish an empty descriptor
+	}
+	if err := m.lead.MayPublish(ctx); err != nil {
+		return fmt.Errorf("not publishing: %w", err)
+	}
+	if len(bd.left) > 0 {
+		m.log.Warn("intro point budget exhausted: some backends are in no descriptor", "service", svc.addr,
+			"left_out", strings.Join(bd.left, ","))
+	}
+
+	rev := NextRevision(m.timeBasedRevision(svc, i, slot, now), max(st.published.Revision, st.record.RevisionCounter))
+	descs, err := m.encodeSubsets(svc, slot, bd, rev, now)
+	if err != nil {
+		return err
+	}
+
+	// Record the revision before uploading: whatever happens next, no later leader reuses it.
+	rec := st.record
+	if d.Retry {
+		rec.HSDirs = cloneResults(rec.HSDirs)
+	} else {
+		rec = store.PublishRecord{
+			PeriodNum: slot.Period, PeriodLength: slot.PeriodLength, BlindedKey: blinded,
+			UploadedAt: now, HSDirs: map[string]store.UploadResult{}, IntroPoints: bd.introMap,
+		}
+	}
+	rec.RevisionCounter, rec.Epoch, rec.Node = rev, m.epoch, m.cfg.Node
+	for _, fp := range d.Targets {
+		rec.HSDirs[fp] = store.UploadResult{Status: store.UploadPending, At: now}
+	}
+	if err := m.putPublished(ctx, svc, key, rec); err != nil {
+		return fmt.Errorf("recording revision %d: %w", rev, err)
+	}
+	st.record = rec
+
+	// One HSPOST per distinct descriptor, to the targets that get it.
+	groups := map[int][]string{}
+	for _, fp := range d.Targets {
+		groups[bd.byHSDir[fp]] = append(groups[bd.byHSDir[fp]], fp)
+	}
+	subs := make([]int, 0, len(groups))
+	for s := range groups {
+		subs = append(subs, s)
+	}
+	sort.Ints(subs)
+	for _, s := range subs {
+		targets := groups[s]
+		if err := m.lead.MayPublish(ctx); err != nil {
+			return fmt.Errorf("stopped before uploading: %w", err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := m.tor.PostDescriptor(cctx, descs[s], svc.addr, targets)
+		cancel()
+		if err != nil {
+			for _, fp := range targets {
+				st.record.HSDirs[fp] = store.UploadResult{Status: store.UploadFailed, Reason: err.Error(), At: now}
+			}
+			m.log.Error("HSPOST failed", "service", svc.addr, "descriptor", slotNames[i], "hsdirs", targets, "error", err)
+			continue
+		}
+		for _, fp := range targets {
+			k := svc.addr + "|" + fp
+			m.pending[k] = append(m.pending[k], pendingUpload{svc: svc, slot: key, since: now})
+		}
+	}
+
+	// Remember what was published for the next decision.
+	p := &st.published
+	if !d.Retry {
+		*p = Published{Period: slot.Period, Blinded: want.Blinded, IntroSet: want.IntroSet,
+			HSDirs: want.HSDirs, UploadedAt: now, Failed: map[string]Failure{}}
+	}
+	p.Revision = rev
+	for _, fp := range d.Targets {
+		switch {
+		case d.Retry: // one more attempt; the outcome arrives as an HS_DESC event
+			p.Failed[fp] = Failure{Attempts: p.Failed[fp].Attempts + 1, LastTry: now}
+		case st.record.HSDirs[fp].Status == store.UploadFailed: // HSPOST itself failed
+			p.Failed[fp] = Failure{Attempts: 1, LastTry: now}
+		}
+	}
+	svc.lastAttempt[i] = slotAttempt{at: now.UTC().Format("2006-01-02 15:04:05"), reason: d.Reason}
+	m.log.Info("uploaded descriptor", "service", svc.addr, "descriptor", slotNames[i], "reason", d.Reason,
+		"revision", rev, "period", slot.Period, "intro_points", len(bd.introMap), "descriptors", len(descs),
+		"hsdirs", len(d.Targets))
+	return nil
+}
+
+// timeBasedRevision is tor's OPE revision counter: seconds since the start of the SRV run the
+// descriptor's SRV comes from (previous run for the first descriptor, current for the second).
+func (m *Manager) timeBasedRevision(svc *service, i int, slot hashring.Slot, now time.Time) uint64 {
+	sched := m.cons.Schedule()
+	start := sched.SRVRunStart(m.cons.ValidAfter)
+	if i == 0 {
+		start = start.Add(-24 * time.Duration(sched.VotingInterval) * time.Second)
+	}
+	secs := now.Sub(start)
+	if secs < 0 {
+		return 0
+	}
+	key := hsv3.RevisionCounterKey(svc.key.BlindedKey(slot.Period, slot.PeriodLength))
+	rev, err := hsv3.OPERevisionCounter(key, uint64(secs/time.Second))
+	if err != nil {
+		m.log.Debug("time-based revision counter unavailable; counting up", "error", err)
+		return 0
+	}
+	return rev
+}
+
+// encodeSubsets builds one descriptor per non-empty subset.
+func (m *Manager) encodeSubsets(svc *service, slot hashring.Slot, bd build, rev uint64, now time.Time) (map[int][]byte, error) {
+	out := map[int][]byte{}
+	used := map[int]bool{}
+	for _, s := range bd.byHSDir {
+		used[s] = true
+	}
+	for s := range used {
+		var ips []hsv3.IntroPoint
+		flow, first := "", true
+		for _, sh := range bd.subsets[s] {
+			b := svc.backend(sh.ID)
+			for _, sip := range b.usableIntroPoints(now, m.cfg.Liveness.CertMargin, sh.IntroPoints) {
+				ip, err := hsv3IntroPoint(sip)
+				if err != nil {
+					return nil, fmt.Errorf("backend %s: stored intro point: %w", sh.ID, err)
+				}
+				ips = append(ips, ip)
+			}
+			// flow-control only when every contributing backend advertises the same line.
+			if first {
+				flow, first = b.Record.FlowControl, false
+			} else if flow != b.Record.FlowControl {
+				flow = ""
+			}
+		}
+		desc, err := hsv3.Encode(hsv3.EncodeParams{
+			Identity: svc.key, PeriodNum: slot.Period, PeriodLength: slot.PeriodLength,
+			RevisionCounter: rev, IntroPoints: ips, FlowControl: flow, Now: now, Rand: m.cfg.Rand,
+			MaxSize: m.cons.MaxDescriptorSize(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("building descriptor %d: %w", s, err)
+		}
+		out[s] = desc
+	}
+	return out, nil
+}
+
+func (m *Manager) putPublished(ctx context.Context, svc *service, slot string, rec store.PublishRecord) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return m.state.PutPublished(cctx, svc.addr, slot, rec)
+}
+
+func cloneResults(in map[string]store.UploadResult) map[string]store.UploadResult {
+	out := make(map[string]store.UploadResult, len(in))
+	for k, v := range in {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,111 @@
+package publisher
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/store"
+)
+
+// service is one public onion address and its backends, as owned by the Run goroutine.
+type service struct {
+	key        *hsv3.IdentityKey
+	addr       string // 56 characters
+	perBackend int
+	backends   []*Backend
+	// slots holds the publish state per blinded key (hex), for the two current descriptors and any
+	// record loaded from etcd.
+	slots map[string]*slotState
+	// lastAttempt is when each of the two descriptors was last uploaded (for the Python status fields).
+	lastAttempt [2]slotAttempt
+	skipped     []string // backends over MaxBackends
+}
+
+type slotAttempt struct {
+	at     string // "2006-01-02 15:04:05" UTC, or ""
+	reason string
+}
+
+// slotState is the publish state of one descriptor (one blinded key).
+type slotState struct {
+	published Published
+	record    store.PublishRecord
+}
+
+func newService(sc ServiceConfig, cfg Config) (*service, error) {
+	svc := &service{
+		key:        sc.Key,
+		addr:       sc.Key.Address(),
+		perBackend: sc.IntroPointsPerBackend,
+		slots:      map[string]*slotState{},
+	}
+	if svc.perBackend <= 0 {
+		svc.perBackend = 2
+	}
+	seen := map[string]bool{}
+	for _, bc := range sc.Backends {
+		pub, err := hsv3.DecodeAddress(bc.Address)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: backend %q: %w", svc.addr, bc.Address, err)
+		}
+		addr := hsv3.EncodeAddress(pub)
+		if seen[addr] {
+			continue
+		}
+		seen[addr] = true
+		if cfg.MaxBackends > 0 && len(svc.backends) >= cfg.MaxBackends {
+			svc.skipped = append(svc.skipped, addr)
+			continue
+		}
+		svc.backends = append(svc.backends, &Backend{Address: addr, Name: bc.Name, Identity: pub})
+	}
+	if len(svc.skipped) > 0 {
+		cfg.Logger.Warn("more backends than max-backends; ignoring the rest", "service", svc.addr,
+			"max_backends", cfg.MaxBackends, "ignored", strings.Join(svc.skipped, ","))
+	}
+	return svc, nil
+}
+
+func (s *service) backend(addr string) *Backend {
+	for _, b := range s.backends {
+		if b.Address == addr {
+			return b
+		}
+	}
+	return nil
+}
+
+// loadPublished adopts publish records from etcd when they are newer than what this node knows.
+func (s *service) loadPublished(recs map[string]store.PublishRecord) {
+	for slot, rec := range recs {
+		st := s.slots[slot]
+		if st != nil && st.record.RevisionCounter >= rec.RevisionCounter {
+			continue
+		}
+		s.slots[slot] = &slotState{record: rec, published: publishedFromRecord(rec)}
+	}
+}
+
+// publishedFromRecord rebuilds the decision input from a stored record. HSDirs still pending (the
+// leader died mid-upload) count as failed, so they are retried.
+func publishedFromRecord(rec store.PublishRecord) Published {
+	p := Published{
+		Period:     rec.PeriodNum,
+		IntroSet:   digestIntroMap(rec.IntroPoints),
+		UploadedAt: rec.UploadedAt,
+		Revision:   rec.RevisionCounter,
+		Failed:     map[string]Failure{},
+	}
+	copy(p.Blinded[:], rec.BlindedKey)
+	for fp, r := range rec.HSDirs {
+		p.HSDirs = append(p.HSDirs, fp)
+		if r.Status != store.UploadUploaded {
+			p.Failed[fp] = Failure{Attempts: 1, LastTry: r.At}
+		}
+	}
+	return p
+}
+
+func slotKey(blinded []byte) string { return hex.EncodeToString(blinded) }

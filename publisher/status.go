@@ -1,0 +1,149 @@
+package publisher
+
+import (
+	"encoding/json"
+	"sort"
+	"time"
+)
+
+// Status is a snapshot of what the manager knows, for the status socket, the status command and metrics.
+type Status struct {
+	Leading  bool            `json:"leading"`
+	Epoch    int64           `json:"epoch,omitempty"`
+	Node     string          `json:"node,omitempty"`
+	Services []ServiceStatus `json:"services"`
+	// ConsensusValidAfter is the valid-after of the consensus in use (zero: none yet).
+	ConsensusValidAfter time.Time `json:"consensus_valid_after"`
+}
+
+// ServiceStatus describes one public address.
+type ServiceStatus struct {
+	Address     string            `json:"address"`
+	Backends    []BackendStatus   `json:"backends"`
+	Descriptors []DescriptorState `json:"descriptors"`
+	// LastAttempt holds the time of the last upload of the first and second descriptor, in the Python
+	// tool's format ("2006-01-02 15:04:05" UTC), or "".
+	LastAttempt [2]string `json:"-"`
+}
+
+// BackendStatus describes one backend.
+type BackendStatus struct {
+	Address       string    `json:"address"`
+	Name          string    `json:"name,omitempty"`
+	Live          bool      `json:"live"`
+	Why           string    `json:"why,omitempty"`
+	IntroPoints   int       `json:"intro_points"`
+	ReceivedAt    time.Time `json:"received_at"`
+	RevisionSince time.Time `json:"revision_since"`
+	// IntroSetModified is when the backend's intro points last changed.
+	IntroSetModified time.Time `json:"intro_set_modified"`
+	Revision         uint64    `json:"revision"`
+	LastFetchError   string    `json:"last_fetch_error,omitempty"`
+}
+
+// DescriptorState describes one published descriptor (one blinded key).
+type DescriptorState struct {
+	Slot        string                 `json:"slot"` // "first" or "second" when current
+	Period      uint64                 `json:"period"`
+	Revision    uint64                 `json:"revision_counter"`
+	UploadedAt  time.Time              `json:"uploaded_at"`
+	HSDirs      map[string]UploadState `json:"hsdirs"`
+	IntroPoints map[string]string      `json:"intro_points"` // auth key -> backend
+}
+
+// UploadState is the last upload result at one HSDir.
+type UploadState struct {
+	Status string    `json:"status"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+func (m *Manager) publishStatus() {
+	now := m.cfg.Now()
+	st := &Status{Leading: m.leading, Node: m.cfg.Node}
+	if m.leading {
+		st.Epoch = m.epoch
+	}
+	if m.cons != nil {
+		st.ConsensusValidAfter = m.cons.ValidAfter
+	}
+	for _, svc := range m.services {
+		ss := ServiceStatus{Address: svc.addr + ".onion"}
+		ss.LastAttempt = [2]string{svc.lastAttempt[0].at, svc.lastAttempt[1].at}
+		for _, b := range svc.backends {
+			live, why := b.Live(now, m.cfg.Liveness)
+			ss.Backends = append(ss.Backends, BackendStatus{
+				Address: b.Address + ".onion", Name: b.Name, Live: live, Why: why,
+				IntroPoints: len(b.Record.IntroPoints), ReceivedAt: b.Record.ReceivedAt,
+				RevisionSince: b.RevisionSince, IntroSetModified: b.IntroSetModified, Revision: b.Record.DescriptorRevision, LastFetchError: b.LastFetchError,
+			})
+		}
+		current := map[string]string{}
+		if m.cons != nil {
+			for i, sl := range m.cons.Slots() {
+				current[slotKey(svc.key.BlindedKey(sl.Period, sl.PeriodLength).PublicKey())] = slotNames[i]
+			}
+		}
+		for key, s := range svc.slots {
+			if s.record.RevisionCounter == 0 {
+				continue
+			}
+			ds := DescriptorState{Slot: current[key], Period: s.record.PeriodNum, Revision: s.record.RevisionCounter,
+				UploadedAt: s.record.UploadedAt, HSDirs: map[string]UploadState{}, IntroPoints: s.record.IntroPoints}
+			for fp, r := range s.record.HSDirs {
+				ds.HSDirs[fp] = UploadState{Status: r.Status, Reason: r.Reason, At: r.At}
+			}
+			ss.Descriptors = append(ss.Descriptors, ds)
+		}
+		sort.Slice(ss.Descriptors, func(i, j int) bool { return ss.Descriptors[i].Period < ss.Descriptors[j].Period })
+		st.Services = append(st.Services, ss)
+	}
+	m.status.Store(st)
+}
+
+// PythonJSON renders the status as the Python OnionBalance's status socket does (same field names,
+// times as naive UTC "YYYY-MM-DD HH:MM:SS", sorted keys), with our additions in extra fields:
+// "leading", "epoch", "node", and per service "descriptors" and per instance "live", "name".
+func (s *Status) PythonJSON() ([]byte, error) {
+	type instance map[string]any
+	type service struct {
+		OnionAddress string            `json:"onionAddress"`
+		First        *string           `json:"publishAttemptFirstDescriptor"`
+		Second       *string           `json:"publishAttemptSecondDescriptor"`
+		Instances    []instance        `json:"instances"`
+		Descriptors  []DescriptorState `json:"descriptors"`
+	}
+	out := struct {
+		Services []service `json:"services"`
+		Leading  bool      `json:"leading"`
+		Epoch    int64     `json:"epoch,omitempty"`
+		Node     string    `json:"node,omitempty"`
+	}{Leading: s.Leading, Epoch: s.Epoch, Node: s.Node, Services: []service{}}
+	strp := func(v string) *string {
+		if v == "" {
+			return nil
+		}
+		return &v
+	}
+	pyTime := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+	for _, ss := range s.Services {
+		sv := service{OnionAddress: ss.Address, First: strp(ss.LastAttempt[0]), Second: strp(ss.LastAttempt[1]),
+			Instances: []instance{}, Descriptors: ss.Descriptors}
+		if sv.Descriptors == nil {
+			sv.Descriptors = []DescriptorState{}
+		}
+		for _, b := range ss.Backends {
+			in := instance{"onionAddress": b.Address, "live": b.Live, "name": b.Name}
+			if b.ReceivedAt.IsZero() {
+				in["received"] = nil
+			} else {
+				in["introSetModified"] = pyTime(b.IntroSetModified)
+				in["introPointsNum"] = b.IntroPoints
+				in["descriptorReceived"] = pyTime(b.ReceivedAt)
+			}
+			sv.Instances = append(sv.Instances, in)
+		}
+		out.Services = append(out.Services, sv)
+	}
+	return json.Marshal(out)
+}
