@@ -236,7 +236,7 @@ func (s *memState) PublishedAll(_ context.Context, svc string) (map[string]store
 	return out, nil
 }
 
-func (s *memState) PutInstance(_ context.Context, svc string, rec store.InstanceRecord) error {
+func (s *memState) PutInstance(_ context.Context, _ int64, svc string, rec store.InstanceRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.instances[svc] == nil {
@@ -247,7 +247,7 @@ func (s *memState) PutInstance(_ context.Context, svc string, rec store.Instance
 	return nil
 }
 
-func (s *memState) PutPublished(_ context.Context, svc, slot string, rec store.PublishRecord) error {
+func (s *memState) PutPublished(_ context.Context, _ int64, svc, slot string, rec store.PublishRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.published[svc] == nil {
@@ -273,16 +273,16 @@ func (l *fakeLeader) set(leading bool, epoch int64) {
 	l.leading, l.epoch = leading, epoch
 }
 
-func (l *fakeLeader) Leading() (int64, bool) {
+func (l *fakeLeader) IsLeader() (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.epoch, l.leading
 }
 
-func (l *fakeLeader) MayPublish(context.Context) error {
+func (l *fakeLeader) MayPublish(_ context.Context, epoch int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.leading || l.fenced {
+	if !l.leading || l.fenced || epoch != l.epoch {
 		return errors.New("fenced: not leader")
 	}
 	return nil

@@ -81,7 +81,7 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 		if changedIntros || newRevision || now.Sub(old.ReceivedAt) >= m.cfg.FetchInterval/2 {
 			rec.Epoch, rec.Node = m.epoch, m.cfg.Node
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := m.state.PutInstance(cctx, svc.addr, rec); err != nil {
+			if err := m.state.PutInstance(cctx, m.epoch, svc.addr, rec); err != nil {
 				m.log.Error("storing the backend intro points failed", "backend", b.Address, "error", err)
 			}
 			cancel()

@@ -14,19 +14,20 @@ type Tor interface {
 	PostDescriptor(ctx context.Context, desc []byte, addr string, servers []string) error
 }
 
-// State is the state shared by the cluster. Writes fail (with an error wrapping the cluster's not-leader
-// sentinel) when this node no longer leads.
+// State is the state shared by the cluster. Writes carry the epoch of the leadership that decided them
+// and fail (wrapping the cluster's not-leader sentinel) unless this node still leads in that epoch.
 type State interface {
 	Instances(ctx context.Context, svc string) ([]store.InstanceRecord, error)
 	PublishedAll(ctx context.Context, svc string) (map[string]store.PublishRecord, error)
-	PutInstance(ctx context.Context, svc string, rec store.InstanceRecord) error
-	PutPublished(ctx context.Context, svc, slot string, rec store.PublishRecord) error
+	PutInstance(ctx context.Context, epoch int64, svc string, rec store.InstanceRecord) error
+	PutPublished(ctx context.Context, epoch int64, svc, slot string, rec store.PublishRecord) error
 }
 
-// Leadership says whether this node may act as the leader.
+// Leadership says whether this node may act as the leader. *cluster.Election implements it.
 type Leadership interface {
-	// Leading returns the current epoch and true while this node leads.
-	Leading() (epoch int64, ok bool)
-	// MayPublish returns nil when an upload may start now: still leader, lease fresh (self-fencing).
-	MayPublish(ctx context.Context) error
+	// IsLeader returns the current epoch and true while this node leads.
+	IsLeader() (epoch int64, ok bool)
+	// MayPublish returns nil when an upload may start now as leader of epoch: the leadership is still
+	// there and its lease is fresh enough (self-fencing).
+	MayPublish(ctx context.Context, epoch int64) error
 }

@@ -127,6 +127,7 @@ type Manager struct {
 	fetchTurn int
 
 	pending map[string][]pendingUpload // by master address + "|" + HSDir fingerprint
+	reconf  chan reconfig
 
 	status atomic.Pointer[Status]
 }
@@ -145,6 +146,7 @@ func New(cfg Config, tor Tor, state State, lead Leadership) (*Manager, error) {
 		byBackend: map[string][]*service{},
 		rings:     map[hashring.Slot]*hashring.Ring{},
 		pending:   map[string][]pendingUpload{},
+		reconf:    make(chan reconfig),
 	}
 	for _, sc := range cfg.Services {
 		svc, err := newService(sc, cfg)
@@ -175,6 +177,8 @@ func (m *Manager) Run(ctx context.Context, events <-chan torctl.Event) error {
 				continue
 			}
 			m.handleEvent(ctx, ev)
+		case rc := <-m.reconf:
+			m.applyReconfig(rc)
 		case <-tick.C:
 		}
 		m.step(ctx)
@@ -203,7 +207,7 @@ func (m *Manager) step(ctx context.Context) {
 }
 
 func (m *Manager) checkLeadership(ctx context.Context, now time.Time) {
-	epoch, ok := m.lead.Leading()
+	epoch, ok := m.lead.IsLeader()
 	switch {
 	case ok && (!m.leading || epoch != m.epoch):
 		m.log.Info("leading: loading shared state and publishing when needed", "epoch", epoch)

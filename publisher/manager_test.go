@@ -418,3 +418,55 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+func TestManagerReconfigureKeepsState(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.set(true, 1)
+	h.run()
+	h.advance(3 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 2 {
+		t.Fatalf("%d initial uploads", len(p))
+	}
+	pubs, _ := h.state.PublishedAll(h.ctx, h.master.Address())
+
+	// Reload with the same backends: nothing to upload, nothing fetched needlessly lost.
+	nb := newTestBackend(t, 3, h.now)
+	h.tor.add(nb)
+	h.bes = append(h.bes, nb)
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() { _ = h.m.Run(ctx, h.tor.events); close(stopped) }()
+	same := h.m.cfg.Services
+	if err := h.m.Reconfigure(ctx, same); err != nil {
+		t.Fatal(err)
+	}
+	// Then add a third backend.
+	more := []ServiceConfig{{Key: h.master, IntroPointsPerBackend: 2,
+		Backends: append(append([]BackendConfig{}, same[0].Backends...), BackendConfig{Address: nb.key.Address(), Name: "new"})}}
+	if err := h.m.Reconfigure(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-stopped // drive the rest by hand with the fake clock
+	h.advance(0)
+	h.advance(3 * time.Second)
+	posts := h.tor.takePosts()
+	if len(posts) != 2 {
+		t.Fatalf("%d uploads after adding a backend, want 2", len(posts))
+	}
+	for hsdir, got := range h.decodePosts(posts) {
+		if len(got) != 3 || got[nb.key.Address()] != 2 {
+			t.Errorf("HSDir %s: backends %v, want all 3 with the new one", hsdir, got)
+		}
+	}
+	after, _ := h.state.PublishedAll(h.ctx, h.master.Address())
+	for k, r := range after {
+		if r.RevisionCounter <= pubs[k].RevisionCounter {
+			t.Errorf("revision of %s did not continue: %d then %d", k, pubs[k].RevisionCounter, r.RevisionCounter)
+		}
+	}
+	if err := h.m.Reconfigure(context.Background(), []ServiceConfig{{Key: h.master, Backends: []BackendConfig{{Address: h.master.Address()}}}}); err == nil {
+		t.Error("accepted the master's own address as a backend")
+	}
+}

@@ -117,7 +117,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		}
 		return nil // keep whatever is on the HSDirs rather than publish an empty descriptor
 	}
-	if err := m.lead.MayPublish(ctx); err != nil {
+	if err := m.lead.MayPublish(ctx, m.epoch); err != nil {
 		return fmt.Errorf("not publishing: %w", err)
 	}
 	if len(bd.left) > 0 {
@@ -162,7 +162,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 	sort.Ints(subs)
 	for _, s := range subs {
 		targets := groups[s]
-		if err := m.lead.MayPublish(ctx); err != nil {
+		if err := m.lead.MayPublish(ctx, m.epoch); err != nil {
 			return fmt.Errorf("stopped before uploading: %w", err)
 		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -266,7 +266,7 @@ func (m *Manager) encodeSubsets(svc *service, slot hashring.Slot, bd build, rev 
 func (m *Manager) putPublished(ctx context.Context, svc *service, slot string, rec store.PublishRecord) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return m.state.PutPublished(cctx, svc.addr, slot, rec)
+	return m.state.PutPublished(cctx, m.epoch, svc.addr, slot, rec)
 }
 
 func cloneResults(in map[string]store.UploadResult) map[string]store.UploadResult {
