@@ -137,7 +137,8 @@ func IssueCert(typ CertType, certified ed25519.PublicKey, expirationHours uint32
 	return ParseCert(b)
 }
 
-// Marshal returns the encoded certificate.
+// Marshal returns the encoded certificate, or nil for a Cert that was not
+// parsed or issued (such as an Encode input built by hand).
 func (c *Cert) Marshal() []byte { return bytes.Clone(c.raw) }
 
 // Expiry returns the expiration time.
@@ -153,6 +154,9 @@ func (c *Cert) Expired(now time.Time) bool {
 
 // Verify checks the signature under key.
 func (c *Cert) Verify(key ed25519.PublicKey) error {
+	if len(c.raw) < certHeaderSize+ed25519.SignatureSize {
+		return fmt.Errorf("%w: %s certificate has no encoding to verify", ErrMalformed, c.Type)
+	}
 	if !verify(key, c.raw[:len(c.raw)-ed25519.SignatureSize], c.Signature) {
 		return fmt.Errorf("%w: %s certificate", ErrBadSignature, c.Type)
 	}

@@ -131,3 +131,13 @@ func TestCertExtensions(t *testing.T) {
 		}
 	}
 }
+
+func TestHandBuiltCert(t *testing.T) {
+	c := &Cert{Type: CertTypeIntroAuth, CertifiedKey: make([]byte, 32), ExpirationHours: 1}
+	if err := c.Verify(make([]byte, 32)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Verify of a hand-built cert: %v", err)
+	}
+	if c.Marshal() != nil {
+		t.Error("Marshal of a hand-built cert is not nil")
+	}
+}

@@ -31,7 +31,9 @@ type EncodeParams struct {
 	// IntroPoints are copied from backend descriptors (as decoded): link
 	// specifiers, onion key and enc key verbatim; both certificates are
 	// re-issued with the same certified key and expiry, signed by the new
-	// descriptor signing key. Intro points with a legacy key are dropped.
+	// descriptor signing key. Only CertifiedKey and ExpirationHours of the
+	// certificates are read, so Certs built by hand will do. Intro points
+	// with a legacy key are dropped.
 	IntroPoints []IntroPoint
 	// FlowControl is the flow-control line's arguments ("1-2 31"), or "".
 	FlowControl string

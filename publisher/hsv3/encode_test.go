@@ -277,3 +277,39 @@ func TestDecodeForAddressFindsPeriod(t *testing.T) {
 		t.Errorf("far period: err = %v, want ErrWrongService", err)
 	}
 }
+
+// TestEncodeHandBuiltCerts encodes intro points whose certificates carry
+// only the certified key and expiry, as the publisher stores them.
+func TestEncodeHandBuiltCerts(t *testing.T) {
+	arti, _ := vectorIntroPoints(t)
+	var ips []IntroPoint
+	for _, ip := range arti {
+		ips = append(ips, IntroPoint{
+			LinkSpecifiersRaw: ip.LinkSpecifiersRaw,
+			OnionKey:          ip.OnionKey,
+			EncKey:            ip.EncKey,
+			AuthKeyCert:       &Cert{CertifiedKey: ip.AuthKeyCert.CertifiedKey, ExpirationHours: ip.AuthKeyCert.ExpirationHours},
+			EncKeyCert:        &Cert{CertifiedKey: ip.EncKeyCert.CertifiedKey, ExpirationHours: ip.EncKeyCert.ExpirationHours},
+		})
+	}
+	identity := testIdentity(t)
+	raw, err := Encode(EncodeParams{Identity: identity, PeriodNum: 9, PeriodLength: 1440, Now: hsdesc1Now, Rand: testRand(14), IntroPoints: ips})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(raw, identity.PublicKey(), 9, 1440, DecodeOptions{Now: hsdesc1Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.IntroPoints()) != len(arti) {
+		t.Fatalf("%d intro points, want %d", len(d.IntroPoints()), len(arti))
+	}
+	for i := range arti {
+		assertSameIntroPoint(t, i, d.IntroPoints()[i], arti[i], d.SigningKey)
+	}
+
+	ips[0].EncKeyCert = &Cert{CertifiedKey: make([]byte, 5)}
+	if _, err := Encode(EncodeParams{Identity: identity, PeriodNum: 9, PeriodLength: 1440, Now: hsdesc1Now, Rand: testRand(14), IntroPoints: ips}); err == nil {
+		t.Error("5-byte certified key accepted")
+	}
+}

@@ -62,8 +62,14 @@ type IntroPoint struct {
 	LegacyKeyCert []byte
 }
 
-// AuthKey returns the intro point's auth key (the key certified by AuthKeyCert).
-func (ip *IntroPoint) AuthKey() ed25519.PublicKey { return ip.AuthKeyCert.CertifiedKey }
+// AuthKey returns the intro point's auth key (the key certified by
+// AuthKeyCert), or nil when there is no AuthKeyCert.
+func (ip *IntroPoint) AuthKey() ed25519.PublicKey {
+	if ip.AuthKeyCert == nil {
+		return nil
+	}
+	return ip.AuthKeyCert.CertifiedKey
+}
 
 // HasLegacyKey reports whether the intro point carries a legacy-key.
 func (ip *IntroPoint) HasLegacyKey() bool { return ip.LegacyKey != nil || ip.LegacyKeyCert != nil }

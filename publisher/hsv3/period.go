@@ -34,15 +34,15 @@ func (s periodScheme) periodAt(t int64) (uint64, bool) {
 }
 
 // findPeriod finds the time period whose blinded identity key is blinded.
-// The signing-key certificate is made at creation and expires
-// SigningCertLifetime later, rounded up to the hour; a descriptor is made
-// for the current period or a neighbour, so periods within two of the
-// creation time are tried for each scheme.
+// The signing-key certificate expires SigningCertLifetime after the
+// descriptor is built, rounded to the hour (up by C tor, down by stem); a
+// descriptor is built for the current period or a neighbour, so periods
+// within two of that hour's are tried for each scheme.
 func findPeriod(identity, blinded ed25519.PublicKey, expirationHours uint32) (num, length uint64, ok bool) {
 	created := int64(expirationHours)*3600 - int64(SigningCertLifetime.Seconds())
 	for _, s := range periodSchemes() {
 		lo, okLo := s.periodAt(created - 3600)
-		hi, okHi := s.periodAt(created)
+		hi, okHi := s.periodAt(created + 3600)
 		if !okHi {
 			continue
 		}
