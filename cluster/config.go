@@ -1,0 +1,93 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/obcluster/obcluster/store"
+)
+
+// MinTTL is the shortest session TTL accepted. etcd's own floor is lower,
+// but shorter TTLs turn every GC pause or slow disk into a failover.
+const MinTTL = 5 * time.Second
+
+// Config configures an Election.
+type Config struct {
+	// Name identifies this node; it is the value of its election key.
+	Name string
+	// TTL is the lease TTL of the election session: a leader that stops
+	// refreshing its lease is replaced after about this long.
+	TTL time.Duration
+	// Margin is subtracted from the lease deadline for self-fencing: the
+	// leader refuses to publish after lastKeepAliveAck + TTL - Margin. It
+	// must cover the round trip to etcd plus clock-rate differences and
+	// pauses.
+	Margin time.Duration
+	// RequestTimeout bounds every single etcd request. Zero means TTL/3.
+	RequestTimeout time.Duration
+	// RetryMin and RetryMax bound the backoff between failed terms.
+	RetryMin, RetryMax time.Duration
+	// Logger receives the election's log lines; nil discards them.
+	Logger hclog.Logger
+	// Clock returns the current time; nil means time.Now. Self-fencing
+	// deadlines are computed with it.
+	Clock func() time.Time
+}
+
+// DefaultConfig returns the default configuration for the node name.
+func DefaultConfig(name string) Config {
+	return Config{
+		Name:     name,
+		TTL:      10 * time.Second,
+		Margin:   2 * time.Second,
+		RetryMin: 500 * time.Millisecond,
+		RetryMax: 5 * time.Second,
+	}
+}
+
+// Validate reports the first field of c that cannot work.
+func (c Config) Validate() error {
+	if err := store.CheckName(c.Name); err != nil {
+		return fmt.Errorf("cluster: node name: %w", err)
+	}
+	if c.TTL < MinTTL {
+		return fmt.Errorf("cluster: ttl %v is below the minimum %v", c.TTL, MinTTL)
+	}
+	if c.TTL%time.Second != 0 {
+		return fmt.Errorf("cluster: ttl %v is not a whole number of seconds", c.TTL)
+	}
+	if c.Margin < 0 || c.Margin > c.TTL/2 {
+		return fmt.Errorf("cluster: margin %v must be between 0 and ttl/2 (%v)", c.Margin, c.TTL/2)
+	}
+	if c.RequestTimeout < 0 || c.RequestTimeout >= c.TTL {
+		return fmt.Errorf("cluster: request-timeout %v must be between 0 and ttl %v", c.RequestTimeout, c.TTL)
+	}
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		return errors.New("cluster: retry bounds must satisfy 0 < retry-min <= retry-max")
+	}
+	return nil
+}
+
+func (c Config) requestTimeout() time.Duration {
+	if c.RequestTimeout > 0 {
+		return c.RequestTimeout
+	}
+	return c.TTL / 3
+}
+
+func (c Config) clock() func() time.Time {
+	if c.Clock != nil {
+		return c.Clock
+	}
+	return time.Now
+}
+
+func (c Config) logger() hclog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return hclog.NewNullLogger()
+}

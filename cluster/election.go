@@ -1,0 +1,326 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/obcluster/obcluster/store"
+)
+
+// ErrNoLeader is returned by Election.Leader when nobody holds the
+// leadership.
+var ErrNoLeader = errors.New("no leader")
+
+// Election runs this node's candidacy and follows who leads. It implements
+// Leadership.
+//
+// Each term is one lease: grant it (TTL), keep it alive, campaign under the
+// session's context, and lead until the lease is lost, a fenced write finds
+// the leadership gone, Resign is called or Run's context ends. Any failure
+// ends the term: the lease is revoked when possible and a new term starts
+// after a backoff. The epoch of a leadership is the create revision of its
+// election key.
+type Election struct {
+	cli   *clientv3.Client
+	keys  store.Keys
+	cfg   Config
+	log   hclog.Logger
+	clock func() time.Time
+
+	running atomic.Bool
+	states  broadcaster
+
+	mu       sync.Mutex
+	leading  *term // non-nil while leader
+	observed State // the leader as seen in etcd
+}
+
+// term is one leadership.
+type term struct {
+	fence  *Fence
+	resign chan chan error
+	done   chan struct{} // closed when the leadership ends
+}
+
+// NewElection returns an election for this node among those using keys.
+// Call Run to take part.
+func NewElection(cli *clientv3.Client, keys store.Keys, cfg Config) (*Election, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Election{cli: cli, keys: keys, cfg: cfg, log: cfg.logger(), clock: cfg.clock()}, nil
+}
+
+var _ Leadership = (*Election)(nil)
+
+// Run campaigns and leads until ctx ends, then resigns if leader and
+// returns nil. It returns an error only if it cannot go on: the etcd client
+// was closed. Run may be called once.
+func (e *Election) Run(ctx context.Context) error {
+	if !e.running.CompareAndSwap(false, true) {
+		return errors.New("cluster: election already running")
+	}
+	defer e.states.close()
+
+	obsCtx, stopObserve := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.observe(obsCtx)
+	}()
+	defer wg.Wait()
+	defer stopObserve()
+
+	retry := e.cfg.RetryMin
+	for {
+		led, err := e.runTerm(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if cerr := e.cli.Ctx().Err(); cerr != nil {
+			return fmt.Errorf("cluster: etcd client closed: %w", cerr)
+		}
+		if led {
+			retry = e.cfg.RetryMin
+		}
+		if err == nil {
+			continue
+		}
+		e.log.Warn("election term ended", "error", err, "retry_in", retry)
+		t := time.NewTimer(retry)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+		retry = min(2*retry, e.cfg.RetryMax)
+	}
+}
+
+// runTerm runs one lease: campaign, then lead until the leadership ends.
+// led reports whether it became leader.
+func (e *Election) runTerm(ctx context.Context) (led bool, err error) {
+	timeout := e.cfg.requestTimeout()
+	start := e.clock()
+	gctx, cancel := context.WithTimeout(ctx, timeout)
+	grant, err := e.cli.Grant(gctx, int64(e.cfg.TTL/time.Second))
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("grant lease: %w", err)
+	}
+	lease := &leaseClock{}
+	lease.ack(start, time.Duration(grant.TTL)*time.Second)
+
+	termCtx, endTerm := context.WithCancel(ctx)
+	defer func() {
+		endTerm()
+		e.revoke(ctx, grant.ID)
+	}()
+
+	// Our own keepalive channel on the session's lease: the session drains
+	// its own, and we need the acks for self-fencing. The client sends one
+	// keepalive for all channels of a lease.
+	acks, err := e.cli.KeepAlive(termCtx, grant.ID)
+	if err != nil {
+		return false, fmt.Errorf("keep lease alive: %w", err)
+	}
+	go func() {
+		for r := range acks {
+			lease.ack(e.clock(), time.Duration(r.TTL)*time.Second)
+		}
+	}()
+
+	session, err := concurrency.NewSession(e.cli, concurrency.WithLease(grant.ID), concurrency.WithContext(termCtx))
+	if err != nil {
+		return false, fmt.Errorf("session: %w", err)
+	}
+	el := concurrency.NewElection(session, e.keys.Election())
+	// Campaign under the session's context: a campaign whose lease dies
+	// while it waits must fail, not "win" later without a key.
+	if err := el.Campaign(session.Ctx(), e.cfg.Name); err != nil {
+		return false, fmt.Errorf("campaign: %w", err)
+	}
+	select {
+	case <-session.Done():
+		return false, errors.New("campaign: lease lost while campaigning")
+	default:
+	}
+
+	t := &term{resign: make(chan chan error), done: make(chan struct{})}
+	lost := make(chan struct{})
+	var lostOnce sync.Once
+	t.fence = newFence(e.cli, el.Key(), el.Rev(), lease, e.cfg.Margin, timeout, e.clock, func() {
+		e.endLeading(t)
+		lostOnce.Do(func() { close(lost) })
+	})
+	if err := t.fence.Check(ctx); err != nil {
+		return false, fmt.Errorf("campaign: %w", err)
+	}
+	e.startLeading(t)
+	defer e.endLeading(t)
+	e.log.Info("became leader", "epoch", t.fence.Epoch(), "key", t.fence.Key())
+
+	select {
+	case <-ctx.Done():
+		e.endLeading(t)
+		err := e.resign(ctx, el)
+		e.log.Info("resigned on shutdown", "epoch", t.fence.Epoch(), "error", err)
+		return true, nil
+	case done := <-t.resign:
+		e.endLeading(t)
+		err := e.resign(ctx, el)
+		e.log.Info("resigned", "epoch", t.fence.Epoch(), "error", err)
+		done <- err
+		return true, nil
+	case <-session.Done():
+		e.endLeading(t)
+		return true, fmt.Errorf("leadership (epoch %d) lost: lease %x expired or unreachable", t.fence.Epoch(), int64(grant.ID))
+	case <-lost:
+		return true, fmt.Errorf("leadership (epoch %d) lost: %w", t.fence.Epoch(), ErrNotLeader)
+	}
+}
+
+// resign deletes the election key, bounded by the request timeout even when
+// ctx has ended.
+func (e *Election) resign(ctx context.Context, el *concurrency.Election) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.requestTimeout())
+	defer cancel()
+	return el.Resign(rctx)
+}
+
+// revoke revokes the lease of a finished term, deleting anything bound to
+// it. It fails harmlessly when the lease is already gone.
+func (e *Election) revoke(ctx context.Context, id clientv3.LeaseID) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.requestTimeout())
+	defer cancel()
+	if _, err := e.cli.Revoke(rctx, id); err != nil {
+		e.log.Debug("revoke lease", "lease", fmt.Sprintf("%x", int64(id)), "error", err)
+	}
+}
+
+func (e *Election) startLeading(t *term) {
+	e.mu.Lock()
+	e.leading = t
+	e.mu.Unlock()
+	e.publish()
+}
+
+// endLeading marks term t as over, at once, so that no further write or
+// publication is allowed under it. It is idempotent.
+func (e *Election) endLeading(t *term) {
+	e.mu.Lock()
+	if e.leading == t {
+		e.leading = nil
+		close(t.done)
+	}
+	e.mu.Unlock()
+	e.publish()
+}
+
+func (e *Election) publish() {
+	e.states.set(e.State())
+}
+
+// State returns the node's current view of the leadership.
+func (e *Election) State() State {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.leading != nil {
+		return State{Leader: true, Epoch: e.leading.fence.Epoch(), LeaderName: e.cfg.Name}
+	}
+	return e.observed
+}
+
+// IsLeader returns the epoch of this node's leadership and whether it leads.
+func (e *Election) IsLeader() (int64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.leading == nil {
+		return 0, false
+	}
+	return e.leading.fence.Epoch(), true
+}
+
+// Changes returns a channel with the current state followed by every
+// change; see Leadership.
+func (e *Election) Changes() <-chan State { return e.states.subscribe() }
+
+// Fence returns the fence of the leadership of epoch, or ErrNotLeader.
+func (e *Election) Fence(epoch int64) (*Fence, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.leading == nil || e.leading.fence.Epoch() != epoch {
+		return nil, fmt.Errorf("%w (epoch %d)", ErrNotLeader, epoch)
+	}
+	return e.leading.fence, nil
+}
+
+// Write commits ops through the fence of the leadership of epoch.
+func (e *Election) Write(ctx context.Context, epoch int64, ops ...clientv3.Op) error {
+	f, err := e.Fence(epoch)
+	if err != nil {
+		return err
+	}
+	return f.Write(ctx, ops...)
+}
+
+// MayPublish checks the fence of the leadership of epoch (see
+// Fence.MayPublish).
+func (e *Election) MayPublish(ctx context.Context, epoch int64) error {
+	f, err := e.Fence(epoch)
+	if err != nil {
+		return err
+	}
+	return f.MayPublish(ctx)
+}
+
+// Resign steps down gracefully: the election key is deleted, so the next
+// candidate takes over at once, and this node campaigns again behind the
+// others. It returns ErrNotLeader if this node is not the leader.
+func (e *Election) Resign(ctx context.Context) error {
+	e.mu.Lock()
+	t := e.leading
+	e.mu.Unlock()
+	if t == nil {
+		return ErrNotLeader
+	}
+	done := make(chan error, 1)
+	select {
+	case t.resign <- done:
+	case <-t.done:
+		return ErrNotLeader
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Leader asks etcd who leads now and returns the leader's name and epoch,
+// or ErrNoLeader.
+func (e *Election) Leader(ctx context.Context) (name string, epoch int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.requestTimeout())
+	defer cancel()
+	resp, err := e.cli.Get(ctx, e.keys.Election()+"/", clientv3.WithFirstCreate()...)
+	if err != nil {
+		return "", 0, fmt.Errorf("leader: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", 0, ErrNoLeader
+	}
+	return string(resp.Kvs[0].Value), resp.Kvs[0].CreateRevision, nil
+}

@@ -1,0 +1,99 @@
+package cluster_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/store"
+)
+
+// testTTL is the session TTL of the tests: the minimum, to keep them short.
+const testTTL = 5 * time.Second
+
+func testConfig(name string) cluster.Config {
+	cfg := cluster.DefaultConfig(name)
+	cfg.TTL = testTTL
+	cfg.Margin = 2 * time.Second
+	cfg.RetryMin = 100 * time.Millisecond
+	cfg.RetryMax = time.Second
+	return cfg
+}
+
+func testKeys(t testing.TB, prefix string) store.Keys {
+	t.Helper()
+	k, err := store.NewKeys(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// candidate is a running Election.
+type candidate struct {
+	name    string
+	el      *cluster.Election
+	cli     *clientv3.Client
+	changes <-chan cluster.State
+	stop    context.CancelFunc
+	done    chan error
+}
+
+func startCandidate(t testing.TB, cli *clientv3.Client, keys store.Keys, cfg cluster.Config) *candidate {
+	t.Helper()
+	el, err := cluster.NewElection(cli, keys, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &candidate{name: cfg.Name, el: el, cli: cli, changes: el.Changes(), stop: cancel, done: make(chan error, 1)}
+	go func() { c.done <- el.Run(ctx) }()
+	t.Cleanup(func() { c.shutdown(t) })
+	return c
+}
+
+// shutdown stops the candidate and waits for Run to return.
+func (c *candidate) shutdown(t testing.TB) error {
+	t.Helper()
+	c.stop()
+	select {
+	case err, ok := <-c.done:
+		if ok {
+			close(c.done)
+		}
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: Run did not return within 20s of cancel", c.name)
+		return nil
+	}
+}
+
+// waitState reads c's state changes until ok accepts one, for at most
+// timeout.
+func (c *candidate) waitState(t testing.TB, timeout time.Duration, what string, ok func(cluster.State) bool) cluster.State {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case s, open := <-c.changes:
+			if !open {
+				t.Fatalf("%s: state channel closed while waiting for %s", c.name, what)
+			}
+			if ok(s) {
+				return s
+			}
+		case <-deadline:
+			t.Fatalf("%s: no %s within %v (state %+v)", c.name, what, timeout, c.el.State())
+		}
+	}
+}
+
+func (c *candidate) waitLeader(t testing.TB, timeout time.Duration) cluster.State {
+	t.Helper()
+	return c.waitState(t, timeout, "leadership", func(s cluster.State) bool { return s.Leader })
+}
+
+func isLeader(s cluster.State) bool { return s.Leader }
