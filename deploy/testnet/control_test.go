@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -19,6 +20,7 @@ type fakeTorControl struct {
 	addr   string
 	cookie string // path
 	info   map[string]string
+	conns  atomic.Int32 // connections accepted
 }
 
 func startFakeControl(t *testing.T, info map[string]string) *fakeTorControl {
@@ -36,16 +38,18 @@ func startFakeControl(t *testing.T, info map[string]string) *fakeTorControl {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	f := &fakeTorControl{addr: ln.Addr().String(), cookie: path, info: info}
 	go func() {
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			f.conns.Add(1)
 			go serveFakeControl(conn, hex.EncodeToString(cookie), info)
 		}
 	}()
-	return &fakeTorControl{addr: ln.Addr().String(), cookie: path, info: info}
+	return f
 }
 
 func serveFakeControl(conn net.Conn, cookieHex string, info map[string]string) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -89,30 +90,32 @@ func (n *Network) startCore(ctx context.Context, bins Binaries) error {
 		return p
 	}
 
-	var nodes []Node
-	for i := 1; i <= o.Authorities+o.Relays; i++ {
-		role, name := RoleAuthority, fmt.Sprintf("auth%d", i)
-		if i > o.Authorities {
-			role, name = RoleRelay, fmt.Sprintf("relay%d", i-o.Authorities)
+	// Keys first, concurrently: tor-gencert's RSA key takes seconds of CPU.
+	nodes := make([]Node, o.Authorities+o.Relays)
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i := range nodes {
+		role, name := RoleAuthority, fmt.Sprintf("auth%d", i+1)
+		if i >= o.Authorities {
+			role, name = RoleRelay, fmt.Sprintf("relay%d", i+1-o.Authorities)
 		}
 		nd := n.newNode(name, role)
 		nd.Ports[PortOR], nd.Ports[PortDir], nd.Ports[PortControl] = next(), next(), next()
-		if err := makeNodeDir(nd); err != nil {
-			return err
-		}
-		if role == RoleAuthority {
-			if nd.V3Ident, err = makeAuthorityKeys(ctx, bins, nd.Dir, nd.Ports[PortDir]); err != nil {
-				return err
-			}
-		}
-		if nd.Fingerprint, err = relayFingerprint(ctx, bins, nd.Dir, nd.Name, nd.Ports[PortOR]); err != nil {
-			return err
-		}
-		nodes = append(nodes, nd)
-		n.mu.Lock()
-		n.desc.put(nd) // recorded before start, so authorityEntries sees it
-		n.mu.Unlock()
+		wg.Go(func() {
+			errs[i] = makeRelayKeys(ctx, bins, &nd)
+			nodes[i] = nd
+		})
 	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	for _, nd := range nodes {
+		n.desc.put(nd) // recorded before start, so authorityEntries sees it
+	}
+	n.mu.Unlock()
+
 	client := n.newNode("client", RoleClient)
 	client.Ports[PortSocks], client.Ports[PortControl] = next(), next()
 	if err := makeNodeDir(client); err != nil {
@@ -148,6 +151,22 @@ func (n *Network) startCore(ctx context.Context, bins Binaries) error {
 	return nil
 }
 
+// makeRelayKeys creates a relay's directory and identity keys, and an
+// authority's certificate, and records the fingerprints in nd.
+func makeRelayKeys(ctx context.Context, bins Binaries, nd *Node) error {
+	if err := makeNodeDir(*nd); err != nil {
+		return err
+	}
+	var err error
+	if nd.Role == RoleAuthority {
+		if nd.V3Ident, err = makeAuthorityKeys(ctx, bins, nd.Dir, nd.Ports[PortDir]); err != nil {
+			return err
+		}
+	}
+	nd.Fingerprint, err = relayFingerprint(ctx, bins, nd.Dir, nd.Name, nd.Ports[PortOR])
+	return err
+}
+
 // WaitReady waits, at most Options.ReadyTimeout, until the client reports
 // bootstrap 100% and its consensus lists every authority and relay as HSDir.
 func (n *Network) WaitReady(ctx context.Context) error {
@@ -160,10 +179,12 @@ func (n *Network) WaitReady(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.opts.ReadyTimeout)
 	defer cancel()
+	p := &prober{addr: client.ControlAddr(), cookie: client.ControlCookie}
+	defer p.Close()
 	var last Readiness
 	var lastErr error
 	for {
-		r, err := probeReadiness(ctx, client.ControlAddr(), client.ControlCookie)
+		r, err := p.probe(ctx)
 		if err == nil && r != last {
 			n.log.Info("client progress", "bootstrap", r.Bootstrap, "relays", r.Relays, "hsdirs", r.HSDirs, "want_hsdirs", want)
 			last = r
@@ -178,8 +199,8 @@ func (n *Network) WaitReady(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			tail, _ := n.LogTail(client.Name, 15)
-			return fmt.Errorf("%w after %s: client bootstrap %d%%, %d of %d HSDirs (last probe error: %v); client log:\n%s",
-				ErrNotReady, n.opts.ReadyTimeout, last.Bootstrap, last.HSDirs, want, lastErr, tail)
+			return fmt.Errorf("%w (%v, timeout %s): client bootstrap %d%%, %d of %d HSDirs (last probe error: %v); client log:\n%s",
+				ErrNotReady, context.Cause(ctx), n.opts.ReadyTimeout, last.Bootstrap, last.HSDirs, want, lastErr, tail)
 		case <-time.After(time.Second):
 		}
 	}

@@ -55,8 +55,10 @@ func (n *Network) waitControl(ctx context.Context, name string) error {
 // bootstrap 100%.
 func (n *Network) waitBootstrap(ctx context.Context, name string) error {
 	nd, _ := n.Node(name)
+	p := &prober{addr: nd.ControlAddr(), cookie: nd.ControlCookie}
+	defer p.Close()
 	return n.poll(ctx, name, n.opts.ReadyTimeout, "bootstrap 100%", func(ctx context.Context) error {
-		r, err := probeReadiness(ctx, nd.ControlAddr(), nd.ControlCookie)
+		r, err := p.probe(ctx)
 		if err != nil {
 			return err
 		}

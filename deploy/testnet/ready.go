@@ -51,15 +51,39 @@ func countConsensusFlags(consensus string) (relays, hsdirs int) {
 	return relays, hsdirs
 }
 
-// probeReadiness asks the tor at addr (control port) for its bootstrap
-// progress and its consensus's HSDir count. A tor without a consensus yet has
-// zero HSDirs, not an error.
-func probeReadiness(ctx context.Context, addr, cookiePath string) (Readiness, error) {
-	c, err := dialControl(ctx, addr, cookiePath)
-	if err != nil {
-		return Readiness{}, err
+// prober asks one tor, over a control connection it keeps open between
+// probes, for its Readiness. It redials after any error.
+type prober struct {
+	addr, cookie string
+	conn         *controlConn
+}
+
+// probe returns the tor's bootstrap progress and its consensus's HSDir count.
+// A tor without a consensus yet has zero HSDirs, not an error.
+func (p *prober) probe(ctx context.Context) (Readiness, error) {
+	if p.conn == nil {
+		c, err := dialControl(ctx, p.addr, p.cookie)
+		if err != nil {
+			return Readiness{}, err
+		}
+		p.conn = c
 	}
-	defer c.Close()
+	r, err := readiness(ctx, p.conn)
+	if err != nil && !errors.Is(err, ErrControl) {
+		p.Close()
+	}
+	return r, err
+}
+
+// Close closes the control connection, if any.
+func (p *prober) Close() {
+	if p.conn != nil {
+		p.conn.Close()
+		p.conn = nil
+	}
+}
+
+func readiness(ctx context.Context, c *controlConn) (Readiness, error) {
 	phase, err := c.getInfo(ctx, "status/bootstrap-phase")
 	if err != nil {
 		return Readiness{}, err

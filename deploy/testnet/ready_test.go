@@ -61,16 +61,25 @@ func TestProbeReadiness(t *testing.T) {
 		"status/bootstrap-phase":                      `NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY="Done"`,
 		"dir/status-vote/current/consensus-microdesc": consensus,
 	})
-	r, err := probeReadiness(ctx, ready.addr, ready.cookie)
-	if err != nil || r != (Readiness{Bootstrap: 100, HSDirs: 2, Relays: 3}) {
-		t.Errorf("ready tor: %+v, %v", r, err)
+	p := &prober{addr: ready.addr, cookie: ready.cookie}
+	defer p.Close()
+	for i := range 2 { // the second probe reuses the connection
+		r, err := p.probe(ctx)
+		if err != nil || r != (Readiness{Bootstrap: 100, HSDirs: 2, Relays: 3}) {
+			t.Errorf("ready tor, probe %d: %+v, %v", i, r, err)
+		}
+	}
+	if got := ready.conns.Load(); got != 1 {
+		t.Errorf("two probes opened %d control connections, want 1", got)
 	}
 
 	// No consensus yet: tor answers 551, which is zero HSDirs, not an error.
 	early := startFakeControl(t, map[string]string{
 		"status/bootstrap-phase": `NOTICE BOOTSTRAP PROGRESS=5 TAG=conn SUMMARY="Connecting to a relay"`,
 	})
-	r, err = probeReadiness(ctx, early.addr, early.cookie)
+	pe := &prober{addr: early.addr, cookie: early.cookie}
+	defer pe.Close()
+	r, err := pe.probe(ctx)
 	if err != nil || r != (Readiness{Bootstrap: 5}) {
 		t.Errorf("early tor: %+v, %v", r, err)
 	}

@@ -27,7 +27,7 @@ import (
 )
 
 const usage = `usage:
-  testnet up -dir DIR [-backends N] [-master ADDR.onion] [-timeout 4m] [-v]
+  testnet up -dir DIR [-backends N] [-master ADDR.onion] [-timeout 4m] [-no-memory-tuning] [-v]
   testnet status -dir DIR
   testnet down -dir DIR
   testnet backend stop|start K -dir DIR
@@ -99,6 +99,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	backends := fs.Int("backends", 0, "number of OnionBalance-instance backends to start")
 	master := fs.String("master", "", "master onion address the backends serve (generated when empty)")
 	timeout := fs.Duration("timeout", 4*time.Minute, "bound on the wait for the network to be ready")
+	noTuning := fs.Bool("no-memory-tuning", false, "leave out NumCPUs 1 and MALLOC_ARENA_MAX=2")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -112,13 +113,14 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	}
 	began := time.Now()
 	n, err := testnet.Up(ctx, testnet.Options{
-		Dir:          *dir,
-		Backends:     *backends,
-		Master:       *master,
-		ReadyTimeout: *timeout,
-		Detach:       true,
-		HTTPCommand:  []string{exe, "serve-http"},
-		Logger:       logger(*verbose),
+		Dir:            *dir,
+		Backends:       *backends,
+		Master:         *master,
+		ReadyTimeout:   *timeout,
+		NoMemoryTuning: *noTuning,
+		Detach:         true,
+		HTTPCommand:    []string{exe, "serve-http"},
+		Logger:         logger(*verbose),
 	})
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
