@@ -95,5 +95,3 @@ func (c *candidate) waitLeader(t testing.TB, timeout time.Duration) cluster.Stat
 	t.Helper()
 	return c.waitState(t, timeout, "leadership", func(s cluster.State) bool { return s.Leader })
 }
-
-func isLeader(s cluster.State) bool { return s.Leader }
