@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/obcluster/obcluster/cmd/internal/config"
 )
@@ -19,22 +25,80 @@ func runDaemon(ctx context.Context, args []string, e env) int {
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 
-	cfg, err := config.Load(f.configPath)
+	load := func() (*config.Config, error) {
+		cfg, err := config.Load(f.configPath)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ApplyEnv(e.getenv)
+		if err := f.apply(cfg, set); err != nil {
+			return nil, err
+		}
+		if err := cfg.Validate(len(cfg.Cluster.Etcd.Endpoints) == 0); err != nil {
+			return nil, fmt.Errorf("config %s: %w", f.configPath, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(e.stderr, "onionbalance:", err)
 		return exitError
 	}
-	cfg.ApplyEnv(e.getenv)
-	if err := f.apply(cfg, set); err != nil {
+	log := newLogger(cfg.Log, e.stderr)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	d, err := startDaemon(ctx, cfg, f.controlCandidates(cfg), log)
+	if err != nil {
+		log.Error("start-up failed", "error", err)
 		fmt.Fprintln(e.stderr, "onionbalance:", err)
-		return exitUsage
-	}
-	if err := cfg.Validate(len(cfg.Cluster.Etcd.Endpoints) == 0); err != nil {
-		fmt.Fprintf(e.stderr, "onionbalance: config %s: %v\n", f.configPath, err)
 		return exitError
 	}
-	_ = ctx
-	_ = os.Getpid
-	fmt.Fprintln(e.stderr, "onionbalance: the daemon is not wired yet")
-	return exitError
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			d.stop()
+			log.Info("stopped")
+			return exitOK
+		case err := <-d.failed:
+			log.Error("stopping after a fatal error", "error", err)
+			d.stop()
+			return exitError
+		case <-hup:
+			next, err := load()
+			if err != nil {
+				log.Error("reload failed; keeping the running configuration", "error", err)
+				continue
+			}
+			log.SetLevel(logLevel(next.Log.Level))
+			if err := d.reload(ctx, next); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("reload failed; keeping the running configuration", "error", err)
+			}
+		}
+	}
+}
+
+// newLogger makes the root logger; subsystems take named sub-loggers that share its level, so SIGHUP can
+// change the level of all of them.
+func newLogger(c config.Log, w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "onionbalance",
+		Level:      logLevel(c.Level),
+		JSONFormat: c.JSON,
+		Output:     w,
+		TimeFormat: "2006-01-02T15:04:05.000Z0700",
+	})
+}
+
+func logLevel(s string) hclog.Level {
+	switch s {
+	case "warning", "WARNING":
+		return hclog.Warn
+	case "critical", "CRITICAL":
+		return hclog.Error
+	}
+	return hclog.LevelFromString(s)
 }

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/cmd/internal/buildinfo"
+	"github.com/obcluster/obcluster/cmd/internal/config"
+	"github.com/obcluster/obcluster/publisher"
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/torctl"
+	"github.com/obcluster/obcluster/store"
+)
+
+// daemon is the running set of components. stop tears them down in reverse order.
+type daemon struct {
+	log     hclog.Logger
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	failed  chan error
+	manager *publisher.Manager
+	closers []func()
+}
+
+func (d *daemon) goRun(name string, fn func(ctx context.Context) error, ctx context.Context) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			select {
+			case d.failed <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		}
+	}()
+}
+
+func (d *daemon) stop() {
+	d.cancel()
+	d.wg.Wait()
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+}
+
+// servicesFromConfig loads the master keys and turns the config into the publisher's services.
+// Errors name the service, the key file or the backend address at fault.
+func servicesFromConfig(cfg *config.Config) ([]publisher.ServiceConfig, error) {
+	var out []publisher.ServiceConfig
+	seen := map[string]int{}
+	for i, s := range cfg.Services {
+		key, err := hsv3.LoadIdentityKey(s.Key)
+		if err != nil {
+			return nil, fmt.Errorf("services[%d].key: %w", i, err)
+		}
+		if j, dup := seen[key.Address()]; dup {
+			return nil, fmt.Errorf("services[%d] and services[%d] use the same key (%s.onion)", j, i, key.Address())
+		}
+		seen[key.Address()] = i
+		sc := publisher.ServiceConfig{Key: key, IntroPointsPerBackend: cfg.IntroPointsPerBackend(i)}
+		for j, in := range s.Instances {
+			pub, err := hsv3.DecodeAddress(in.Address)
+			if err != nil {
+				return nil, fmt.Errorf("services[%d].instances[%d].address %q: %w", i, j, in.Address, err)
+			}
+			if pub.Equal(key.PublicKey()) {
+				return nil, fmt.Errorf("services[%d].instances[%d].address %q is the service's own address (%s): a backend must be another onion service",
+					i, j, in.Address, s.Key)
+			}
+			sc.Backends = append(sc.Backends, publisher.BackendConfig{Address: in.Address, Name: in.Name})
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+func startDaemon(parent context.Context, cfg *config.Config, controls []string, log hclog.Logger) (*daemon, error) {
+	services, err := servicesFromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range services {
+		log.Info("balancing", "service", s.Key.Address()+".onion", "backends", len(s.Backends))
+	}
+	ctx, cancel := context.WithCancel(parent)
+	d := &daemon{log: log, cancel: cancel, failed: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			d.stop()
+		}
+	}()
+
+	// Tor first: a wrong control port is the most common start-up mistake.
+	tor, err := connectTor(ctx, d, cfg, controls, log.Named("tor"))
+	if err != nil {
+		return nil, err
+	}
+
+	cli, err := connectEtcd(ctx, d, cfg, log.Named("etcd"))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := store.NewKeys(cfg.Cluster.Etcd.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.etcd.prefix: %w", err)
+	}
+	st := store.New(cli, keys, nil, cfg.Cluster.Etcd.RequestTimeout.D())
+
+	ecfg := cluster.DefaultConfig(cfg.Cluster.NodeName)
+	ecfg.TTL = cfg.Cluster.SessionTTL.D()
+	ecfg.Logger = log.Named("cluster")
+	el, err := cluster.NewElection(cli, keys, ecfg)
+	if err != nil {
+		return nil, err
+	}
+	d.goRun("election", el.Run, ctx)
+
+	node, err := cluster.NewNode(cli, st, cluster.NodeConfig{Name: cfg.Cluster.NodeName, Version: buildinfo.Version(),
+		Interval: 5 * time.Second, TTL: 15 * time.Second, Logger: log.Named("node")})
+	if err != nil {
+		return nil, err
+	}
+	d.goRun("heartbeat", node.Run, ctx)
+	d.goRun("leadership", func(ctx context.Context) error {
+		for s := range el.Changes() {
+			node.SetLeadership(s)
+			if ctx.Err() != nil {
+				return nil
+			}
+		}
+		return nil
+	}, ctx)
+	d.goRun("tor-state", func(ctx context.Context) error { watchTorState(ctx, tor, node); return nil }, ctx)
+
+	pcfg := publisherConfig(cfg, services, log.Named("publisher"))
+	m, err := publisher.New(pcfg, tor, &storeState{st: st, el: el}, el)
+	if err != nil {
+		return nil, err
+	}
+	d.manager = m
+	d.goRun("publisher", func(ctx context.Context) error { return m.Run(ctx, tor.Events()) }, ctx)
+
+	if cfg.StatusSocketLocation != "" {
+		if err := serveStatus(ctx, d, cfg.StatusSocketLocation, m, log.Named("status")); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return d, nil
+}
+
+func publisherConfig(cfg *config.Config, services []publisher.ServiceConfig, log hclog.Logger) publisher.Config {
+	p := publisher.DefaultConfig()
+	p.Services = services
+	p.FetchInterval = cfg.Publish.FetchInterval.D()
+	p.Timing.Refresh = cfg.Publish.RefreshInterval.D()
+	p.Liveness.Timeout = cfg.Publish.BackendTimeout.D()
+	p.MaxBackends = cfg.Publish.MaxBackends
+	p.Node = cfg.Cluster.NodeName
+	p.Logger = log
+	return p
+}
+
+func (d *daemon) reload(ctx context.Context, cfg *config.Config) error {
+	services, err := servicesFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return d.manager.Reconfigure(cctx, services)
+}
+
+// connectTor tries the control addresses in order (the Python tool's: unix socket, then TCP) and keeps
+// the first that answers and authenticates.
+func connectTor(ctx context.Context, d *daemon, cfg *config.Config, controls []string, log hclog.Logger) (*torctl.Client, error) {
+	var errs []string
+	for _, addr := range controls {
+		if p, isUnix := strings.CutPrefix(addr, "unix:"); isUnix && len(controls) > 1 {
+			if _, err := os.Stat(p); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", addr, err))
+				continue
+			}
+		}
+		tc := torctl.DefaultConfig()
+		tc.Address = addr
+		tc.PasswordFile = cfg.Tor.PasswordFile
+		tc.Logger = log
+		c, err := torctl.New(tc)
+		if err != nil {
+			return nil, fmt.Errorf("tor control %s: %w", addr, err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = c.Run(cctx); close(done) }()
+		wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+		err = c.WaitReady(wctx)
+		wcancel()
+		if err == nil {
+			d.closers = append(d.closers, func() { cancel(); <-done })
+			log.Info("connected to tor", "control", addr)
+			return c, nil
+		}
+		cancel()
+		<-done
+		errs = append(errs, fmt.Sprintf("%s: %v", addr, err))
+	}
+	return nil, fmt.Errorf("cannot use the tor control port (%s); set tor.control, --tor-control, -s or -i/-p",
+		strings.Join(errs, "; "))
+}
+
+// connectEtcd connects to the configured etcd, or starts the embedded single member in the data dir.
+func connectEtcd(ctx context.Context, d *daemon, cfg *config.Config, log hclog.Logger) (*clientv3.Client, error) {
+	cc := store.DefaultClientConfig()
+	cc.Endpoints = cfg.Cluster.Etcd.Endpoints
+	cc.CAFile, cc.CertFile, cc.KeyFile = cfg.Cluster.Etcd.CAFile, cfg.Cluster.Etcd.CertFile, cfg.Cluster.Etcd.KeyFile
+	cc.Username, cc.PasswordFile = cfg.Cluster.Etcd.Username, cfg.Cluster.Etcd.PasswordFile
+	cc.RequestTimeout = cfg.Cluster.Etcd.RequestTimeout.D()
+	if len(cc.Endpoints) == 0 {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data-dir %s: %w", cfg.DataDir, err)
+		}
+		ec := store.DefaultEmbedConfig(cfg.DataDir)
+		ec.Logger = log
+		e, err := store.StartEmbedded(ctx, ec)
+		if err != nil {
+			return nil, fmt.Errorf("embedded etcd in %s: %w", filepath.Join(cfg.DataDir, "etcd"), err)
+		}
+		d.closers = append(d.closers, func() { _ = e.Close() })
+		cc.Endpoints = e.Endpoints()
+		log.Info("embedded etcd started", "dir", filepath.Join(cfg.DataDir, "etcd"), "endpoints", cc.Endpoints)
+	}
+	cli, err := store.Connect(ctx, cc, log)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, func() { _ = cli.Close() })
+	return cli, nil
+}
+
+// watchTorState reports tor's bootstrap progress in the node heartbeat.
+func watchTorState(ctx context.Context, tor *torctl.Client, node *cluster.Node) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		b, err := tor.BootstrapPhase(cctx)
+		cancel()
+		if err != nil {
+			node.SetTor(0, "unreachable: "+err.Error())
+		} else {
+			node.SetTor(b.Progress, b.Tag)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// storeState binds the publisher's State to etcd, every write fenced by the election.
+type storeState struct {
+	st *store.Store
+	el *cluster.Election
+}
+
+func (s *storeState) Instances(ctx context.Context, svc string) ([]store.InstanceRecord, error) {
+	return s.st.Instances(ctx, svc)
+}
+
+func (s *storeState) PublishedAll(ctx context.Context, svc string) (map[string]store.PublishRecord, error) {
+	return s.st.PublishedAll(ctx, svc)
+}
+
+func (s *storeState) PutInstance(ctx context.Context, epoch int64, svc string, rec store.InstanceRecord) error {
+	op, err := s.st.PutInstanceOp(svc, rec)
+	if err != nil {
+		return err
+	}
+	return s.el.Write(ctx, epoch, op)
+}
+
+func (s *storeState) PutPublished(ctx context.Context, epoch int64, svc, slot string, rec store.PublishRecord) error {
+	op, err := s.st.PutPublishedOp(svc, slot, rec)
+	if err != nil {
+		return err
+	}
+	return s.el.Write(ctx, epoch, op)
+}
+
+// serveStatus answers every connection on the unix socket with the status JSON, as the Python tool.
+func serveStatus(ctx context.Context, d *daemon, path string, m *publisher.Manager, log hclog.Logger) error {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		_ = os.Remove(path) // a stale socket from an earlier run
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("status-socket-location %s: %w", path, err)
+	}
+	d.closers = append(d.closers, func() { _ = ln.Close(); _ = os.Remove(path) })
+	go func() { <-ctx.Done(); _ = ln.Close() }()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("status socket stopped", "error", err)
+				}
+				return
+			}
+			js, err := m.Status().PythonJSON()
+			if err == nil {
+				_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				_, _ = conn.Write(js)
+			}
+			_ = conn.Close()
+		}
+	}()
+	log.Info("status socket listening", "path", path)
+	return nil
+}
