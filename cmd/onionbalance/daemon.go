@@ -24,6 +24,14 @@ func runDaemon(ctx context.Context, args []string, e env) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if f.hsVersion != "v3" {
+		fmt.Fprintf(e.stderr, "onionbalance: --hs-version %q: only v3 is supported\n", f.hsVersion)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "onionbalance: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
 
 	load := func() (*config.Config, error) {
 		cfg, err := config.Load(f.configPath)
