@@ -190,28 +190,13 @@ func (d *Descriptor) decrypt(superencrypted []byte, subcredential [32]byte, opts
 	if text, err = layerText(plain, "inner"); err != nil {
 		return err
 	}
-	inner, skipped, err := parseInner(text)
+	inner, skipped, err := parseInner(text, func(ip *IntroPoint) error {
+		return ip.check(d.SigningKey, opts.Now, opts.SkipExpiryCheck)
+	})
 	if err != nil {
 		return err
 	}
-	d.Inner, d.SkippedIntroPoints = inner, nil
-	parsed := inner.IntroPoints
-	inner.IntroPoints = nil
-	pos, next := 0, 0
-	for i := range parsed {
-		for next < len(skipped) && skipped[next].Index == pos {
-			d.SkippedIntroPoints = append(d.SkippedIntroPoints, skipped[next])
-			next, pos = next+1, pos+1
-		}
-		ip := &parsed[i]
-		if err := ip.check(d.SigningKey, opts.Now, opts.SkipExpiryCheck); err != nil {
-			d.SkippedIntroPoints = append(d.SkippedIntroPoints, SkippedIntroPoint{Index: pos, IntroPoint: ip, Err: fmt.Errorf("intro point %d: %w", pos, err)})
-		} else {
-			inner.IntroPoints = append(inner.IntroPoints, *ip)
-		}
-		pos++
-	}
-	d.SkippedIntroPoints = append(d.SkippedIntroPoints, skipped[next:]...)
+	d.Inner, d.SkippedIntroPoints = inner, skipped
 	if n := len(inner.IntroPoints); n > MaxIntroPoints {
 		return fmt.Errorf("inner layer: %w: %d usable, at most %d allowed", ErrTooManyIntroPoints, n, MaxIntroPoints)
 	}

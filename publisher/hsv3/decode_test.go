@@ -314,7 +314,7 @@ func TestStemIntroPointFragment(t *testing.T) {
 }
 
 func TestPoWParams(t *testing.T) {
-	l, skipped, err := parseInner(readVector(t, "arti_hsdesc-inner-pow-v1.txt"))
+	l, skipped, err := parseInner(readVector(t, "arti_hsdesc-inner-pow-v1.txt"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,11 +329,11 @@ func TestPoWParams(t *testing.T) {
 	if !bytes.Equal(l.marshal(), readVector(t, "arti_hsdesc-inner-pow-v1.txt")) {
 		t.Error("re-encoded pow-v1 inner layer differs")
 	}
-	_, _, err = parseInner(readVector(t, "arti_hsdesc-inner-pow-empty.txt"))
+	_, _, err = parseInner(readVector(t, "arti_hsdesc-inner-pow-empty.txt"), nil)
 	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "pow-params") {
 		t.Errorf("empty pow-params: err = %v, want a pow-params error", err)
 	}
-	_, _, err = parseInner([]byte("create2-formats 2\npow-params v1 AAAA 5\n"))
+	_, _, err = parseInner([]byte("create2-formats 2\npow-params v1 AAAA 5\n"), nil)
 	if !errors.Is(err, ErrMalformed) {
 		t.Errorf("pow-params v1 with 2 args: err = %v", err)
 	}
@@ -344,7 +344,7 @@ func TestPoWParams(t *testing.T) {
 func TestReencodeLayers(t *testing.T) {
 	for _, name := range []string{"arti_hsdesc1_inner.derived.txt", "arti_hsdesc2_inner.txt", "stem_hidden_service_v3_inner_layer.txt"} {
 		raw := readVector(t, name)
-		l, skipped, err := parseInner(raw)
+		l, skipped, err := parseInner(raw, nil)
 		if err != nil || len(skipped) != 0 {
 			t.Fatalf("%s: %v %v", name, err, skipped)
 		}

@@ -23,11 +23,11 @@ func vectorIntroPoints(t testing.TB) (arti, stem []IntroPoint) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner2, _, err := parseInner(readVector(t, "arti_hsdesc2_inner.txt"))
+	inner2, _, err := parseInner(readVector(t, "arti_hsdesc2_inner.txt"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner3, _, err := parseInner(readVector(t, "stem_hidden_service_v3_inner_layer.txt"))
+	inner3, _, err := parseInner(readVector(t, "stem_hidden_service_v3_inner_layer.txt"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,9 +104,10 @@ func introPointRules() map[string]rule {
 	}
 }
 
-// parseInner parses the inner layer text. Intro points that do not parse
-// are returned as skipped, not as an error, as tor does.
-func parseInner(text []byte) (*InnerLayer, []SkippedIntroPoint, error) {
+// parseInner parses the inner layer text. Intro points that do not parse,
+// or that check (when not nil) rejects, are returned as skipped rather
+// than as an error, as tor does.
+func parseInner(text []byte, check func(*IntroPoint) error) (*InnerLayer, []SkippedIntroPoint, error) {
 	items, err := tokenize(text)
 	if err != nil {
 		return nil, nil, fmt.Errorf("inner layer: %w", err)
@@ -140,8 +141,11 @@ func parseInner(text []byte) (*InnerLayer, []SkippedIntroPoint, error) {
 	var skipped []SkippedIntroPoint
 	for i, sec := range sections {
 		ip, err := parseIntroPoint(sec)
+		if err == nil && check != nil {
+			err = check(ip)
+		}
 		if err != nil {
-			skipped = append(skipped, SkippedIntroPoint{Index: i, Err: fmt.Errorf("intro point %d: %w", i, err)})
+			skipped = append(skipped, SkippedIntroPoint{Index: i, IntroPoint: ip, Err: fmt.Errorf("intro point %d: %w", i, err)})
 			continue
 		}
 		l.IntroPoints = append(l.IntroPoints, *ip)

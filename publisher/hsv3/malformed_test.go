@@ -81,7 +81,7 @@ func TestMiddleAndInnerMalformed(t *testing.T) {
 		{"flow-control", strings.Replace(inner, "create2-formats 2\n", "create2-formats 2\nflow-control 1-2 300\n", 1), "flow-control"},
 	}
 	for _, c := range innerCases {
-		if _, _, err := parseInner([]byte(c.doc)); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), c.want) {
+		if _, _, err := parseInner([]byte(c.doc), nil); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("inner %s: err = %v, want ErrMalformed mentioning %q", c.name, err, c.want)
 		}
 	}
@@ -90,7 +90,7 @@ func TestMiddleAndInnerMalformed(t *testing.T) {
 	firstIntro := strings.Index(inner, "introduction-point ")
 	secondIntro := firstIntro + 1 + strings.Index(inner[firstIntro+1:], "introduction-point ")
 	broken := inner[:secondIntro] + "introduction-point AAAA\n" + inner[strings.Index(inner[secondIntro:], "\n")+secondIntro+1:]
-	l, skipped, err := parseInner([]byte(broken))
+	l, skipped, err := parseInner([]byte(broken), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestMiddleAndInnerMalformed(t *testing.T) {
 		t.Errorf("broken intro point: %d parsed, skipped %v", len(l.IntroPoints), skipped)
 	}
 	noOnionKey := strings.Replace(inner, "onion-key ntor", "onion-key tap", 1)
-	if _, skipped, _ := parseInner([]byte(noOnionKey)); len(skipped) != 1 || !strings.Contains(skipped[0].Err.Error(), "onion-key") {
+	if _, skipped, _ := parseInner([]byte(noOnionKey), nil); len(skipped) != 1 || !strings.Contains(skipped[0].Err.Error(), "onion-key") {
 		t.Errorf("intro point without ntor onion key: skipped %v", skipped)
 	}
 }
