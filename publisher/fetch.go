@@ -55,6 +55,7 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 	desc, err := m.decodeBackend(b, e, now)
 	if err != nil {
 		b.LastFetchError = err.Error()
+		m.counters.FetchFailures["rejected"]++
 		m.log.Warn("rejected a backend descriptor", "backend", e.Address, "hsdir", e.HSDir, "error", err)
 		return
 	}

@@ -129,6 +129,8 @@ type Manager struct {
 	pending map[string][]pendingUpload // by master address + "|" + HSDir fingerprint
 	reconf  chan reconfig
 
+	counters Counters
+
 	status atomic.Pointer[Status]
 }
 
@@ -147,6 +149,7 @@ func New(cfg Config, tor Tor, state State, lead Leadership) (*Manager, error) {
 		rings:     map[hashring.Slot]*hashring.Ring{},
 		pending:   map[string][]pendingUpload{},
 		reconf:    make(chan reconfig),
+		counters:  Counters{Publishes: map[string]uint64{}, UploadFailures: map[string]uint64{}, FetchFailures: map[string]uint64{}},
 	}
 	for _, sc := range cfg.Services {
 		svc, err := newService(sc, cfg)
@@ -212,6 +215,7 @@ func (m *Manager) checkLeadership(ctx context.Context, now time.Time) {
 	case ok && (!m.leading || epoch != m.epoch):
 		m.log.Info("leading: loading shared state and publishing when needed", "epoch", epoch)
 		m.leading, m.epoch = true, epoch
+		m.counters.LeaderTransitions++
 		m.pending = map[string][]pendingUpload{}
 		if err := m.loadState(ctx, now); err != nil {
 			m.log.Error("loading shared state failed; will retry", "error", err)
@@ -222,6 +226,7 @@ func (m *Manager) checkLeadership(ctx context.Context, now time.Time) {
 	case !ok && m.leading:
 		m.log.Warn("no longer leading: stopped fetching and publishing", "epoch", m.epoch)
 		m.leading = false
+		m.counters.LeaderTransitions++
 		m.pending = map[string][]pendingUpload{}
 	}
 }
@@ -307,6 +312,7 @@ func (m *Manager) handleEvent(ctx context.Context, ev torctl.Event) {
 		}
 	case torctl.Reconnected:
 		if !e.Initial {
+			m.counters.TorReconnects++
 			m.log.Info("tor control connection is back: reloading the consensus and fetching again")
 		}
 		m.consensusDue, m.fetchDue, m.checkDue = now, now, now
@@ -318,6 +324,9 @@ func (m *Manager) handleEvent(ctx context.Context, ev torctl.Event) {
 			m.descReceived(ctx, e, now)
 		}
 	case torctl.DescFailed:
+		if len(m.byBackend[e.Address]) > 0 {
+			m.counters.FetchFailures[e.Reason]++
+		}
 		for _, svc := range m.byBackend[e.Address] {
 			if b := svc.backend(e.Address); b != nil {
 				b.LastFetchError = e.Reason + " from " + e.HSDir

@@ -21,6 +21,7 @@ func (m *Manager) publishAll(ctx context.Context, now time.Time) {
 	for _, svc := range m.services {
 		for i, slot := range slots {
 			if err := m.publishSlot(ctx, svc, i, slot, now); err != nil {
+				m.counters.Publishes["error"]++
 				m.log.Error("publishing failed", "service", svc.addr, "descriptor", slotNames[i], "error", err)
 			}
 		}
@@ -196,6 +197,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 			p.Failed[fp] = Failure{Attempts: 1, LastTry: now}
 		}
 	}
+	m.counters.Publishes["uploaded"]++
 	svc.lastAttempt[i] = slotAttempt{at: now.UTC().Format("2006-01-02 15:04:05"), reason: d.Reason}
 	m.log.Info("uploaded descriptor", "service", svc.addr, "descriptor", slotNames[i], "reason", d.Reason,
 		"revision", rev, "period", slot.Period, "intro_points", len(bd.introMap), "descriptors", len(descs),

@@ -14,6 +14,29 @@ type Status struct {
 	Services []ServiceStatus `json:"services"`
 	// ConsensusValidAfter is the valid-after of the consensus in use (zero: none yet).
 	ConsensusValidAfter time.Time `json:"consensus_valid_after"`
+	// Counters are cumulative since the start of the process.
+	Counters Counters `json:"counters"`
+}
+
+// Counters count what happened since the process started (for metrics).
+type Counters struct {
+	LeaderTransitions uint64            `json:"leader_transitions"`
+	TorReconnects     uint64            `json:"tor_reconnects"`
+	Publishes         map[string]uint64 `json:"publishes"`       // by result: uploaded, error
+	UploadFailures    map[string]uint64 `json:"upload_failures"` // by HSDir fingerprint
+	FetchFailures     map[string]uint64 `json:"fetch_failures"`  // by reason (tor's, or "rejected")
+}
+
+func (c Counters) clone() Counters {
+	cp := func(m map[string]uint64) map[string]uint64 {
+		out := make(map[string]uint64, len(m))
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	c.Publishes, c.UploadFailures, c.FetchFailures = cp(c.Publishes), cp(c.UploadFailures), cp(c.FetchFailures)
+	return c
 }
 
 // ServiceStatus describes one public address.
@@ -60,7 +83,7 @@ type UploadState struct {
 
 func (m *Manager) publishStatus() {
 	now := m.cfg.Now()
-	st := &Status{Leading: m.leading, Node: m.cfg.Node}
+	st := &Status{Leading: m.leading, Node: m.cfg.Node, Counters: m.counters.clone()}
 	if m.leading {
 		st.Epoch = m.epoch
 	}

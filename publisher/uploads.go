@@ -40,6 +40,7 @@ func (m *Manager) settle(ctx context.Context, pu pendingUpload, hsdir, reason st
 	res := store.UploadResult{Status: store.UploadUploaded, At: now}
 	if reason != "" {
 		res = store.UploadResult{Status: store.UploadFailed, Reason: reason, At: now}
+		m.counters.UploadFailures[hsdir]++
 		f := st.published.Failed[hsdir]
 		st.published.Failed[hsdir] = Failure{Attempts: max(f.Attempts, 1), LastTry: now}
 		m.log.Warn("descriptor upload failed", "service", pu.svc.addr, "hsdir", hsdir, "reason", reason,

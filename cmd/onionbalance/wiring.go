@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/cluster"
@@ -144,14 +145,22 @@ func startDaemon(parent context.Context, cfg *config.Config, controls []string, 
 	}, ctx)
 	d.goRun("tor-state", func(ctx context.Context) error { watchTorState(ctx, tor, node); return nil }, ctx)
 
+	latency := newEtcdLatency()
 	pcfg := publisherConfig(cfg, services, log.Named("publisher"))
-	m, err := publisher.New(pcfg, tor, &storeState{st: st, el: el}, el)
+	m, err := publisher.New(pcfg, tor, &storeState{st: st, el: el, latency: latency}, el)
 	if err != nil {
 		return nil, err
 	}
 	d.manager = m
 	d.goRun("publisher", func(ctx context.Context) error { return m.Run(ctx, tor.Events()) }, ctx)
 
+	if cfg.Metrics.Listen != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(newStatusCollector(m.Status, time.Now), latency)
+		if err := serveMetrics(ctx, d, cfg.Metrics.Listen, reg, log.Named("metrics")); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.StatusSocketLocation != "" {
 		if err := serveStatus(ctx, d, cfg.StatusSocketLocation, m, log.Named("status")); err != nil {
 			return nil, err
@@ -273,19 +282,27 @@ func watchTorState(ctx context.Context, tor *torctl.Client, node *cluster.Node) 
 
 // storeState binds the publisher's State to etcd, every write fenced by the election.
 type storeState struct {
-	st *store.Store
-	el *cluster.Election
+	st      *store.Store
+	el      *cluster.Election
+	latency *prometheus.HistogramVec
+}
+
+func (s *storeState) observe(op string, start time.Time) {
+	s.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
 func (s *storeState) Instances(ctx context.Context, svc string) ([]store.InstanceRecord, error) {
+	defer s.observe("get_instances", time.Now())
 	return s.st.Instances(ctx, svc)
 }
 
 func (s *storeState) PublishedAll(ctx context.Context, svc string) (map[string]store.PublishRecord, error) {
+	defer s.observe("get_published", time.Now())
 	return s.st.PublishedAll(ctx, svc)
 }
 
 func (s *storeState) PutInstance(ctx context.Context, epoch int64, svc string, rec store.InstanceRecord) error {
+	defer s.observe("put_instance", time.Now())
 	op, err := s.st.PutInstanceOp(svc, rec)
 	if err != nil {
 		return err
@@ -294,6 +311,7 @@ func (s *storeState) PutInstance(ctx context.Context, epoch int64, svc string, r
 }
 
 func (s *storeState) PutPublished(ctx context.Context, epoch int64, svc, slot string, rec store.PublishRecord) error {
+	defer s.observe("put_published", time.Now())
 	op, err := s.st.PutPublishedOp(svc, slot, rec)
 	if err != nil {
 		return err

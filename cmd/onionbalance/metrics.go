@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/obcluster/obcluster/publisher"
+)
+
+// statusCollector turns publisher status snapshots into Prometheus metrics at scrape time, so the
+// publisher itself needs no metrics library.
+type statusCollector struct {
+	status func() *publisher.Status
+	now    func() time.Time
+
+	leader, epoch, transitions, reconnects   *prometheus.Desc
+	publishes, uploadFailures, fetchFailures *prometheus.Desc
+	backendAge, backendLive, introPublished  *prometheus.Desc
+	revision                                 *prometheus.Desc
+}
+
+func newStatusCollector(status func() *publisher.Status, now func() time.Time) *statusCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("onionbalance_"+name, help, labels, nil)
+	}
+	return &statusCollector{
+		status:         status,
+		now:            now,
+		leader:         d("leader", "1 while this node is the leader, else 0."),
+		epoch:          d("leader_epoch", "Epoch (election key create revision) of this node's leadership, 0 when following."),
+		transitions:    d("leader_transitions_total", "Times this node became or stopped being the leader."),
+		reconnects:     d("tor_control_reconnects_total", "Reconnections to the tor control port after a loss."),
+		publishes:      d("publishes_total", "Descriptor publications by result.", "result"),
+		uploadFailures: d("hsdir_upload_failures_total", "Descriptor uploads an HSDir did not accept.", "hsdir"),
+		fetchFailures:  d("backend_fetch_failures_total", "Failed backend descriptor fetches by reason.", "reason"),
+		backendAge:     d("backend_descriptor_age_seconds", "Seconds since the backend's descriptor was last received.", "service", "backend"),
+		backendLive:    d("backend_live", "1 when the backend is in the next descriptor.", "service", "backend"),
+		introPublished: d("intro_points_published", "Intro points in the last published descriptor(s).", "service", "descriptor"),
+		revision:       d("revision_counter", "Revision counter of the last published descriptor.", "service", "descriptor"),
+	}
+}
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.leader, c.epoch, c.transitions, c.reconnects, c.publishes,
+		c.uploadFailures, c.fetchFailures, c.backendAge, c.backendLive, c.introPublished, c.revision} {
+		ch <- d
+	}
+}
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.status()
+	if st == nil {
+		return
+	}
+	g := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	cnt := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	leader := 0.0
+	if st.Leading {
+		leader = 1
+	}
+	g(c.leader, leader)
+	g(c.epoch, float64(st.Epoch))
+	cnt(c.transitions, st.Counters.LeaderTransitions)
+	cnt(c.reconnects, st.Counters.TorReconnects)
+	for _, r := range []string{"uploaded", "error"} { // always present, so rate() works from zero
+		cnt(c.publishes, st.Counters.Publishes[r], r)
+	}
+	for h, n := range st.Counters.UploadFailures {
+		cnt(c.uploadFailures, n, h)
+	}
+	for r, n := range st.Counters.FetchFailures {
+		cnt(c.fetchFailures, n, r)
+	}
+	now := c.now()
+	for _, s := range st.Services {
+		for _, b := range s.Backends {
+			if !b.ReceivedAt.IsZero() {
+				g(c.backendAge, now.Sub(b.ReceivedAt).Seconds(), s.Address, b.Address)
+			}
+			live := 0.0
+			if b.Live {
+				live = 1
+			}
+			g(c.backendLive, live, s.Address, b.Address)
+		}
+		for _, d := range s.Descriptors {
+			if d.Slot == "" {
+				continue
+			}
+			g(c.introPublished, float64(len(d.IntroPoints)), s.Address, d.Slot)
+			g(c.revision, float64(d.Revision), s.Address, d.Slot)
+		}
+	}
+}
+
+// etcdLatency times the publisher's etcd requests.
+func newEtcdLatency() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "onionbalance_etcd_request_duration_seconds",
+		Help:    "Latency of etcd requests made by the publisher, by operation.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"op"})
+}
+
+// serveMetrics serves /metrics from a private registry on addr.
+func serveMetrics(ctx context.Context, d *daemon, addr string, reg *prometheus.Registry, log hclog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics.listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "error", err)
+		}
+	}()
+	d.closers = append(d.closers, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	log.Info("serving metrics", "address", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}

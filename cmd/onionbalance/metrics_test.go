@@ -1,0 +1,79 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/obcluster/obcluster/publisher"
+)
+
+func TestStatusCollector(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	st := &publisher.Status{
+		Leading: true, Epoch: 42,
+		Counters: publisher.Counters{LeaderTransitions: 1, TorReconnects: 2,
+			Publishes: map[string]uint64{"uploaded": 5}, UploadFailures: map[string]uint64{"AAAA": 3},
+			FetchFailures: map[string]uint64{"NOT_FOUND": 4}},
+		Services: []publisher.ServiceStatus{{
+			Address: "m.onion",
+			Backends: []publisher.BackendStatus{
+				{Address: "b1.onion", Live: true, ReceivedAt: now.Add(-90 * time.Second)},
+				{Address: "b2.onion"},
+			},
+			Descriptors: []publisher.DescriptorState{
+				{Slot: "first", Revision: 77, IntroPoints: map[string]string{"k1": "b1", "k2": "b1"}},
+				{Slot: "", Revision: 1}, // an old period: not exported
+			},
+		}},
+	}
+	c := newStatusCollector(func() *publisher.Status { return st }, func() time.Time { return now })
+	want := `
+# HELP onionbalance_backend_descriptor_age_seconds Seconds since the backend's descriptor was last received.
+# TYPE onionbalance_backend_descriptor_age_seconds gauge
+onionbalance_backend_descriptor_age_seconds{backend="b1.onion",service="m.onion"} 90
+# HELP onionbalance_backend_live 1 when the backend is in the next descriptor.
+# TYPE onionbalance_backend_live gauge
+onionbalance_backend_live{backend="b1.onion",service="m.onion"} 1
+onionbalance_backend_live{backend="b2.onion",service="m.onion"} 0
+# HELP onionbalance_intro_points_published Intro points in the last published descriptor(s).
+# TYPE onionbalance_intro_points_published gauge
+onionbalance_intro_points_published{descriptor="first",service="m.onion"} 2
+# HELP onionbalance_leader 1 while this node is the leader, else 0.
+# TYPE onionbalance_leader gauge
+onionbalance_leader 1
+# HELP onionbalance_leader_epoch Epoch (election key create revision) of this node's leadership, 0 when following.
+# TYPE onionbalance_leader_epoch gauge
+onionbalance_leader_epoch 42
+# HELP onionbalance_publishes_total Descriptor publications by result.
+# TYPE onionbalance_publishes_total counter
+onionbalance_publishes_total{result="error"} 0
+onionbalance_publishes_total{result="uploaded"} 5
+# HELP onionbalance_hsdir_upload_failures_total Descriptor uploads an HSDir did not accept.
+# TYPE onionbalance_hsdir_upload_failures_total counter
+onionbalance_hsdir_upload_failures_total{hsdir="AAAA"} 3
+# HELP onionbalance_backend_fetch_failures_total Failed backend descriptor fetches by reason.
+# TYPE onionbalance_backend_fetch_failures_total counter
+onionbalance_backend_fetch_failures_total{reason="NOT_FOUND"} 4
+# HELP onionbalance_tor_control_reconnects_total Reconnections to the tor control port after a loss.
+# TYPE onionbalance_tor_control_reconnects_total counter
+onionbalance_tor_control_reconnects_total 2
+# HELP onionbalance_revision_counter Revision counter of the last published descriptor.
+# TYPE onionbalance_revision_counter gauge
+onionbalance_revision_counter{descriptor="first",service="m.onion"} 77
+# HELP onionbalance_leader_transitions_total Times this node became or stopped being the leader.
+# TYPE onionbalance_leader_transitions_total counter
+onionbalance_leader_transitions_total 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c, newEtcdLatency())
+	if _, err := reg.Gather(); err != nil {
+		t.Fatalf("pedantic registry: %v", err)
+	}
+}
