@@ -140,7 +140,9 @@ func TestParseIdentityKeyErrors(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "key")
-	os.WriteFile(path, []byte("hello"), 0o600)
+	if err := os.WriteFile(path, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := LoadIdentityKey(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("LoadIdentityKey error %v does not name the file", err)
 	}
