@@ -35,6 +35,8 @@ const (
 func commands() []command {
 	return []command{
 		{"run", "run the balancer daemon (the default when no command is given)", runDaemon},
+		{"key show", "print the onion address of a key file (tor hs_ed25519_secret_key or PEM)", runKeyShow},
+		{"descriptor show", "verify, decrypt and print a descriptor as JSON (--address ADDR FILE)", runDescriptorShow},
 		{"version", "print the version", func(_ context.Context, _ []string, e env) int {
 			fmt.Fprintln(e.stdout, "onionbalance", buildinfo.Version())
 			return exitOK

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/obcluster/obcluster/publisher/hsv3"
+)
+
+// vectors finds ../shared/tor-vectors beside the repository (or $OB_TOR_VECTORS).
+func vectors(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("OB_TOR_VECTORS"); d != "" {
+		return d
+	}
+	dir, _ := os.Getwd()
+	for ; dir != "/"; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			p := filepath.Join(filepath.Dir(dir), "shared", "tor-vectors")
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+			break
+		}
+	}
+	t.Skip("test vectors not found (set OB_TOR_VECTORS or put shared/tor-vectors beside the repository)")
+	return ""
+}
+
+func TestKeyShowBothFormats(t *testing.T) {
+	v := vectors(t)
+	code, out, _ := runCLI(t, "key", "show", filepath.Join(v, "keys", "arti_tor-service_hs_ed25519_secret_key"))
+	if code != 0 || out != "zvhlds7ttyx5bvffeiy3elw37gdlyoyojima6sux6urzifpmw334cpid.onion\n" {
+		t.Fatalf("tor key: code %d out %q", code, out)
+	}
+	k, _ := hsv3.GenerateIdentityKey(rand.Reader)
+	pemKey, _ := k.MarshalPEM()
+	p := filepath.Join(t.TempDir(), "m.key")
+	os.WriteFile(p, pemKey, 0o600)
+	code, out, _ = runCLI(t, "key", "show", p)
+	if code != 0 || out != k.Address()+".onion\n" || strings.Contains(out, "PRIVATE") {
+		t.Fatalf("pem key: code %d out %q", code, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.key")
+	os.WriteFile(bad, []byte("nonsense"), 0o600)
+	code, _, errOut := runCLI(t, "key", "show", bad)
+	if code != exitError || !strings.Contains(errOut, "bad.key") {
+		t.Fatalf("bad key: code %d stderr %q", code, errOut)
+	}
+}
+
+func TestDescriptorShowStemVector(t *testing.T) {
+	v := vectors(t)
+	file := filepath.Join(v, "stem_hidden_service_v3.txt")
+	code, out, errOut := runCLI(t, "descriptor", "show", "--address", "sltib6sxkuxh2scmtuvd5w2g7pahnzkovefxpo4e4ptnkzl5kkq5h2ad.onion", file)
+	if code != 0 {
+		t.Fatalf("code %d stderr %s", code, errOut)
+	}
+	var d descriptorJSON
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.RevisionCounter != 42 || d.LifetimeMinutes != 180 || !d.SigningCertExpired || len(d.IntroPoints) != 4 || !d.SingleOnionService {
+		t.Fatalf("decoded %+v", d)
+	}
+	if ls := strings.Join(d.IntroPoints[0].LinkSpecifiers, " "); ls != "$4343434343434343434343434343434343434343 1.2.3.4:9001" {
+		t.Errorf("link specifiers %v", d.IntroPoints[0].LinkSpecifiers)
+	}
+	// Another address: an error, not a decode.
+	code, _, errOut = runCLI(t, "descriptor", "show", "--address", "zvhlds7ttyx5bvffeiy3elw37gdlyoyojima6sux6urzifpmw334cpid", file)
+	if code != exitError || !strings.Contains(errOut, "does not belong") {
+		t.Fatalf("wrong address: code %d stderr %q", code, errOut)
+	}
+	// The bad-signature vector is refused.
+	code, _, errOut = runCLI(t, "descriptor", "show", "--address", "sltib6sxkuxh2scmtuvd5w2g7pahnzkovefxpo4e4ptnkzl5kkq5h2ad", filepath.Join(v, "tor_HS_DESC_BAD_SIG.txt"))
+	if code != exitError || errOut == "" {
+		t.Fatalf("bad signature: code %d stderr %q", code, errOut)
+	}
+}
+
+func TestDescriptorShowOwnEncoding(t *testing.T) {
+	k, _ := hsv3.GenerateIdentityKey(rand.Reader)
+	now := time.Now()
+	desc, err := hsv3.Encode(hsv3.EncodeParams{Identity: k, PeriodNum: uint64((now.Unix()/60 - 720) / 1440), PeriodLength: 1440,
+		RevisionCounter: 7, FlowControl: "1-2 31", Now: now, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "d.txt")
+	os.WriteFile(p, desc, 0o600)
+	code, out, errOut := runCLI(t, "descriptor", "show", "--address", k.Address(), p)
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	var d descriptorJSON
+	json.Unmarshal([]byte(out), &d)
+	if d.RevisionCounter != 7 || d.FlowControl != "1-2 31" || d.SigningCertExpired {
+		t.Fatalf("decoded %+v", d)
+	}
+	code, _, errOut = runCLI(t, "descriptor", "show", "--address", k.Address(), filepath.Join(t.TempDir(), "none"))
+	if code != exitError || !strings.Contains(errOut, "none") {
+		t.Fatalf("missing file: %d %q", code, errOut)
+	}
+}
