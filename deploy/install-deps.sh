@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and the demo need, if they are missing:
-# tor (>= 0.4.4.1), python3-stem (cross-checks), etcd-server and etcd-client (multi-member tests, etcdctl).
+# tor (>= 0.4.4.1), python3-stem (cross-checks), etcd-server and etcd-client (multi-member tests, etcdctl),
+# curl (the demo).
 # Never leaves a system tor running: service starts are blocked during the install (policy-rc.d)
 # and any tor service the package started is stopped afterwards.
 set -euo pipefail
@@ -11,6 +12,7 @@ command -v tor-gencert >/dev/null 2>&1 || need+=(tor)
 /usr/bin/python3 -c 'import stem' >/dev/null 2>&1 || need+=(python3-stem)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
