@@ -17,6 +17,7 @@ const DefaultPrefix = "/onionbalance"
 //	<prefix>/services/<svc>/published/<slot>         PublishRecord
 //	<prefix>/election/<lease-id>                     election candidates (value = node name)
 //	<prefix>/nodes/<name>                            NodeRecord, lease-bound
+//	<prefix>/step-down/<name>                        StepDownRequest, lease-bound
 //
 // <svc> and <instance> are onion addresses without ".onion". A published
 // slot is the hex of the blinded public key the descriptor was published
@@ -83,6 +84,13 @@ func (k Keys) Nodes() string { return k.prefix + "/nodes/" }
 
 // Node is the key of the heartbeat record of node name.
 func (k Keys) Node(name string) string { return k.Nodes() + name }
+
+// StepDowns is the prefix of the step-down requests.
+func (k Keys) StepDowns() string { return k.prefix + "/step-down/" }
+
+// StepDown is the key of a request asking node name to resign the
+// leadership.
+func (k Keys) StepDown(name string) string { return k.StepDowns() + name }
 
 // ParseInstance splits an instance record key into the service and instance
 // addresses. ok is false for any other key.

@@ -14,6 +14,7 @@ func TestKeysLayout(t *testing.T) {
 		{k.Published("svc", "ab01"), "/ob/services/svc/published/ab01"},
 		{k.Election(), "/ob/election"},
 		{k.Node("n1"), "/ob/nodes/n1"},
+		{k.StepDown("n1"), "/ob/step-down/n1"},
 		{PublishedSlot([]byte{0xab, 1}), "ab01"},
 		{k.All(), "/ob/"},
 	} {

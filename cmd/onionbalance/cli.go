@@ -37,6 +37,11 @@ func commands() []command {
 		{"run", "run the balancer daemon (the default when no command is given)", runDaemon},
 		{"key show", "print the onion address of a key file (tor hs_ed25519_secret_key or PEM)", runKeyShow},
 		{"descriptor show", "verify, decrypt and print a descriptor as JSON (--address ADDR FILE)", runDescriptorShow},
+		{"status", "show the cluster: leader, nodes, services, backends, uploads per HSDir (--json)", runStatus},
+		{"cluster init", "store the services and sealed master keys of a config file in etcd", runClusterInit},
+		{"cluster set-config", "replace the services in etcd; running nodes apply it live", runClusterSetConfig},
+		{"cluster step-down", "make the leader hand over gracefully to another node", runClusterStepDown},
+		{"cluster drill", "kill or pause the leader of a test cluster and measure the takeover", runClusterDrill},
 		{"version", "print the version", func(_ context.Context, _ []string, e env) int {
 			fmt.Fprintln(e.stdout, "onionbalance", buildinfo.Version())
 			return exitOK

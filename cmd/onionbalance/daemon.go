@@ -58,7 +58,7 @@ func runDaemon(ctx context.Context, args []string, e env) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	d, err := startDaemon(ctx, cfg, f.controlCandidates(cfg), log)
+	d, err := startDaemon(ctx, cfg, f.controlCandidates(cfg), log, e.getenv)
 	if err != nil {
 		log.Error("start-up failed", "error", err)
 		fmt.Fprintln(e.stderr, "onionbalance:", err)

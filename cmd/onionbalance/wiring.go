@@ -32,6 +32,8 @@ type daemon struct {
 	failed  chan error
 	manager *publisher.Manager
 	closers []func()
+	// fromEtcd is set when the services come from the cluster configuration in etcd, not the file.
+	fromEtcd bool
 }
 
 func (d *daemon) goRun(name string, fn func(ctx context.Context) error, ctx context.Context) {
@@ -86,16 +88,27 @@ func servicesFromConfig(cfg *config.Config) ([]publisher.ServiceConfig, error) {
 	return out, nil
 }
 
-func startDaemon(parent context.Context, cfg *config.Config, controls []string, log hclog.Logger) (*daemon, error) {
-	services, err := servicesFromConfig(cfg)
-	if err != nil {
-		return nil, err
+// startDaemon connects tor and etcd and starts the election, the heartbeat and the publisher. The
+// services come from the config file or, for a cluster node whose file lists none, from etcd
+// (<prefix>/config and the sealed master keys), followed live.
+func startDaemon(parent context.Context, cfg *config.Config, controls []string, log hclog.Logger, getenv func(string) string) (*daemon, error) {
+	fromEtcd := len(cfg.Services) == 0
+	var services []publisher.ServiceConfig
+	if !fromEtcd {
+		var err error
+		if services, err = servicesFromConfig(cfg); err != nil {
+			return nil, err
+		}
 	}
-	for _, s := range services {
-		log.Info("balancing", "service", s.Key.Address()+".onion", "backends", len(s.Backends))
+	var sealer *store.Sealer
+	if fromEtcd {
+		var err error
+		if sealer, err = newSealer(cfg.Cluster, getenv, false); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(parent)
-	d := &daemon{log: log, cancel: cancel, failed: make(chan error, 1)}
+	d := &daemon{log: log, cancel: cancel, failed: make(chan error, 1), fromEtcd: fromEtcd}
 	ok := false
 	defer func() {
 		if !ok {
@@ -117,7 +130,18 @@ func startDaemon(parent context.Context, cfg *config.Config, controls []string, 
 	if err != nil {
 		return nil, fmt.Errorf("cluster.etcd.prefix: %w", err)
 	}
-	st := store.New(cli, keys, nil, cfg.Cluster.Etcd.RequestTimeout.D())
+	timeout := cfg.Cluster.Etcd.RequestTimeout.D()
+	st := store.New(cli, keys, sealer, timeout)
+	var fromCluster *etcdServices
+	if fromEtcd {
+		fromCluster = newEtcdServices(st, log.Named("cluster-config"))
+		if services, err = fromCluster.load(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range services {
+		log.Info("balancing", "service", s.Key.Address()+".onion", "backends", len(s.Backends), "from_etcd", fromEtcd)
+	}
 
 	ecfg := cluster.DefaultConfig(cfg.Cluster.NodeName)
 	ecfg.TTL = cfg.Cluster.SessionTTL.D()
@@ -144,15 +168,25 @@ func startDaemon(parent context.Context, cfg *config.Config, controls []string, 
 		return nil
 	}, ctx)
 	d.goRun("tor-state", func(ctx context.Context) error { watchTorState(ctx, tor, node); return nil }, ctx)
+	d.goRun("step-down", func(ctx context.Context) error {
+		serveStepDown(ctx, cli, keys, cfg.Cluster.NodeName, el, timeout, log.Named("step-down"))
+		return nil
+	}, ctx)
 
 	latency := newEtcdLatency()
 	pcfg := publisherConfig(cfg, services, log.Named("publisher"))
-	m, err := publisher.New(pcfg, tor, &storeState{st: st, el: el, latency: latency}, el)
+	m, err := publisher.New(pcfg, tor, &storeState{st: st, el: el, latency: latency, log: log.Named("state")}, el)
 	if err != nil {
 		return nil, err
 	}
 	d.manager = m
 	d.goRun("publisher", func(ctx context.Context) error { return m.Run(ctx, tor.Events()) }, ctx)
+	if fromCluster != nil {
+		d.goRun("cluster-config", func(ctx context.Context) error {
+			fromCluster.follow(ctx, cli, timeout, m, node.SetError)
+			return nil
+		}, ctx)
+	}
 
 	if cfg.Metrics.Listen != "" {
 		reg := prometheus.NewRegistry()
@@ -183,6 +217,13 @@ func publisherConfig(cfg *config.Config, services []publisher.ServiceConfig, log
 }
 
 func (d *daemon) reload(ctx context.Context, cfg *config.Config) error {
+	if d.fromEtcd {
+		if len(cfg.Services) > 0 {
+			return errors.New("the services come from etcd: restart to use the services of the config file, " +
+				"or push them with onionbalance cluster set-config")
+		}
+		return nil // etcd changes are applied as they happen
+	}
 	services, err := servicesFromConfig(cfg)
 	if err != nil {
 		return err
@@ -232,11 +273,7 @@ func connectTor(ctx context.Context, d *daemon, cfg *config.Config, controls []s
 
 // connectEtcd connects to the configured etcd, or starts the embedded single member in the data dir.
 func connectEtcd(ctx context.Context, d *daemon, cfg *config.Config, log hclog.Logger) (*clientv3.Client, error) {
-	cc := store.DefaultClientConfig()
-	cc.Endpoints = cfg.Cluster.Etcd.Endpoints
-	cc.CAFile, cc.CertFile, cc.KeyFile = cfg.Cluster.Etcd.CAFile, cfg.Cluster.Etcd.CertFile, cfg.Cluster.Etcd.KeyFile
-	cc.Username, cc.PasswordFile = cfg.Cluster.Etcd.Username, cfg.Cluster.Etcd.PasswordFile
-	cc.RequestTimeout = cfg.Cluster.Etcd.RequestTimeout.D()
+	cc := etcdClientConfig(cfg)
 	if len(cc.Endpoints) == 0 {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data-dir %s: %w", cfg.DataDir, err)
@@ -250,6 +287,13 @@ func connectEtcd(ctx context.Context, d *daemon, cfg *config.Config, log hclog.L
 		d.closers = append(d.closers, func() { _ = e.Close() })
 		cc.Endpoints = e.Endpoints()
 		log.Info("embedded etcd started", "dir", filepath.Join(cfg.DataDir, "etcd"), "endpoints", cc.Endpoints)
+		// Operator commands on this host (status, step-down) find the embedded etcd here.
+		epFile := filepath.Join(cfg.DataDir, endpointsFile)
+		if err := os.WriteFile(epFile, []byte(strings.Join(cc.Endpoints, "\n")+"\n"), 0o600); err != nil {
+			log.Warn("cannot record the embedded etcd endpoints for operator commands", "file", epFile, "error", err)
+		} else {
+			d.closers = append(d.closers, func() { _ = os.Remove(epFile) })
+		}
 	}
 	cli, err := store.Connect(ctx, cc, log)
 	if err != nil {
@@ -285,6 +329,7 @@ type storeState struct {
 	st      *store.Store
 	el      *cluster.Election
 	latency *prometheus.HistogramVec
+	log     hclog.Logger
 }
 
 func (s *storeState) observe(op string, start time.Time) {
@@ -296,9 +341,27 @@ func (s *storeState) Instances(ctx context.Context, svc string) ([]store.Instanc
 	return s.st.Instances(ctx, svc)
 }
 
+// PublishedAll reads the publish records for a leader taking over. A new leadership re-publishes at
+// once: the records of earlier epochs are handed over without their upload time, so the publisher
+// treats them as not yet published by this leadership, while their revision counters still set the
+// floor for the next one. The old leader may have died between recording a revision and uploading
+// it, and the takeover is visible in the records (and measurable) at once.
 func (s *storeState) PublishedAll(ctx context.Context, svc string) (map[string]store.PublishRecord, error) {
 	defer s.observe("get_published", time.Now())
-	return s.st.PublishedAll(ctx, svc)
+	recs, err := s.st.PublishedAll(ctx, svc)
+	if err != nil {
+		return nil, err
+	}
+	epoch, leading := s.el.IsLeader()
+	for slot, r := range recs {
+		if leading && r.Epoch != epoch && !r.UploadedAt.IsZero() {
+			s.log.Info("taking over a descriptor published by an earlier leader", "service", svc, "slot", slot,
+				"revision", r.RevisionCounter, "by", r.Node, "epoch", r.Epoch, "this_epoch", epoch)
+			r.UploadedAt = time.Time{}
+			recs[slot] = r
+		}
+	}
+	return recs, nil
 }
 
 func (s *storeState) PutInstance(ctx context.Context, epoch int64, svc string, rec store.InstanceRecord) error {

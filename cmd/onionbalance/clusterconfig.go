@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/obcluster/obcluster/cmd/internal/config"
+	"github.com/obcluster/obcluster/publisher"
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/store"
+)
+
+// clusterConfigVersion is the format version of the JSON at <prefix>/config.
+const clusterConfigVersion = 1
+
+// envKEK names the environment variable that may hold the key-encryption key (64 hex digits or
+// base64) when cluster.key-encryption-key-file is not set.
+const envKEK = "ONIONBALANCE_KEK"
+
+// clusterConfig is the services configuration a cluster keeps in etcd at <prefix>/config: the source
+// of truth for every node whose config file has no services. Services are named by their onion
+// address; their master keys are stored sealed beside it (<prefix>/services/<addr>/key), never in it.
+type clusterConfig struct {
+	Version   int              `json:"version"`
+	Services  []clusterService `json:"services"`
+	UpdatedAt time.Time        `json:"updated_at"`
+	UpdatedBy string           `json:"updated_by,omitempty"`
+}
+
+// clusterService is one public address and its backends.
+type clusterService struct {
+	// Address is the service's onion address without ".onion".
+	Address string `json:"address"`
+	// IntroPointsPerBackend is the fair share of intro points per live backend.
+	IntroPointsPerBackend int               `json:"intro_points_per_backend"`
+	Instances             []clusterInstance `json:"instances"`
+}
+
+// clusterInstance is one backend.
+type clusterInstance struct {
+	Address string `json:"address"` // without ".onion"
+	Name    string `json:"name,omitempty"`
+}
+
+// errNoClusterConfig is returned when etcd holds no services configuration.
+var errNoClusterConfig = errors.New("the cluster has no services configuration (run onionbalance cluster init)")
+
+// clusterConfigFromFile turns a config file's services into the cluster configuration and the
+// master keys it needs, loading and checking every key file.
+func clusterConfigFromFile(cfg *config.Config, now time.Time, by string) (clusterConfig, map[string]*hsv3.IdentityKey, error) {
+	services, err := servicesFromConfig(cfg)
+	if err != nil {
+		return clusterConfig{}, nil, err
+	}
+	cc := clusterConfig{Version: clusterConfigVersion, UpdatedAt: now.UTC(), UpdatedBy: by}
+	keys := map[string]*hsv3.IdentityKey{}
+	for _, s := range services {
+		addr := s.Key.Address()
+		cs := clusterService{Address: addr, IntroPointsPerBackend: s.IntroPointsPerBackend, Instances: []clusterInstance{}}
+		for _, b := range s.Backends {
+			cs.Instances = append(cs.Instances, clusterInstance{Address: bareOnion(b.Address), Name: b.Name})
+		}
+		cc.Services = append(cc.Services, cs)
+		keys[addr] = s.Key
+	}
+	if err := cc.validate(); err != nil {
+		return clusterConfig{}, nil, err
+	}
+	return cc, keys, nil
+}
+
+// bareOnion returns a lower-case onion address without ".onion".
+func bareOnion(addr string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(addr)), ".onion")
+}
+
+// parseClusterConfig decodes and checks the JSON stored at <prefix>/config. Unknown fields are
+// errors, so a config written by a newer version is not half understood.
+func parseClusterConfig(data []byte) (clusterConfig, error) {
+	var cc clusterConfig
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cc); err != nil {
+		return clusterConfig{}, fmt.Errorf("cluster config: %w", err)
+	}
+	if cc.Version != clusterConfigVersion {
+		return clusterConfig{}, fmt.Errorf("cluster config: version %d, this onionbalance reads version %d", cc.Version, clusterConfigVersion)
+	}
+	if err := cc.validate(); err != nil {
+		return clusterConfig{}, err
+	}
+	return cc, nil
+}
+
+// validate checks what the publisher will need: addresses that decode, backends, sane limits.
+func (cc clusterConfig) validate() error {
+	if len(cc.Services) == 0 {
+		return errors.New("cluster config: no services")
+	}
+	seen := map[string]bool{}
+	for i, s := range cc.Services {
+		if _, err := hsv3.DecodeAddress(s.Address); err != nil {
+			return fmt.Errorf("cluster config: services[%d].address %q: %w", i, s.Address, err)
+		}
+		if seen[s.Address] {
+			return fmt.Errorf("cluster config: services[%d]: %s is listed twice", i, s.Address)
+		}
+		seen[s.Address] = true
+		if n := s.IntroPointsPerBackend; n < 1 || n > 20 {
+			return fmt.Errorf("cluster config: services[%d].intro_points_per_backend = %d, want 1..20", i, n)
+		}
+		if len(s.Instances) == 0 {
+			return fmt.Errorf("cluster config: services[%d] (%s) has no instances", i, s.Address)
+		}
+		for j, in := range s.Instances {
+			if _, err := hsv3.DecodeAddress(in.Address); err != nil {
+				return fmt.Errorf("cluster config: services[%d].instances[%d].address %q: %w", i, j, in.Address, err)
+			}
+			if in.Address == s.Address {
+				return fmt.Errorf("cluster config: services[%d].instances[%d] is the service's own address", i, j)
+			}
+		}
+	}
+	return nil
+}
+
+// encode returns the JSON stored in etcd: indented, so that etcdctl shows it readably.
+func (cc clusterConfig) encode() ([]byte, error) {
+	return json.MarshalIndent(cc, "", "  ")
+}
+
+// counts returns the number of services and of instances.
+func (cc clusterConfig) counts() (services, instances int) {
+	for _, s := range cc.Services {
+		instances += len(s.Instances)
+	}
+	return len(cc.Services), instances
+}
+
+// serviceConfigs builds the publisher's services from cc and the opened master keys.
+func (cc clusterConfig) serviceConfigs(keys map[string]*hsv3.IdentityKey) ([]publisher.ServiceConfig, error) {
+	out := make([]publisher.ServiceConfig, 0, len(cc.Services))
+	for _, s := range cc.Services {
+		k := keys[s.Address]
+		if k == nil {
+			return nil, fmt.Errorf("service %s: master key not loaded", s.Address)
+		}
+		sc := publisher.ServiceConfig{Key: k, IntroPointsPerBackend: s.IntroPointsPerBackend}
+		for _, in := range s.Instances {
+			sc.Backends = append(sc.Backends, publisher.BackendConfig{Address: in.Address, Name: in.Name})
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+// parseServiceKey opens the bytes of a master key read from etcd and checks that it is the key of
+// addr, so a key stored under the wrong service is refused.
+func parseServiceKey(addr string, secret []byte) (*hsv3.IdentityKey, error) {
+	k, err := hsv3.ParseIdentityKey(secret)
+	if err != nil {
+		return nil, fmt.Errorf("master key of %s in etcd: %w", addr, err)
+	}
+	if k.Address() != addr {
+		return nil, fmt.Errorf("master key stored for %s is the key of %s", addr, k.Address())
+	}
+	return k, nil
+}
+
+// newSealer returns the sealer for the master keys in etcd. The key-encryption key comes from
+// cluster.key-encryption-key-file, else from $ONIONBALANCE_KEK. Without a KEK, keys are stored and
+// read in plaintext only when the operator opted in (cluster.allow-plaintext-keys or the command's
+// --allow-plaintext-keys); with a KEK, that opt-in only lets plaintext keys already in etcd be read.
+func newSealer(c config.Cluster, getenv func(string) string, allowPlaintext bool) (*store.Sealer, error) {
+	allowPlaintext = allowPlaintext || c.AllowPlaintextKeys
+	var kek store.KEK
+	switch {
+	case c.KeyEncryptionKeyFile != "":
+		k, err := store.LoadKEKFile(c.KeyEncryptionKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.key-encryption-key-file: %w", err)
+		}
+		kek = k
+	case getenv(envKEK) != "":
+		k, err := store.ParseKEK(getenv(envKEK))
+		if err != nil {
+			return nil, fmt.Errorf("$%s: %w", envKEK, err)
+		}
+		kek = k
+	case allowPlaintext:
+		return store.NewPlaintextSealer(), nil
+	default:
+		return nil, fmt.Errorf("no key-encryption key: set cluster.key-encryption-key-file or $%s "+
+			"(plaintext master keys in etcd need the explicit --allow-plaintext-keys opt-in)", envKEK)
+	}
+	s, err := store.NewSealer(kek)
+	if err != nil {
+		return nil, err
+	}
+	if allowPlaintext {
+		s.AllowPlaintext()
+	}
+	return s, nil
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// runStatus prints the cluster's state as etcd holds it: leader, nodes, services, backends and the
+// last uploads per HSDir. --json prints the same as one JSON document.
+func runStatus(ctx context.Context, args []string, e env) int {
+	var o opFlags
+	var asJSON bool
+	fs := newFlagSet("onionbalance status", e, "onionbalance status [--json] [-c config.yaml | --etcd-endpoints URL,...]")
+	o.register(fs, e.getenv)
+	fs.BoolVar(&asJSON, "json", false, "print JSON instead of tables")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "onionbalance status: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	cfg, err := o.load(false)
+	if err != nil {
+		return fail(e, "status", err)
+	}
+	cli, keys, err := o.connect(ctx, cfg)
+	if err != nil {
+		return fail(e, "status", err)
+	}
+	defer cli.Close()
+	st, err := gatherStatus(ctx, cli, keys, cfg.Cluster.Etcd.RequestTimeout.D(), time.Now())
+	if err != nil {
+		return fail(e, "status", err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			return fail(e, "status", err)
+		}
+		return exitOK
+	}
+	writeStatusText(e.stdout, st)
+	return exitOK
+}
+
+// writeStatusText renders the status as tables.
+func writeStatusText(w io.Writer, st *clusterStatus) {
+	if st.Leader != nil {
+		fmt.Fprintf(w, "Leader:   %s (epoch %d)\n", st.Leader.Name, st.Leader.Epoch)
+	} else {
+		fmt.Fprintf(w, "Leader:   none\n")
+	}
+	switch {
+	case st.ConfigError != "":
+		fmt.Fprintf(w, "Config:   %s/config revision %d is INVALID: %s\n", st.Prefix, st.ConfigRevision, st.ConfigError)
+	case st.ConfigRevision != 0:
+		fmt.Fprintf(w, "Config:   %s/config revision %d\n", st.Prefix, st.ConfigRevision)
+	default:
+		fmt.Fprintf(w, "Config:   none in etcd (nodes use their own config files)\n")
+	}
+
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tROLE\tEPOCH\tHEARTBEAT\tTOR\tVERSION\tLAST ERROR")
+	if len(st.Nodes) == 0 {
+		fmt.Fprintln(tw, "(no live node)\t\t\t\t\t\t")
+	}
+	for _, n := range st.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d%% %s\t%s\t%s\n", n.Name, dash(n.Role), epochText(n.Epoch),
+			roundAge(n.HeartbeatAge), n.TorBootstrap, n.TorState, dash(n.Version), dash(n.LastError))
+	}
+	tw.Flush()
+
+	for _, s := range st.Services {
+		fmt.Fprintln(w)
+		key := s.Key
+		if s.KeyKEKID != "" {
+			key += ", key-encryption key " + s.KeyKEKID
+		}
+		note := ""
+		if !s.InConfig && st.ConfigRevision != 0 {
+			note = ", not in the cluster configuration"
+		}
+		fmt.Fprintf(w, "Service %s.onion (master key: %s%s)\n", s.Address, key, note)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  BACKEND\tNAME\tRECEIVED\tAGE\tINTRO POINTS\tREVISION\tBY")
+		for _, b := range s.Backends {
+			received, age := "never", "-"
+			if b.Age != nil {
+				received, age = b.ReceivedAt.UTC().Format(time.DateTime), roundAge(*b.Age)
+			}
+			name := dash(b.Name)
+			if !b.InConfig && st.ConfigRevision != 0 {
+				name += " (removed)"
+			}
+			fmt.Fprintf(tw, "  %s.onion\t%s\t%s\t%s\t%d\t%d\t%s\n", b.Address, name, received, age, b.IntroPoints,
+				b.DescriptorRevision, byText(b.Node, b.Epoch))
+		}
+		tw.Flush()
+		for _, d := range s.Descriptors {
+			ok, failed, pending := 0, 0, 0
+			for _, h := range d.HSDirs {
+				switch h.Status {
+				case "uploaded":
+					ok++
+				case "failed":
+					failed++
+				default:
+					pending++
+				}
+			}
+			fmt.Fprintf(w, "  Descriptor %s… period %d: revision %d uploaded %s by %s, %d intro points; HSDirs %d ok, %d failed, %d pending\n",
+				d.Slot[:min(16, len(d.Slot))], d.PeriodNum, d.RevisionCounter, d.UploadedAt.UTC().Format(time.DateTime),
+				byText(d.Node, d.Epoch), d.IntroPoints, ok, failed, pending)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			for _, h := range d.HSDirs {
+				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", h.Fingerprint, h.Status, h.At.UTC().Format(time.DateTime), h.Reason)
+			}
+			tw.Flush()
+		}
+	}
+}
+
+func dash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
+
+func epochText(e int64) string {
+	if e == 0 {
+		return "-"
+	}
+	return fmt.Sprint(e)
+}
+
+func byText(node string, epoch int64) string {
+	if node == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s (epoch %d)", node, epoch)
+}
+
+// roundAge prints seconds as a short duration ("1.2s", "3m4s").
+func roundAge(secs float64) string {
+	d := time.Duration(secs * float64(time.Second))
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}

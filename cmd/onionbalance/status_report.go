@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/obcluster/obcluster/store"
+)
+
+// clusterStatus is what `onionbalance status` reports, read from etcd alone: any host that reaches
+// the cluster's etcd can ask, and no node has to be up. Master keys are never read into it: only
+// whether each is stored, and under which key-encryption key id.
+type clusterStatus struct {
+	Prefix string    `json:"prefix"`
+	At     time.Time `json:"at"`
+	// Leader is the holder of the election key with the lowest create revision; nil when none.
+	Leader *leaderStatus `json:"leader"`
+	// Candidates are every node campaigning, leader first.
+	Candidates []leaderStatus `json:"candidates"`
+	Nodes      []nodeStatus   `json:"nodes"`
+	// ConfigRevision is the mod revision of <prefix>/config; 0 when the cluster holds none.
+	ConfigRevision int64           `json:"config_revision,omitempty"`
+	ConfigError    string          `json:"config_error,omitempty"`
+	Services       []serviceStatus `json:"services"`
+}
+
+// leaderStatus names one candidate of the election and its epoch (the create revision of its key).
+type leaderStatus struct {
+	Name  string `json:"name"`
+	Epoch int64  `json:"epoch"`
+}
+
+// nodeStatus is one node's heartbeat.
+type nodeStatus struct {
+	store.NodeRecord
+	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
+}
+
+type serviceStatus struct {
+	Address string `json:"address"`
+	// InConfig is true when the cluster configuration lists the service.
+	InConfig bool `json:"in_config"`
+	// Key says how the master key is stored: "sealed", "plaintext", "missing" or "unknown".
+	Key         string             `json:"key"`
+	KeyKEKID    string             `json:"key_kek_id,omitempty"`
+	Backends    []backendStatus    `json:"backends"`
+	Descriptors []descriptorStatus `json:"descriptors"`
+}
+
+type backendStatus struct {
+	Address    string    `json:"address"`
+	Name       string    `json:"name,omitempty"`
+	InConfig   bool      `json:"in_config"`
+	ReceivedAt time.Time `json:"received_at,omitzero"`
+	// Age is the number of seconds since the descriptor was received; absent when never.
+	Age                *float64 `json:"age_seconds,omitempty"`
+	IntroPoints        int      `json:"intro_points"`
+	DescriptorRevision uint64   `json:"descriptor_revision,omitempty"`
+	HSDir              string   `json:"hsdir,omitempty"`
+	Epoch              int64    `json:"epoch,omitempty"`
+	Node               string   `json:"node,omitempty"`
+}
+
+type descriptorStatus struct {
+	Slot            string        `json:"slot"` // the blinded key, hex
+	PeriodNum       uint64        `json:"period_num"`
+	PeriodLength    uint64        `json:"period_length"`
+	RevisionCounter uint64        `json:"revision_counter"`
+	UploadedAt      time.Time     `json:"uploaded_at"`
+	Epoch           int64         `json:"epoch"`
+	Node            string        `json:"node,omitempty"`
+	IntroPoints     int           `json:"intro_points"`
+	HSDirs          []hsdirStatus `json:"hsdirs"`
+}
+
+type hsdirStatus struct {
+	Fingerprint string    `json:"fingerprint"`
+	Status      string    `json:"status"`
+	Reason      string    `json:"reason,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+// gatherStatus reads the cluster's state under keys. Each read is bounded by timeout.
+func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration, now time.Time) (*clusterStatus, error) {
+	st := store.New(kv, keys, nil, timeout)
+	out := &clusterStatus{Prefix: keys.Prefix(), At: now.UTC(), Candidates: []leaderStatus{}, Nodes: []nodeStatus{}, Services: []serviceStatus{}}
+
+	cands, err := electionCandidates(ctx, kv, keys, timeout)
+	if err != nil {
+		return nil, err
+	}
+	out.Candidates = cands
+	if len(cands) > 0 {
+		out.Leader = &cands[0]
+	}
+
+	nodes, err := st.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		out.Nodes = append(out.Nodes, nodeStatus{NodeRecord: n, HeartbeatAge: now.Sub(n.Heartbeat).Seconds()})
+	}
+
+	configured := map[string]clusterService{}
+	var order []string
+	data, rev, err := st.Config(ctx)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		out.ConfigRevision = rev
+		cc, perr := parseClusterConfig(data)
+		if perr != nil {
+			out.ConfigError = perr.Error()
+		}
+		for _, s := range cc.Services {
+			configured[s.Address] = s
+			order = append(order, s.Address)
+		}
+	}
+	stored, err := storedServices(ctx, kv, keys, timeout)
+	if err != nil {
+		return nil, err
+	}
+	for _, addr := range stored {
+		if _, ok := configured[addr]; !ok {
+			order = append(order, addr)
+		}
+	}
+	for _, addr := range order {
+		cs, inConfig := configured[addr]
+		ss, err := serviceState(ctx, st, kv, addr, cs, inConfig, timeout, now)
+		if err != nil {
+			return nil, err
+		}
+		out.Services = append(out.Services, ss)
+	}
+	return out, nil
+}
+
+// electionCandidates lists the election keys, oldest (the leader) first.
+func electionCandidates(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration) ([]leaderStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	prefix := keys.Election() + "/"
+	resp, err := kv.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	if err != nil {
+		return nil, fmt.Errorf("etcd get %s: %w", prefix, err)
+	}
+	out := []leaderStatus{}
+	for _, item := range resp.Kvs {
+		out = append(out, leaderStatus{Name: string(item.Value), Epoch: item.CreateRevision})
+	}
+	return out, nil
+}
+
+// currentLeader returns the leader, or nil when nobody leads.
+func currentLeader(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration) (*leaderStatus, error) {
+	cands, err := electionCandidates(ctx, kv, keys, timeout)
+	if err != nil || len(cands) == 0 {
+		return nil, err
+	}
+	return &cands[0], nil
+}
+
+// storedServices lists the service addresses that have anything stored, reading key names only.
+func storedServices(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := kv.Get(ctx, keys.Services(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("etcd get %s: %w", keys.Services(), err)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, item := range resp.Kvs {
+		addr, _, ok := strings.Cut(strings.TrimPrefix(string(item.Key), keys.Services()), "/")
+		if ok && addr != "" && !seen[addr] {
+			seen[addr] = true
+			out = append(out, addr)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr string, cs clusterService, inConfig bool,
+	timeout time.Duration, now time.Time) (serviceStatus, error) {
+	ss := serviceStatus{Address: addr, InConfig: inConfig, Backends: []backendStatus{}, Descriptors: []descriptorStatus{}}
+	ss.Key, ss.KeyKEKID = keyProtection(ctx, kv, st.Keys().ServiceKey(addr), timeout)
+
+	recs, err := st.Instances(ctx, addr)
+	if err != nil {
+		return ss, err
+	}
+	byAddr := map[string]store.InstanceRecord{}
+	for _, r := range recs {
+		byAddr[r.Address] = r
+	}
+	add := func(inst, name string, configured bool) {
+		b := backendStatus{Address: inst, Name: name, InConfig: configured}
+		if r, ok := byAddr[inst]; ok {
+			age := now.Sub(r.ReceivedAt).Seconds()
+			b.ReceivedAt, b.Age, b.IntroPoints = r.ReceivedAt, &age, len(r.IntroPoints)
+			b.DescriptorRevision, b.HSDir, b.Epoch, b.Node = r.DescriptorRevision, r.HSDir, r.Epoch, r.Node
+			if b.Name == "" {
+				b.Name = r.Name
+			}
+			delete(byAddr, inst)
+		}
+		ss.Backends = append(ss.Backends, b)
+	}
+	for _, in := range cs.Instances {
+		add(in.Address, in.Name, true)
+	}
+	for _, r := range recs { // records of backends the configuration does not list (single hosts, removed ones)
+		if _, ok := byAddr[r.Address]; ok {
+			add(r.Address, "", false)
+		}
+	}
+
+	pubs, err := st.PublishedAll(ctx, addr)
+	if err != nil {
+		return ss, err
+	}
+	for slot, p := range pubs {
+		d := descriptorStatus{Slot: slot, PeriodNum: p.PeriodNum, PeriodLength: p.PeriodLength, RevisionCounter: p.RevisionCounter,
+			UploadedAt: p.UploadedAt, Epoch: p.Epoch, Node: p.Node, IntroPoints: len(p.IntroPoints), HSDirs: []hsdirStatus{}}
+		for fp, r := range p.HSDirs {
+			d.HSDirs = append(d.HSDirs, hsdirStatus{Fingerprint: fp, Status: r.Status, Reason: r.Reason, At: r.At})
+		}
+		sort.Slice(d.HSDirs, func(i, j int) bool { return d.HSDirs[i].Fingerprint < d.HSDirs[j].Fingerprint })
+		ss.Descriptors = append(ss.Descriptors, d)
+	}
+	sort.Slice(ss.Descriptors, func(i, j int) bool {
+		a, b := ss.Descriptors[i], ss.Descriptors[j]
+		if a.PeriodNum != b.PeriodNum {
+			return a.PeriodNum < b.PeriodNum
+		}
+		return a.Slot < b.Slot
+	})
+	return ss, nil
+}
+
+// keyProtection tells how the master key at key is stored, from the header of the stored value only;
+// the value is wiped at once and never leaves this function.
+func keyProtection(ctx context.Context, kv clientv3.KV, key string, timeout time.Duration) (how, kekID string) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := kv.Get(ctx, key)
+	if err != nil {
+		return "unknown", "" // e.g. no read permission on keys: not this command's business
+	}
+	if len(resp.Kvs) == 0 {
+		return "missing", ""
+	}
+	value := resp.Kvs[0].Value
+	defer clear(value)
+	id, err := store.SealedKEKID(value)
+	switch {
+	case err != nil:
+		return "unknown", ""
+	case id == "":
+		return "plaintext", ""
+	default:
+		return "sealed", id
+	}
+}
