@@ -80,7 +80,7 @@ func (n *Network) authorityEntries() []authorityEntry {
 // starts them all and waits until each answers on its control port.
 func (n *Network) startCore(ctx context.Context, bins Binaries) error {
 	o := n.opts
-	ports, err := freePorts(3*(o.Authorities+o.Relays) + 2)
+	ports, err := n.allocPorts(3*(o.Authorities+o.Relays) + 2)
 	if err != nil {
 		return err
 	}

@@ -32,11 +32,12 @@ type Network struct {
 	opts Options
 	log  hclog.Logger
 
-	mu       sync.Mutex
-	desc     *Description
-	children map[string]*child       // processes this Network started, by node name
-	servers  map[string]*http.Server // in-process HTTP servers, by node name
-	started  []startRecord           // every process ever started, for Leftovers
+	mu        sync.Mutex
+	desc      *Description
+	children  map[string]*child       // processes this Network started, by node name
+	servers   map[string]*http.Server // in-process HTTP servers, by node name
+	started   []startRecord           // every process ever started, for Leftovers
+	usedPorts map[int]bool            // ports handed out by allocPorts
 }
 
 type startRecord struct {
@@ -53,11 +54,12 @@ type NodeStatus struct {
 
 func newNetwork(opts Options, desc *Description) *Network {
 	return &Network{
-		opts:     opts,
-		log:      opts.Logger,
-		desc:     desc,
-		children: make(map[string]*child),
-		servers:  make(map[string]*http.Server),
+		opts:      opts,
+		log:       opts.Logger,
+		desc:      desc,
+		children:  make(map[string]*child),
+		servers:   make(map[string]*http.Server),
+		usedPorts: make(map[int]bool),
 	}
 }
 

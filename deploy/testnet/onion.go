@@ -51,13 +51,13 @@ func (n *Network) AddOnionService(ctx context.Context, cfg OnionServiceConfig) (
 	if taken1 || taken2 {
 		return Node{}, fmt.Errorf("%w: %q is taken", ErrBadName, cfg.Name)
 	}
-	ports, err := freePorts(2)
+	ports, err := n.allocPorts(2)
 	if err != nil {
 		return Node{}, err
 	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, n.StopNode(context.WithoutCancel(ctx), svc.Name), n.StopNode(context.WithoutCancel(ctx), web.Name))
+			err = errors.Join(err, n.stopRecorded(context.WithoutCancel(ctx), svc.Name, web.Name))
 		}
 	}()
 
@@ -178,6 +178,17 @@ func (n *Network) AddBackends(ctx context.Context, count int, master string) ([]
 		errs = append(errs, err)
 	}
 	return slices.Clip(ok), errors.Join(errs...)
+}
+
+// stopRecorded stops those of the named nodes that were recorded.
+func (n *Network) stopRecorded(ctx context.Context, names ...string) error {
+	var errs []error
+	for _, name := range names {
+		if err := n.StopNode(ctx, name); err != nil && !errors.Is(err, ErrNoNode) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // startHTTP starts an HTTP node: a child process when Options.HTTPCommand is

@@ -3,6 +3,7 @@ package testnet
 import (
 	"fmt"
 	"net"
+	"slices"
 )
 
 // freePorts returns n distinct TCP ports on 127.0.0.1 that were free a moment
@@ -26,6 +27,29 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// allocPorts returns k free ports that this Network has not handed out
+// before, so that two nodes started concurrently never get the same port.
+func (n *Network) allocPorts(k int) ([]int, error) {
+	for range 10 {
+		ports, err := freePorts(k)
+		if err != nil {
+			return nil, err
+		}
+		n.mu.Lock()
+		clash := slices.ContainsFunc(ports, func(p int) bool { return n.usedPorts[p] })
+		if !clash {
+			for _, p := range ports {
+				n.usedPorts[p] = true
+			}
+		}
+		n.mu.Unlock()
+		if !clash {
+			return ports, nil
+		}
+	}
+	return nil, fmt.Errorf("testnet: no %d unused ports on 127.0.0.1 after 10 tries", k)
 }
 
 func loopback(port int) string {

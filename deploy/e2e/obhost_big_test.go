@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bigEnv, when "0", skips TestOBHostTwelveBackends (14 more tors).
+const bigEnv = "OB_E2E_BIG"
+
+// TestOBHostTwelveBackends balances twelve backends (issue 8): their 24 intro
+// points do not fit one descriptor, so the HSDirs get different descriptors.
+// Every descriptor on every responsible HSDir must hold at most 20 intro
+// points, all of them backends', decode with our decoder and stem alike, and
+// together they must cover every backend; a client that fetches the
+// descriptor again between requests reaches every backend.
+func TestOBHostTwelveBackends(t *testing.T) {
+	if os.Getenv(bigEnv) == "0" {
+		t.Skipf("%s=0", bigEnv)
+	}
+	t.Parallel()
+	n := shared.Network(t)
+	ctx := t.Context()
+	d := deploy(ctx, t, n, deployConfig{Name: "ob12", Backends: 12, Client: true})
+	t.Cleanup(func() {
+		if t.Failed() {
+			d.dumpLogs(t)
+		}
+	})
+	took, err := d.firstUpload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("daemon start to the first descriptor accepted by an HSDir: %s", took.Round(100*time.Millisecond))
+	tc := dialTorControl(t, d.client.control)
+
+	t.Run("descriptors", func(t *testing.T) {
+		mc, err := d.waitMasterCovers(ctx, tc, 4*time.Minute, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !mc.stem {
+			t.Skipf("%v: only our decoder checked the descriptors", errNoStem)
+		}
+		t.Logf("%d HSDirs served a master descriptor, at most %d intro points each; together they cover all %d backends; both decoders agree",
+			mc.hsdirs, mc.maxIntro, len(d.backends))
+		if distinct := d.distinctMasterDescriptors(t, tc); distinct < 2 {
+			t.Errorf("%d distinct intro point sets on the HSDirs; 24 intro points need at least 2", distinct)
+		}
+	})
+
+	t.Run("reach-all", func(t *testing.T) {
+		began := time.Now()
+		c, err := d.reachAll(ctx, d.client.socks, 6*time.Minute, tc.newnym)
+		t.Logf("requests on fresh circuits, fetching the descriptor again before every 4: %s (%s)", c, time.Since(began).Round(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	d.logUsage(t)
+	du, err := d.daemon.usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	torRSS, count := d.torUsage()
+	netRSS, err := n.TorRSS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("total RSS: network tors %s + this host's %d tors %s + daemon %s = %s",
+		mib(netRSS), count, mib(torRSS), mib(du.RSS), mib(netRSS+torRSS+du.RSS))
+}
+
+// distinctMasterDescriptors counts the different intro point sets the
+// responsible HSDirs serve for the master address.
+func (d *deployment) distinctMasterDescriptors(t *testing.T, tc *torControl) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	res, err := tc.fetchFromResponsible(ctx, onion56(d.master))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := map[string]bool{}
+	for hsdir, raw := range res.Descriptors {
+		dec, err := decodeOurs(raw, d.master, time.Now())
+		if err != nil {
+			t.Fatalf("descriptor from %s: %v", hsdir, err)
+		}
+		auth := slices.Clone(dec.auth)
+		slices.Sort(auth)
+		sets[strings.Join(auth, ",")] = true
+	}
+	return len(sets)
+}
