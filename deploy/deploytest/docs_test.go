@@ -1,0 +1,165 @@
+package deploytest
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/obcluster/obcluster/store"
+)
+
+// docTable returns the rows of the markdown tables in text whose first cell is one backticked word,
+// by that word, as their cells.
+func docTable(text string) map[string][]string {
+	rows := map[string][]string{}
+	first := regexp.MustCompile("^`([^`]+)`$")
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if m := first.FindStringSubmatch(cells[0]); m != nil {
+			rows[m[1]] = cells
+		}
+	}
+	return rows
+}
+
+// sameDefault compares a documented default ("`2m`") with the code's ("2m0s").
+func sameDefault(k srcKey, code, doc string) error {
+	if k.typ == "Duration" {
+		d, err := time.ParseDuration(doc)
+		if err != nil {
+			return err
+		}
+		doc = d.String()
+	}
+	if doc != code {
+		return fmt.Errorf("documented %q, the code has %q", doc, code)
+	}
+	return nil
+}
+
+func TestConfigurationDocumentsEveryKey(t *testing.T) {
+	const rel = "docs/configuration.md"
+	rows := docTable(readRepoFile(t, rel))
+	src := parseConfigSource(t)
+	if len(src.keys) < 25 {
+		t.Fatalf("found only %d config keys in the source: the walk is broken", len(src.keys))
+	}
+	known := map[string]bool{}
+	value := regexp.MustCompile("^`([^`]+)`$")
+	for _, k := range src.keys {
+		known[k.path] = true
+		row, ok := rows[k.path]
+		if !ok {
+			t.Errorf("%s: config key %s is not documented (add a row to the key table)", rel, k.path)
+			continue
+		}
+		if len(row) < 4 {
+			t.Errorf("%s: row of %s has %d cells, want key | default | flag | meaning", rel, k.path, len(row))
+			continue
+		}
+		code, hasDefault := src.defaults[k.path]
+		if !hasDefault && k.typ == "bool" {
+			code, hasDefault = "false", true
+		}
+		m := value.FindStringSubmatch(row[1])
+		switch {
+		case !hasDefault && m != nil:
+			t.Errorf("%s: %s documents the default %s, the code has none", rel, k.path, row[1])
+		case hasDefault && m == nil:
+			t.Errorf("%s: %s has the default %q in the code but %q in the docs", rel, k.path, code, row[1])
+		case hasDefault:
+			if err := sameDefault(k, code, m[1]); err != nil {
+				t.Errorf("%s: default of %s: %v", rel, k.path, err)
+			}
+		}
+	}
+	// The other way round: no row for a key the code does not have.
+	for name := range rows {
+		if regexp.MustCompile(`^[a-z][a-z\[\]-]*(\.[a-z\[\]-]+)+$|^[a-z]+-[a-z-]+$`).MatchString(name) && !known[name] {
+			t.Errorf("%s documents %s, which is not a config key", rel, name)
+		}
+	}
+}
+
+func TestConfigurationDocumentsEveryFlagAndVariable(t *testing.T) {
+	const rel = "docs/configuration.md"
+	text := readRepoFile(t, rel)
+	bin := buildBinaries(t)
+	r := runTool(t, time.Minute, t.TempDir(), nil, bin+"/onionbalance", "run", "--help")
+	if r.err != nil {
+		t.Fatalf("onionbalance run --help: %v\n%s", r.err, r.stderr)
+	}
+	flags := regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*)`).FindAllStringSubmatch(r.stdout+r.stderr, -1)
+	if len(flags) < 10 {
+		t.Fatalf("found only %d flags in the daemon's help:\n%s%s", len(flags), r.stdout, r.stderr)
+	}
+	for _, f := range flags {
+		name := f[1]
+		short, long := "`-"+name, "`--"+name
+		if !regexp.MustCompile(regexp.QuoteMeta(short)+"[` =/]").MatchString(text) &&
+			!regexp.MustCompile(regexp.QuoteMeta(long)+"[` =/]").MatchString(text) {
+			t.Errorf("%s: daemon flag -%s is not documented", rel, name)
+		}
+	}
+	envs := []string{"ONIONBALANCE_KEK"} // read by cmd/onionbalance
+	for _, v := range parseConfigSource(t).env {
+		envs = append(envs, v)
+	}
+	if len(envs) < 4 {
+		t.Fatalf("found only %v in the config package", envs)
+	}
+	for _, env := range envs {
+		if !strings.Contains(text, "`"+env+"`") {
+			t.Errorf("%s: environment variable %s is not documented", rel, env)
+		}
+	}
+}
+
+func TestEtcdLayoutDocumentsEveryKeyAndField(t *testing.T) {
+	const rel = "docs/etcd-layout.md"
+	text := readRepoFile(t, rel)
+	k, err := store.NewKeys(store.DefaultPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const svc, inst, node, slot = "<svc>", "<instance>", "<name>", "<slot>"
+	for _, key := range []string{
+		k.Config(), k.ServiceKey(svc), k.Instance(svc, inst), k.Published(svc, slot),
+		k.Election() + "/<lease-id>", k.Node(node), k.StepDown(node),
+	} {
+		if !strings.Contains(text, key) {
+			t.Errorf("%s: key %s is not documented", rel, key)
+		}
+	}
+	var fields []string
+	for _, v := range []any{store.InstanceRecord{}, store.IntroPoint{}, store.PublishRecord{}, store.UploadResult{},
+		store.NodeRecord{}, store.StepDownRequest{}} {
+		rt := reflect.TypeOf(v)
+		for i := 0; i < rt.NumField(); i++ {
+			name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				fields = append(fields, rt.Name()+"."+name)
+				if !strings.Contains(text, `"`+name+`"`) {
+					t.Errorf("%s: field %q of %s is not in any example", rel, name, rt.Name())
+				}
+			}
+		}
+	}
+	sort.Strings(fields)
+	t.Logf("checked %d record fields", len(fields))
+	for _, s := range []string{"obseal:v1:", "obplain:v1:"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("%s: the sealed value format %s is not documented", rel, s)
+		}
+	}
+}
