@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/obcluster/obcluster/bench/internal/probe"
+	"github.com/obcluster/obcluster/deploy/testnet"
+)
+
+// reach polls the master address through the client every second (fresh circuit per request) until
+// it answers with a backend's name, and returns the time since the balancer started. Before each
+// request the client is asked to fetch the master descriptor from every HSDir (HSFETCH SERVER=...),
+// because tor does not ask the same HSDir again for 15 minutes after a failed fetch. ok is false
+// when it did not answer within bound.
+func (b *bench) reach(ctx context.Context, bl *balancer, bound time.Duration) (time.Duration, bool) {
+	deadline := bl.started.Add(bound)
+	url := "http://" + bl.master.addr + "/"
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		tick := time.Now()
+		_ = b.client.Trigger(ctx, bl.master.addr, b.hsdirs)
+		gctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		body, err := testnet.Get(gctx, b.socks, url)
+		cancel()
+		if err == nil && strings.HasPrefix(strings.TrimSpace(body), "backend") {
+			return time.Since(bl.started), true
+		}
+		sleepCtx(ctx, time.Until(tick.Add(time.Second)))
+	}
+	return 0, false
+}
+
+// restartResult is one backend restart as seen on the HSDirs.
+type restartResult struct {
+	Backend string `json:"backend"`
+	// OwnAfter is from the backend's start to its own descriptor showing new intro points.
+	OwnAfter time.Duration `json:"own_after"`
+	// First and All are from that moment to the first HSDir, and to every HSDir serving the master
+	// descriptor, serving one with at least one of the new intro points. Zero with OK false: not
+	// within the bound.
+	First   time.Duration `json:"first"`
+	All     time.Duration `json:"all"`
+	FirstOK bool          `json:"first_ok"`
+	AllOK   bool          `json:"all_ok"`
+	Serving int           `json:"serving"` // HSDirs that served a master descriptor at the end
+}
+
+// restart stops and starts backend name and measures how long the master descriptor on the HSDirs
+// takes to carry the backend's new intro points.
+func (b *bench) restart(ctx context.Context, bl *balancer, name string, bound time.Duration) (restartResult, error) {
+	res := restartResult{Backend: name}
+	nd, _ := b.net.Node(name)
+	old, err := b.ownKeys(ctx, nd.ControlAddr(), nd.Onion)
+	if err != nil {
+		return res, err
+	}
+	if err := b.net.StopNode(ctx, name); err != nil {
+		return res, err
+	}
+	started := time.Now()
+	if err := b.net.StartNode(ctx, name); err != nil {
+		return res, err
+	}
+	fresh := map[string]bool{}
+	var ownAt time.Time
+	for time.Since(started) < bound && ctx.Err() == nil {
+		tick := time.Now()
+		keys, err := b.ownKeys(ctx, nd.ControlAddr(), nd.Onion)
+		if err == nil {
+			for k := range keys {
+				if !old[k] {
+					fresh[k] = true
+				}
+			}
+		}
+		if len(fresh) > 0 && ownAt.IsZero() {
+			ownAt = tick
+			res.OwnAfter = ownAt.Sub(started)
+		}
+		if len(fresh) > 0 {
+			copies, err := b.client.Fetch(ctx, bl.master.addr, b.hsdirs, 6*time.Second, time.Now)
+			if err == nil {
+				serving, with := countWith(copies, fresh)
+				res.Serving = serving
+				if with > 0 && !res.FirstOK {
+					res.First, res.FirstOK = tick.Sub(ownAt), true
+				}
+				if serving > 0 && with == serving {
+					res.All, res.AllOK = tick.Sub(ownAt), true
+					return res, nil
+				}
+			}
+		}
+		sleepCtx(ctx, time.Until(tick.Add(2*time.Second)))
+	}
+	return res, nil
+}
+
+// countWith counts the copies that decoded, and those among them holding any of keys.
+func countWith(copies []probe.Copy, keys map[string]bool) (serving, with int) {
+	for _, c := range copies {
+		if c.Err != "" {
+			continue
+		}
+		serving++
+		for _, k := range c.AuthKeys {
+			if keys[k] {
+				with++
+				break
+			}
+		}
+	}
+	return serving, with
+}
+
+// ownKeys returns the intro-point auth keys of a service's own current descriptor, as a set.
+func (b *bench) ownKeys(ctx context.Context, control, addr string) (map[string]bool, error) {
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	c, err := probe.Dial(cctx, control, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	keys, err := c.Own(cctx, addr, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, k := range keys {
+		set[k] = true
+	}
+	return set, nil
+}
+
+// spread sends n requests to the master, each on a fresh circuit, and counts the answers by body.
+func (b *bench) spread(ctx context.Context, m master, n int) map[string]int {
+	counts := map[string]int{}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		body, err := testnet.Get(gctx, b.socks, "http://"+m.addr+"/")
+		cancel()
+		if err != nil {
+			counts["failed"]++
+			continue
+		}
+		counts[strings.TrimSpace(body)]++
+	}
+	return counts
+}
+
+// window samples a process's /proc usage at the end of the window that began when it started.
+// It returns early (ok false) if the process exits first.
+func windowUsage(ctx context.Context, p *proc, window time.Duration) (usage, bool) {
+	var last usage
+	for {
+		u, err := readUsage(p.pid())
+		if err != nil || !p.alive() {
+			return last, false
+		}
+		last = u
+		if time.Since(p.started) >= window {
+			return u, true
+		}
+		select {
+		case <-ctx.Done():
+			return last, false
+		case <-p.done:
+			return last, false
+		case <-time.After(min(time.Second, time.Until(p.started.Add(window)))):
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
