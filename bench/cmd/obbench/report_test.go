@@ -1,0 +1,55 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/obcluster/obcluster/bench/internal/probe"
+)
+
+func TestMedianCountsBoundHitsAsInfinite(t *testing.T) {
+	s := func(n int) optDuration { return optDuration{D: time.Duration(n) * time.Second, OK: true} }
+	miss := optDuration{}
+	cases := []struct {
+		in   []optDuration
+		want time.Duration
+		ok   bool
+	}{
+		{[]optDuration{s(3), s(1), s(2)}, 2 * time.Second, true},
+		{[]optDuration{s(1), miss, s(5)}, 5 * time.Second, true},
+		{[]optDuration{s(1), miss, miss}, 0, false},
+		{[]optDuration{s(1), s(4)}, 2500 * time.Millisecond, true},
+		{nil, 0, false},
+	}
+	for _, c := range cases {
+		got, ok := median(c.in)
+		if got != c.want || ok != c.ok {
+			t.Errorf("median(%v) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestGoBenchNs(t *testing.T) {
+	out := []byte("goos: linux\nBenchmarkEncode20-2   \t    1234\t    987654 ns/op\t  1 B/op\nBenchmarkDecode20-2 \t 10 \t 1.5e+05 ns/op\t 300.00 MB/s\nPASS\n")
+	if got := goBenchNs(out, "BenchmarkEncode20"); got != 987654 {
+		t.Errorf("Encode20 = %v, want 987654", got)
+	}
+	if got := goBenchNs(out, "BenchmarkDecode20"); got != 150000 {
+		t.Errorf("Decode20 = %v, want 150000", got)
+	}
+	if got := goBenchNs(out, "BenchmarkOther"); got != 0 {
+		t.Errorf("missing benchmark = %v, want 0", got)
+	}
+}
+
+func TestCountWith(t *testing.T) {
+	copies := []probe.Copy{
+		{HSDir: "A", AuthKeys: []string{"k1", "k2"}},
+		{HSDir: "B", AuthKeys: []string{"k3"}},
+		{HSDir: "C", Err: "NOT_FOUND"},
+	}
+	serving, with := countWith(copies, map[string]bool{"k2": true})
+	if serving != 2 || with != 1 {
+		t.Errorf("countWith = %d, %d; want 2, 1", serving, with)
+	}
+}
