@@ -18,8 +18,8 @@ const (
 	fakeRoleEnv = "DEPLOYTEST_FAKE"
 	// fakeOutEnv names the folder where the fakes record what happened to them.
 	fakeOutEnv = "DEPLOYTEST_OUT"
-	// fakeTorModeEnv: "" serves the control socket until SIGTERM, "exit" exits with status 3
-	// shortly after opening it, "mute" never opens it.
+	// fakeTorModeEnv: "" serves the control socket until SIGTERM, "exit" opens it and exits with
+	// status 3 once the fake daemon runs, "mute" never opens it.
 	fakeTorModeEnv = "DEPLOYTEST_TOR_MODE"
 )
 
@@ -79,7 +79,15 @@ func fakeTor(record func(string, ...any), sigs chan os.Signal) int {
 			return 2
 		}
 		defer l.Close()
-		time.Sleep(300 * time.Millisecond)
+		// Die only once the daemon runs, so that the test sees the entrypoint stop it.
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(filepath.Join(os.Getenv(fakeOutEnv), "onionbalance.log"))
+			if strings.Contains(string(b), "args ") {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		return 3
 	}
 	l, err := net.Listen("unix", sock)
