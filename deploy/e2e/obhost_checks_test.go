@@ -31,11 +31,14 @@ func (d *deployment) firstUpload(ctx context.Context) (time.Duration, error) {
 	return at.Sub(d.daemon.started), nil
 }
 
-// introOwners fetches every backend's own descriptor and returns which
-// backend each intro point auth key (base64) belongs to.
-func (d *deployment) introOwners(ctx context.Context, tc *torControl) (map[string]string, error) {
+// introOwners fetches every backend's own descriptor (but skip's) and
+// returns which backend each intro point auth key (base64) belongs to.
+func (d *deployment) introOwners(ctx context.Context, tc *torControl, skip *backend) (map[string]string, error) {
 	owners := map[string]string{}
 	for _, b := range d.backends {
+		if b == skip {
+			continue
+		}
 		ips, err := backendAuthKeys(ctx, tc, b.onion)
 		if err != nil {
 			return nil, fmt.Errorf("backend %s: %w", b.name, err)
@@ -134,7 +137,7 @@ func (d *deployment) waitMasterCovers(ctx context.Context, tc *torControl, withi
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	for {
-		owners, err := d.introOwners(ctx, tc)
+		owners, err := d.introOwners(ctx, tc, nil)
 		var mc masterCheck
 		if err == nil {
 			mc, err = d.checkMaster(ctx, tc, owners, tmpDir)
@@ -157,7 +160,7 @@ func (d *deployment) waitMasterCovers(ctx context.Context, tc *torControl, withi
 // of old) on the HSDirs, and that the master descriptors pass checkMaster
 // against the new sets and cover every backend.
 func (d *deployment) checkMasterCarriesNew(ctx context.Context, tc *torControl, b *backend, old []string, tmpDir string) error {
-	owners, err := d.introOwners(ctx, tc)
+	owners, err := d.introOwners(ctx, tc, nil)
 	if err != nil {
 		return err
 	}
