@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and the demo need, if they are missing:
 # tor (>= 0.4.4.1), python3-stem (cross-checks), etcd-server and etcd-client (multi-member tests, etcdctl),
-# curl (the demo).
+# curl (the demo), systemd (systemd-analyze, systemd-sysusers: unit checks), docker-compose (compose file
+# check; no engine needed).
 # Never leaves a system tor running: service starts are blocked during the install (policy-rc.d)
 # and any tor service the package started is stopped afterwards.
 set -euo pipefail
@@ -13,6 +14,9 @@ command -v tor-gencert >/dev/null 2>&1 || need+=(tor)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v systemd-sysusers >/dev/null 2>&1 || need+=(systemd)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

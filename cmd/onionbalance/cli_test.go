@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/obcluster/obcluster/cmd/internal/config"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -63,5 +65,30 @@ func TestDaemonRejectsV2(t *testing.T) {
 	code, _, errOut := runCLI(t, "-c", path, "--hs-version", "v2")
 	if code != exitUsage || !strings.Contains(errOut, "only v3") {
 		t.Errorf("code %d, stderr %q", code, errOut)
+	}
+}
+
+func TestLogLevelPrecedence(t *testing.T) {
+	for _, tc := range []struct {
+		flag, env, file, want string
+	}{
+		{"", "", "warn", "warn"},
+		{"", "debug", "warn", "debug"},
+		{"error", "debug", "warn", "error"},
+	} {
+		f := daemonFlags{verbosity: tc.flag, hsVersion: "v3", getenv: func(k string) string {
+			if k == "ONIONBALANCE_LOG_LEVEL" {
+				return tc.env
+			}
+			return ""
+		}}
+		c := config.Default()
+		c.Log.Level = tc.file
+		if err := f.apply(c, map[string]bool{}); err != nil {
+			t.Fatal(err)
+		}
+		if c.Log.Level != tc.want {
+			t.Errorf("flag %q env %q file %q: level %q, want %q", tc.flag, tc.env, tc.file, c.Log.Level, tc.want)
+		}
 	}
 }

@@ -24,9 +24,11 @@ type daemonFlags struct {
 	nodeName     string
 	logJSON      bool
 	metrics      string
+	getenv       func(string) string
 }
 
 func (f *daemonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	f.getenv = getenv
 	cfgDefault := getenv(config.EnvConfig)
 	if cfgDefault == "" {
 		cfgDefault = "config.yaml"
@@ -44,7 +46,7 @@ func (f *daemonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&f.port, "p", 9051, "tor control port")
 	fs.IntVar(&f.port, "port", 9051, "same as -p")
 	both("s", "socket", &f.socket, sockDefault, "tor control unix socket, tried before -i/-p (env "+config.EnvControlSock+")")
-	both("v", "verbosity", &f.verbosity, "", "log level: trace, debug, info, warning, error (default: log.level, else info)")
+	both("v", "verbosity", &f.verbosity, "", "log level: trace, debug, info, warning, error (default: env "+config.EnvLogLevel+", else log.level, else info)")
 	fs.StringVar(&f.hsVersion, "hs-version", "v3", "onion service version; only v3 is supported")
 	fs.BoolVar(&f.isTestnet, "is-testnet", false, "accepted for compatibility; test networks are detected from the consensus")
 	fs.StringVar(&f.dataDir, "data-dir", "", "data directory for the embedded etcd (config data-dir, default "+config.DefaultDataDir+")")
@@ -63,6 +65,8 @@ func (f *daemonFlags) apply(c *config.Config, set map[string]bool) error {
 	}
 	if f.verbosity != "" {
 		c.Log.Level = f.verbosity
+	} else if v := f.getenv(config.EnvLogLevel); v != "" {
+		c.Log.Level = v // below -v, above the config file
 	}
 	if f.dataDir != "" {
 		c.DataDir = f.dataDir
