@@ -527,6 +527,12 @@ func clFetchRevisions(t *testing.T, c *torctl.Client, master string, hsdirs []st
 	}
 	revs = map[string]uint64{}
 	answered := 0
+	var failures []string
+	defer func() {
+		if len(revs) == 0 {
+			t.Logf("fetch-back: %d of %d HSDirs answered, none with the descriptor: %v", answered, len(hsdirs), failures)
+		}
+	}()
 	for answered < len(hsdirs) {
 		select {
 		case <-ctx.Done():
@@ -551,6 +557,7 @@ func clFetchRevisions(t *testing.T, c *torctl.Client, master string, hsdirs []st
 			case torctl.DescFailed:
 				if e.Address == master {
 					answered++
+					failures = append(failures, e.HSDir[:min(8, len(e.HSDir))]+":"+e.Reason)
 				}
 			}
 		}
