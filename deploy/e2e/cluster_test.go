@@ -440,7 +440,7 @@ func (c *clCluster) drill(args ...string) clDrillReport {
 
 // revisionHistory follows the revision counters the HSDirs serve, per blinded key.
 type revisionHistory struct {
-	mu      sync.Mutex
+	mu     sync.Mutex
 	last   map[string]map[string]uint64 // blinded -> HSDir -> revision
 	chains map[string][]string          // blinded -> leaders whose descriptor raised the maximum, in order
 }
