@@ -167,7 +167,12 @@ func startDaemon(parent context.Context, cfg *config.Config, controls []string, 
 		}
 		return nil
 	}, ctx)
-	d.goRun("tor-state", func(ctx context.Context) error { watchTorState(ctx, tor, node); return nil }, ctx)
+	d.goRun("tor-state", func(ctx context.Context) error {
+		w := torWatch{tor: tor, node: node, lead: el, every: 10 * time.Second, timeout: 5 * time.Second,
+			resignAfter: 3, log: log.Named("tor-state")}
+		w.run(ctx)
+		return nil
+	}, ctx)
 	d.goRun("step-down", func(ctx context.Context) error {
 		serveStepDown(ctx, cli, keys, cfg.Cluster.NodeName, el, timeout, log.Named("step-down"))
 		return nil
@@ -301,27 +306,6 @@ func connectEtcd(ctx context.Context, d *daemon, cfg *config.Config, log hclog.L
 	}
 	d.closers = append(d.closers, func() { _ = cli.Close() })
 	return cli, nil
-}
-
-// watchTorState reports tor's bootstrap progress in the node heartbeat.
-func watchTorState(ctx context.Context, tor *torctl.Client, node *cluster.Node) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		b, err := tor.BootstrapPhase(cctx)
-		cancel()
-		if err != nil {
-			node.SetTor(0, "unreachable: "+err.Error())
-		} else {
-			node.SetTor(b.Progress, b.Tag)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // storeState binds the publisher's State to etcd, every write fenced by the election.
