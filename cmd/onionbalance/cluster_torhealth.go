@@ -18,7 +18,9 @@ type torWatch struct {
 	tor interface {
 		BootstrapPhase(ctx context.Context) (torctl.Bootstrap, error)
 	}
-	node interface{ SetTor(bootstrap int, state string) }
+	node interface {
+		SetTor(bootstrap int, state string)
+	}
 	lead interface {
 		IsLeader() (int64, bool)
 		Resign(ctx context.Context) error
