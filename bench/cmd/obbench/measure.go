@@ -134,17 +134,21 @@ func (b *bench) ownKeys(ctx context.Context, control, addr string) (map[string]b
 	return set, nil
 }
 
-// spread sends n requests to the master, each on a fresh circuit, and counts the answers by body.
+// spread sends n requests to the master, each on a fresh circuit, and counts the answers by body. It
+// gives up after 3 failures in a row.
 func (b *bench) spread(ctx context.Context, m master, n int) map[string]int {
 	counts := map[string]int{}
-	for i := 0; i < n && ctx.Err() == nil; i++ {
+	failedInARow := 0
+	for i := 0; i < n && ctx.Err() == nil && failedInARow < 3; i++ {
 		gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		body, err := testnet.Get(gctx, b.socks, "http://"+m.addr+"/")
 		cancel()
 		if err != nil {
 			counts["failed"]++
+			failedInARow++
 			continue
 		}
+		failedInARow = 0
 		counts[strings.TrimSpace(body)]++
 	}
 	return counts
