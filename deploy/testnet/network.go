@@ -43,7 +43,7 @@ type Network struct {
 type startRecord struct {
 	name string
 	pid  int
-	args []string
+	done <-chan struct{}
 }
 
 // NodeStatus is a node and whether its process runs.
@@ -226,7 +226,7 @@ func (n *Network) Status() []NodeStatus {
 	defer n.mu.Unlock()
 	out := make([]NodeStatus, 0, len(n.desc.Nodes))
 	for _, nd := range n.desc.Nodes {
-		alive := processAlive(nd.PID, nd.Args)
+		alive := n.aliveLocked(nd)
 		if nd.InProcess {
 			_, alive = n.servers[nd.Name]
 			alive = alive || (nd.PID != os.Getpid() && processAlive(nd.PID, nil))
@@ -234,6 +234,14 @@ func (n *Network) Status() []NodeStatus {
 		out = append(out, NodeStatus{Node: cloneNode(nd), Alive: alive})
 	}
 	return out
+}
+
+// aliveLocked reports whether nd's process runs. Callers hold n.mu.
+func (n *Network) aliveLocked(nd Node) bool {
+	if c := n.children[nd.Name]; c != nil && c.pid == nd.PID {
+		return c.alive()
+	}
+	return processAlive(nd.PID, nd.Args)
 }
 
 // TorRSS returns the summed resident memory (VmRSS) of the running tor nodes.
@@ -279,7 +287,7 @@ func (n *Network) Leftovers() []string {
 	defer n.mu.Unlock()
 	var out []string
 	for _, r := range n.started {
-		if processAlive(r.pid, r.args) {
+		if !exited(r.done) {
 			out = append(out, fmt.Sprintf("%s (pid %d)", r.name, r.pid))
 		}
 	}

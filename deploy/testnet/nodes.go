@@ -18,7 +18,7 @@ func (n *Network) startNode(nd Node) error {
 	defer n.mu.Unlock()
 	nd.PID = c.pid
 	n.children[nd.Name] = c
-	n.started = append(n.started, startRecord{name: nd.Name, pid: c.pid, args: nd.Args})
+	n.started = append(n.started, startRecord{name: nd.Name, pid: c.pid, done: c.done})
 	n.desc.put(nd)
 	n.log.Debug("started", "node", nd.Name, "pid", c.pid)
 	return n.save()
@@ -26,11 +26,14 @@ func (n *Network) startNode(nd Node) error {
 
 // checkAlive returns an error with the node's log tail if its process is gone.
 func (n *Network) checkAlive(name string) error {
-	nd, ok := n.Node(name)
+	n.mu.Lock()
+	nd, ok := n.desc.Node(name)
+	alive := ok && n.aliveLocked(nd)
+	n.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrNoNode, name)
 	}
-	if processAlive(nd.PID, nd.Args) {
+	if alive {
 		return nil
 	}
 	tail, _ := n.LogTail(name, 15)
@@ -136,11 +139,14 @@ func (n *Network) StopNode(ctx context.Context, name string) error {
 // until it is ready: tor nodes answer on their control port (onion services
 // also bootstrap), HTTP servers answer with their name.
 func (n *Network) StartNode(ctx context.Context, name string) error {
-	nd, ok := n.Node(name)
+	n.mu.Lock()
+	nd, ok := n.desc.Node(name)
+	alive := ok && nd.PID != 0 && n.aliveLocked(nd)
+	n.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrNoNode, name)
 	}
-	if nd.PID != 0 && processAlive(nd.PID, nd.Args) {
+	if alive {
 		return fmt.Errorf("%w: node %s (pid %d)", ErrRunning, name, nd.PID)
 	}
 	if nd.InProcess {

@@ -2,14 +2,23 @@ package testnet
 
 import (
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 )
 
+// Ports are picked at random below the kernel's ephemeral range, which
+// outgoing connections (tor makes many) and listen(":0") draw from: a port
+// chosen there could be taken by such a connection before tor binds it.
+const lowestPort = 10000
+
 // freePorts returns n distinct TCP ports on 127.0.0.1 that were free a moment
-// ago. All listeners are held until every port is chosen, so the ports differ;
-// another program may still take one before tor binds it, which shows up as a
-// tor start failure naming the port.
+// ago, from [lowestPort, start of the ephemeral range). All listeners are held
+// until every port is chosen, so the ports differ. When that range is too
+// small it falls back to ports the kernel picks.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	lns := make([]net.Listener, 0, n)
@@ -18,15 +27,41 @@ func freePorts(n int) ([]int, error) {
 			ln.Close()
 		}
 	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	hi := ephemeralStart()
+	for tries := 0; len(ports) < n; tries++ {
+		addr := "127.0.0.1:0"
+		if hi-lowestPort >= 1000 && tries < 100*n {
+			addr = loopback(lowestPort + mathrand.IntN(hi-lowestPort))
+		}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("testnet: pick a free port on 127.0.0.1: %w", err)
+			if addr == "127.0.0.1:0" {
+				return nil, fmt.Errorf("testnet: pick a free port on 127.0.0.1: %w", err)
+			}
+			continue // taken: try another
 		}
 		lns = append(lns, ln)
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// ephemeralStart returns the first port of the kernel's ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range), or 0 if it cannot be read.
+func ephemeralStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) != 2 {
+		return 0
+	}
+	lo, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return 0
+	}
+	return lo
 }
 
 // allocPorts returns k free ports that this Network has not handed out

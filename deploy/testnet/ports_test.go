@@ -32,3 +32,21 @@ func TestAllocPortsNeverRepeats(t *testing.T) {
 		t.Fatalf("%d distinct ports, want 32", len(seen))
 	}
 }
+
+func TestFreePortsBelowEphemeralRange(t *testing.T) {
+	hi := ephemeralStart()
+	if hi-lowestPort < 1000 {
+		t.Skipf("ephemeral range starts at %d: free ports come from the kernel", hi)
+	}
+	ports, err := freePorts(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[int]bool)
+	for _, p := range ports {
+		if p < lowestPort || p >= hi || seen[p] {
+			t.Errorf("port %d: outside [%d, %d) or repeated", p, lowestPort, hi)
+		}
+		seen[p] = true
+	}
+}

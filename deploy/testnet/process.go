@@ -54,6 +54,23 @@ func startProcess(n Node) (*child, error) {
 	return c, nil
 }
 
+// exited reports whether done is closed.
+func exited(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// alive reports whether a process runs: for a child of this process, until
+// it has been reaped (its /proc/PID/cmdline is not reliable until exec has
+// finished); for any other, by processAlive.
+func (c *child) alive() bool {
+	return !exited(c.done)
+}
+
 // processAlive reports whether pid runs the command args: the process exists,
 // is not a zombie, and its /proc/PID/cmdline equals args. The cmdline check
 // keeps a recycled pid from being mistaken for (and signalled as) a node.
@@ -83,7 +100,11 @@ func processAlive(pid int, args []string) bool {
 // then sends SIGKILL and waits again. done, when not nil, is closed when the
 // process has been reaped (processes this harness started).
 func stopProcess(ctx context.Context, pid int, args []string, done <-chan struct{}, grace time.Duration) error {
-	if !processAlive(pid, args) {
+	if done != nil {
+		if exited(done) {
+			return nil
+		}
+	} else if !processAlive(pid, args) {
 		return nil
 	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {

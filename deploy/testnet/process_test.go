@@ -35,9 +35,11 @@ func TestStartAndStopProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stopProcess(context.Background(), c.pid, nil, c.done, time.Second) })
-	if !processAlive(c.pid, nd.Args) {
-		t.Fatalf("pid %d not alive as %q", c.pid, nd.Args)
+	if !c.alive() {
+		t.Fatal("child not alive right after start")
 	}
+	// /proc/PID/cmdline shows the new argv only once exec has finished.
+	waitFor(t, func() bool { return processAlive(c.pid, nd.Args) })
 	if processAlive(c.pid, []string{nd.Args[0], "61"}) || processAlive(c.pid, nd.Args[:1]) {
 		t.Errorf("pid %d matched a wrong argv", c.pid)
 	}
@@ -46,9 +48,7 @@ func TestStartAndStopProcess(t *testing.T) {
 	if err := stopProcess(ctx, c.pid, nd.Args, c.done, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-c.done:
-	default:
+	if c.alive() {
 		t.Fatal("stopProcess returned before the process was reaped")
 	}
 	if processAlive(c.pid, nil) {
@@ -92,6 +92,7 @@ func TestStopProcessLeavesOtherCommandsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stopProcess(context.Background(), c.pid, nil, c.done, time.Second) })
+	waitFor(t, func() bool { return processAlive(c.pid, nd.Args) })
 	// A record whose argv does not match (a recycled pid) must not be signalled.
 	if err := stopProcess(context.Background(), c.pid, []string{"tor", "-f", "x"}, nil, time.Second); err != nil {
 		t.Fatal(err)
@@ -112,5 +113,17 @@ func TestProcessRSS(t *testing.T) {
 	}
 	if _, err := processRSS(-1); err == nil {
 		t.Fatal("RSS of pid -1")
+	}
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

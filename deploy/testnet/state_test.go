@@ -99,6 +99,7 @@ func TestPrepareDirRefusesRunningNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stopProcess(context.Background(), c.pid, nil, c.done, time.Second) })
+	waitFor(t, func() bool { return processAlive(c.pid, nd.Args) })
 	nd.PID = c.pid
 	if err := writeDescription(&Description{Version: DescriptionVersion, Dir: dir, Nodes: []Node{nd}}); err != nil {
 		t.Fatal(err)
