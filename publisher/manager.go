@@ -254,6 +254,8 @@ func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 }
 
 func (m *Manager) loadConsensus(ctx context.Context, now time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute) // bounded: the Run loop must never hang on tor
+	defer cancel()
 	retry := func(err error) {
 		m.consensusWait = min(max(2*m.consensusWait, time.Second), 30*time.Second)
 		m.consensusDue = now.Add(m.consensusWait)

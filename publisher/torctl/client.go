@@ -292,10 +292,12 @@ func (c *Client) request(ctx context.Context, verb, format string, args ...any) 
 	}
 	done := make(chan result, 1)
 	go func() {
+		s.cmdMu.Lock()
 		watchdog := time.AfterFunc(c.cfg.RequestTimeout, func() {
 			s.fail(fmt.Errorf("%s: no reply within %v", verb, c.cfg.RequestTimeout))
 		})
 		resp, err := s.cmd.SendRequest(format, args...)
+		s.cmdMu.Unlock()
 		watchdog.Stop()
 		var te *textproto.Error
 		switch {
@@ -318,5 +320,7 @@ func (c *Client) request(ctx context.Context, verb, format string, args ...any) 
 		return r.resp, r.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("torctl: %s: %w", verb, ctx.Err())
+	case <-s.done:
+		return nil, fmt.Errorf("torctl: %s: %w: %v", verb, ErrConnectionLost, s.cause())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -467,5 +468,38 @@ func TestNotConnected(t *testing.T) {
 	}
 	if _, err := torctl.New(torctl.Config{Address: "x"}); !errors.Is(err, torctl.ErrInvalidConfig) {
 		t.Errorf("New with a bad config: error = %v, want ErrInvalidConfig", err)
+	}
+}
+
+// Concurrent commands from several goroutines (the publisher, the heartbeat's bootstrap probe) must all
+// get their own replies: bine's SendRequest alone can deadlock when two callers interleave.
+func TestConcurrentRequests(t *testing.T) {
+	srv := torctltest.Start(t, torctltest.Options{})
+	srv.SetInfo("status/bootstrap-phase", `NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY="Done"`)
+	srv.SetInfo("md/all", "onion-key\nid ed25519 x\n")
+	c := start(t, testConfig(srv))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for g := 0; g < 20; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				if g%2 == 0 {
+					if b, err := c.BootstrapPhase(ctx); err != nil || b.Progress != 100 {
+						errs <- fmt.Errorf("BootstrapPhase = %+v, %v", b, err)
+					}
+				} else if md, err := c.Microdescs(ctx); err != nil || string(md) != "onion-key\nid ed25519 x\n" {
+					errs <- fmt.Errorf("Microdescs = %q, %v", md, err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

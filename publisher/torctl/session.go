@@ -16,6 +16,12 @@ type session struct {
 
 	done chan struct{} // closed by fail
 
+	// cmdMu serialises commands. bine's SendRequest writes the command before it takes its read lock
+	// and then waits for its turn in textproto's pipeline while holding that lock, so two concurrent
+	// callers can deadlock: the later one holds the lock waiting for the earlier one's reply, which
+	// the earlier one can never read.
+	cmdMu sync.Mutex
+
 	mu     sync.Mutex
 	conns  []net.Conn
 	err    error
