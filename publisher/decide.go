@@ -15,6 +15,8 @@ type Published struct {
 	HSDirs     []string // responsible HSDirs at the time of the upload (fingerprints)
 	UploadedAt time.Time
 	Revision   uint64
+	// Epoch is the leadership that published it.
+	Epoch int64
 	// Failed holds the HSDirs whose upload failed, with how often and when it was last tried.
 	Failed map[string]Failure
 }
@@ -31,6 +33,9 @@ type Want struct {
 	Blinded  [32]byte
 	IntroSet string
 	HSDirs   []string
+	// Epoch is the current leadership: a new leader publishes at once, so that what is on the HSDirs
+	// is its own and the takeover is visible (and measurable) at once.
+	Epoch int64
 }
 
 // Timing holds the knobs of Decide.
@@ -67,6 +72,8 @@ func Decide(last Published, want Want, now time.Time, t Timing) Decision {
 		return full("never published")
 	case last.Period != want.Period || last.Blinded != want.Blinded:
 		return full("new time period")
+	case last.Epoch != want.Epoch:
+		return full("new leader")
 	case last.IntroSet != want.IntroSet:
 		return full("intro points changed")
 	case !sameSet(last.HSDirs, want.HSDirs):

@@ -27,6 +27,7 @@ func TestDecide(t *testing.T) {
 		{"intro change", last, Want{Period: 7, Blinded: [32]byte{1}, IntroSet: "y", HSDirs: dirs}, t0, true, "intro points changed", 3},
 		{"hsdir change", last, Want{Period: 7, Blinded: [32]byte{1}, IntroSet: "x", HSDirs: []string{"A", "B", "D"}}, t0, true, "responsible HSDirs changed", 3},
 		{"refresh", last, want, t0.Add(time.Hour), true, "refresh interval passed", 3},
+		{"new leader", last, Want{Period: 7, Blinded: [32]byte{1}, IntroSet: "x", HSDirs: dirs, Epoch: 9}, t0, true, "new leader", 3},
 		{"no hsdirs", Published{}, Want{Period: 7}, t0, false, "no responsible HSDirs", 0},
 	}
 	for _, c := range cases {

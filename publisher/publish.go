@@ -106,7 +106,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		svc.slots[key] = st
 	}
 	bd := m.plan(svc, m.ring(slot), [32]byte(blinded), now)
-	want := Want{Period: slot.Period, IntroSet: digestIntroMap(bd.introMap), HSDirs: bd.responsible}
+	want := Want{Period: slot.Period, IntroSet: digestIntroMap(bd.introMap), HSDirs: bd.responsible, Epoch: m.epoch}
 	copy(want.Blinded[:], blinded)
 	d := Decide(st.published, want, now, m.cfg.Timing)
 	if !d.Publish {
@@ -186,7 +186,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 	p := &st.published
 	if !d.Retry {
 		*p = Published{Period: slot.Period, Blinded: want.Blinded, IntroSet: want.IntroSet,
-			HSDirs: want.HSDirs, UploadedAt: now, Failed: map[string]Failure{}}
+			HSDirs: want.HSDirs, UploadedAt: now, Epoch: m.epoch, Failed: map[string]Failure{}}
 	}
 	p.Revision = rev
 	for _, fp := range d.Targets {

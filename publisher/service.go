@@ -96,6 +96,7 @@ func publishedFromRecord(rec store.PublishRecord) Published {
 		IntroSet:   digestIntroMap(rec.IntroPoints),
 		UploadedAt: rec.UploadedAt,
 		Revision:   rec.RevisionCounter,
+		Epoch:      rec.Epoch,
 		Failed:     map[string]Failure{},
 	}
 	copy(p.Blinded[:], rec.BlindedKey)

@@ -325,27 +325,9 @@ func (s *storeState) Instances(ctx context.Context, svc string) ([]store.Instanc
 	return s.st.Instances(ctx, svc)
 }
 
-// PublishedAll reads the publish records for a leader taking over. A new leadership re-publishes at
-// once: the records of earlier epochs are handed over without their upload time, so the publisher
-// treats them as not yet published by this leadership, while their revision counters still set the
-// floor for the next one. The old leader may have died between recording a revision and uploading
-// it, and the takeover is visible in the records (and measurable) at once.
 func (s *storeState) PublishedAll(ctx context.Context, svc string) (map[string]store.PublishRecord, error) {
 	defer s.observe("get_published", time.Now())
-	recs, err := s.st.PublishedAll(ctx, svc)
-	if err != nil {
-		return nil, err
-	}
-	epoch, leading := s.el.IsLeader()
-	for slot, r := range recs {
-		if leading && r.Epoch != epoch && !r.UploadedAt.IsZero() {
-			s.log.Info("taking over a descriptor published by an earlier leader", "service", svc, "slot", slot,
-				"revision", r.RevisionCounter, "by", r.Node, "epoch", r.Epoch, "this_epoch", epoch)
-			r.UploadedAt = time.Time{}
-			recs[slot] = r
-		}
-	}
-	return recs, nil
+	return s.st.PublishedAll(ctx, svc)
 }
 
 func (s *storeState) PutInstance(ctx context.Context, epoch int64, svc string, rec store.InstanceRecord) error {
