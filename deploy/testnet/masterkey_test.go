@@ -2,7 +2,6 @@ package testnet
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -140,11 +139,4 @@ func TestExpandedKeyMatchesTorVector(t *testing.T) {
 		t.Fatalf("address %s, tor's hostname file %q", got, hostname)
 	}
 
-	// And our expansion of a seed gives the same public key as crypto/ed25519.
-	seed := bytes.Repeat([]byte{0x42}, 32)
-	exp := expandedSecretKey(seed)
-	want := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
-	if got := publicFromExpanded(t, exp[:]); !bytes.Equal(got, want) {
-		t.Fatalf("public from expanded %x, crypto/ed25519 %x", got, want)
-	}
 }
