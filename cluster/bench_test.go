@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/cluster"
-	"github.com/obcluster/obcluster/cluster/internal/tcpproxy"
+	"github.com/obcluster/obcluster/store/storetest/tcpproxy"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 

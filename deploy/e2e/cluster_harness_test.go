@@ -7,20 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/obcluster/obcluster/deploy/testnet"
 	"github.com/obcluster/obcluster/publisher/torctl"
+	"github.com/obcluster/obcluster/store/storetest/tcpproxy"
 )
 
 // This file is the harness of cluster_test.go: the onionbalance binary, one management tor per
@@ -210,7 +209,7 @@ type clHost struct {
 	config  string
 	logPath string
 	tor     *clTor
-	proxies []*clProxy
+	proxies []*tcpproxy.Proxy
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -343,122 +342,15 @@ func (h *clHost) restore() {
 	}
 }
 
-// clProxy forwards loopback TCP connections to a target. While blackholed it keeps every
-// connection open and drops all bytes both ways, as a network partition does; Restore closes the
-// connections that lost bytes so that clients reconnect cleanly.
-type clProxy struct {
-	ln        net.Listener
-	target    string
-	blackhole atomic.Bool
-
-	mu     sync.Mutex
-	conns  map[net.Conn]bool
-	closed bool
-	wg     sync.WaitGroup
-}
-
-func clStartProxy(t *testing.T, target string) *clProxy {
+// clStartProxy starts a cuttable TCP proxy to target (see tcpproxy), closed at the end of the test.
+func clStartProxy(t *testing.T, target string) *tcpproxy.Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := tcpproxy.Start(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &clProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.Close)
+	t.Cleanup(func() { _ = p.Close() })
 	return p
-}
-
-func (p *clProxy) Addr() string { return p.ln.Addr().String() }
-func (p *clProxy) Blackhole()   { p.blackhole.Store(true) }
-
-func (p *clProxy) Restore() {
-	p.blackhole.Store(false)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *clProxy) Close() {
-	p.mu.Lock()
-	p.closed = true
-	for c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.ln.Close()
-	p.wg.Wait()
-}
-
-func (p *clProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		c.Close()
-		return false
-	}
-	p.conns[c] = true
-	return true
-}
-
-func (p *clProxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-	c.Close()
-}
-
-func (p *clProxy) accept() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.wg.Add(1)
-		go p.serve(in)
-	}
-}
-
-func (p *clProxy) serve(in net.Conn) {
-	defer p.wg.Done()
-	if !p.track(in) {
-		return
-	}
-	defer p.untrack(in)
-	out, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		return
-	}
-	if !p.track(out) {
-		return
-	}
-	defer p.untrack(out)
-	done := make(chan struct{}, 2)
-	go func() { p.pipe(out, in); done <- struct{}{} }()
-	go func() { p.pipe(in, out); done <- struct{}{} }()
-	<-done
-	in.Close()
-	out.Close()
-	<-done
-}
-
-func (p *clProxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !p.blackhole.Load() {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 // clPoller fetches the master address through the client every second and records the outcomes.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Proxy forwards connections from a loopback port to a target address.
@@ -99,7 +100,7 @@ func (p *Proxy) serve(in net.Conn) {
 		return
 	}
 	defer p.untrack(in)
-	out, err := net.Dial("tcp", p.target)
+	out, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		return
 	}
