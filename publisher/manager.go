@@ -286,6 +286,11 @@ func (m *Manager) loadConsensus(ctx context.Context, now time.Time) {
 		return
 	}
 	matched := cons.AttachMicrodescs(parsed)
+	if m.cons != nil && m.cons.ClientSlot().Period != cons.ClientSlot().Period {
+		// Clients now fetch the next period's descriptors, whose intro points differ: fetch the
+		// backends' new ones at once rather than at the next fetch interval.
+		m.fetchDue = now
+	}
 	m.cons, m.consensusWait, m.consensusDue = cons, 0, time.Time{}
 	m.rings = map[hashring.Slot]*hashring.Ring{}
 	slots := cons.Slots()
