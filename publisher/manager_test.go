@@ -11,6 +11,7 @@ import (
 
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store"
 )
 
@@ -466,5 +467,30 @@ func TestManagerReconfigureKeepsState(t *testing.T) {
 	}
 	if err := h.m.Reconfigure(context.Background(), []ServiceConfig{{Key: h.master, Backends: []BackendConfig{{Address: h.master.Address()}}}}); err == nil {
 		t.Error("accepted the master's own address as a backend")
+	}
+}
+
+func TestManagerFetchesAtOnceWhenTheClientPeriodChanges(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.set(true, 1)
+	h.run()
+	h.advance(3 * time.Second)
+	before := h.tor.fetches
+	// Same period: a new consensus does not trigger a fetch before the fetch interval.
+	h.tor.events <- torctl.ConsensusArrived{Source: "STATUS_CLIENT"}
+	h.advance(2 * time.Second)
+	if h.tor.fetches != before {
+		t.Fatalf("fetched on a consensus of the same period (%d -> %d)", before, h.tor.fetches)
+	}
+	// A consensus of the next time period (periods start at 12:00 UTC here; still "reasonably live"),
+	// seconds later on our clock: the fetch must come from the period change, not the interval.
+	next := newTestNetwork(t, 8, h.net.validAfter.Add(23*time.Hour), time.Hour)
+	h.tor.mu.Lock()
+	h.tor.net.consensus, h.tor.net.mds = next.consensus, next.mds
+	h.tor.mu.Unlock()
+	h.tor.events <- torctl.ConsensusArrived{Source: "STATUS_CLIENT"}
+	h.advance(2 * time.Second)
+	if h.tor.fetches != before+2 {
+		t.Fatalf("fetches %d -> %d after the period changed, want one per backend at once", before, h.tor.fetches)
 	}
 }
