@@ -3,6 +3,7 @@ package publisher
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -492,5 +493,22 @@ func TestManagerFetchesAtOnceWhenTheClientPeriodChanges(t *testing.T) {
 	h.advance(2 * time.Second)
 	if h.tor.fetches != before+2 {
 		t.Fatalf("fetches %d -> %d after the period changed, want one per backend at once", before, h.tor.fetches)
+	}
+}
+
+func TestManagerCountsRefusedUploadsAsErrors(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.set(true, 1)
+	h.tor.postErr = errors.New(`552 Server "X" not found`)
+	h.run()
+	h.advance(3 * time.Second)
+	c := h.m.Status().Counters
+	if c.Publishes["uploaded"] != 0 || c.Publishes["error"] != 2 {
+		t.Fatalf("publishes = %v, want 2 errors and no upload while tor refuses every HSPOST", c.Publishes)
+	}
+	h.tor.postErr = nil
+	h.advance(20 * time.Second) // the failed HSDirs are retried after the backoff
+	if c := h.m.Status().Counters; c.Publishes["uploaded"] == 0 {
+		t.Fatalf("publishes = %v, want uploads once tor accepts them", c.Publishes)
 	}
 }

@@ -161,6 +161,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		subs = append(subs, s)
 	}
 	sort.Ints(subs)
+	posted := 0
 	for _, s := range subs {
 		targets := groups[s]
 		if err := m.lead.MayPublish(ctx, m.epoch); err != nil {
@@ -176,6 +177,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 			m.log.Error("HSPOST failed", "service", svc.addr, "descriptor", slotNames[i], "hsdirs", targets, "error", err)
 			continue
 		}
+		posted++
 		for _, fp := range targets {
 			k := svc.addr + "|" + fp
 			m.pending[k] = append(m.pending[k], pendingUpload{svc: svc, slot: key, since: now})
@@ -197,8 +199,12 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 			p.Failed[fp] = Failure{Attempts: 1, LastTry: now}
 		}
 	}
-	m.counters.Publishes["uploaded"]++
 	svc.lastAttempt[i] = slotAttempt{at: now.UTC().Format("2006-01-02 15:04:05"), reason: d.Reason}
+	if posted == 0 {
+		// Counted by publishAll as an error; the HSDirs are retried with backoff.
+		return fmt.Errorf("tor accepted none of the %d upload(s) of revision %d", len(subs), rev)
+	}
+	m.counters.Publishes["uploaded"]++
 	m.log.Info("uploaded descriptor", "service", svc.addr, "descriptor", slotNames[i], "reason", d.Reason,
 		"revision", rev, "period", slot.Period, "intro_points", len(bd.introMap), "descriptors", len(descs),
 		"hsdirs", len(d.Targets))

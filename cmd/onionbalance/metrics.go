@@ -130,11 +130,12 @@ func serveMetrics(ctx context.Context, d *daemon, addr string, reg *prometheus.R
 			log.Error("metrics server stopped", "error", err)
 		}
 	}()
-	d.closers = append(d.closers, func() {
+	go func() { // d.stop waits for the server goroutine before it runs the closers
+		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
-	})
+	}()
 	log.Info("serving metrics", "address", "http://"+ln.Addr().String()+"/metrics")
 	return nil
 }
