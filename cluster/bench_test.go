@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/cluster"
-	"github.com/obcluster/obcluster/store/storetest/tcpproxy"
 	"github.com/obcluster/obcluster/store/storetest"
+	"github.com/obcluster/obcluster/store/storetest/tcpproxy"
 )
 
 // BenchmarkFailoverAfterCrash measures how long a follower takes to lead

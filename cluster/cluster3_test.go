@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/cluster"
-	"github.com/obcluster/obcluster/store/storetest/tcpproxy"
 	"github.com/obcluster/obcluster/store/storetest"
+	"github.com/obcluster/obcluster/store/storetest/tcpproxy"
 )
 
 // TestThreeMemberCluster runs the multi-member scenarios on one 3-member
