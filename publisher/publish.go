@@ -49,7 +49,8 @@ type build struct {
 	responsible []string       // fingerprints, in ring order
 	byHSDir     map[string]int // fingerprint -> subset index
 	subsets     [][]Share
-	introMap    map[string]string // auth key (base64) -> backend address
+	introMap    map[string]string             // auth key (base64) -> backend address
+	usable      map[string][]store.IntroPoint // per live backend, in the order shares take them
 	left        []string
 }
 
@@ -68,7 +69,7 @@ func (m *Manager) plan(svc *service, ring *hashring.Ring, blinded [32]byte, now 
 	resp := ring.Responsible(blinded)
 	fetch := ring.FetchSet(blinded)
 	p := PlanDescriptors(pbs, svc.perBackend, max(len(fetch), 1))
-	bd := build{byHSDir: map[string]int{}, subsets: p.Subsets, introMap: map[string]string{}, left: p.Left}
+	bd := build{byHSDir: map[string]int{}, subsets: p.Subsets, introMap: map[string]string{}, usable: usable, left: p.Left}
 	fetchPos := map[string]int{}
 	for i, h := range fetch {
 		fetchPos[h.Fingerprint] = i
@@ -244,7 +245,7 @@ func (m *Manager) encodeSubsets(svc *service, slot hashring.Slot, bd build, rev 
 		flow, first := "", true
 		for _, sh := range bd.subsets[s] {
 			b := svc.backend(sh.ID)
-			for _, sip := range b.usableIntroPoints(now, m.cfg.Liveness.CertMargin, sh.IntroPoints) {
+			for _, sip := range bd.usable[sh.ID][:sh.IntroPoints] {
 				ip, err := hsv3IntroPoint(sip)
 				if err != nil {
 					return nil, fmt.Errorf("backend %s: stored intro point: %w", sh.ID, err)
