@@ -28,11 +28,6 @@ func TestOBHostTwelveBackends(t *testing.T) {
 	n := shared.Network(t)
 	ctx := t.Context()
 	d := deploy(ctx, t, n, deployConfig{Name: "ob12", Backends: 12, Client: true})
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLogs(t)
-		}
-	})
 	took, err := d.firstUpload(ctx)
 	if err != nil {
 		t.Fatal(err)

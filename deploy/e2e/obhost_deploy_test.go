@@ -126,6 +126,11 @@ func deploy(ctx context.Context, t *testing.T, n *testnet.Network, cfg deployCon
 	}
 
 	d.daemon = startDaemon(t, filepath.Join(bins, "onionbalance"), d.writeDaemonConfig(t), d.dir, cfg.Name)
+	t.Cleanup(func() { // registered last, so it runs first, while the deployment still runs
+		if t.Failed() {
+			d.dumpLogs(t)
+		}
+	})
 	return d
 }
 

@@ -20,11 +20,6 @@ func TestOBHost(t *testing.T) {
 	n := shared.Network(t)
 	ctx := t.Context()
 	d := deploy(ctx, t, n, deployConfig{Name: "ob3", Backends: 3, Client: true})
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLogs(t)
-		}
-	})
 	socks := n.Client().Socks
 	ok := t.Run("master-answers", func(t *testing.T) {
 		took, err := d.firstUpload(ctx)
@@ -217,11 +212,6 @@ func TestOBHostTorRestart(t *testing.T) {
 	n := shared.Network(t)
 	ctx := t.Context()
 	d := deploy(ctx, t, n, deployConfig{Name: "obr", Backends: 2})
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLogs(t)
-		}
-	})
 	socks := n.Client().Socks
 	if _, err := d.firstUpload(ctx); err != nil {
 		t.Fatal(err)

@@ -47,11 +47,6 @@ func TestOBHostMetrics(t *testing.T) {
 	n := shared.Network(t)
 	ctx := t.Context()
 	d := deploy(ctx, t, n, deployConfig{Name: "obm", Backends: 2})
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLogs(t)
-		}
-	})
 	// deploy starts the daemon without metrics: start it again with them.
 	from := d.restartDaemon(ctx, t, func(cfg map[string]any) {
 		cfg["metrics"] = map[string]any{"listen": "127.0.0.1:0"}
@@ -303,11 +298,6 @@ func TestOBHostReload(t *testing.T) {
 	n := shared.Network(t)
 	ctx := t.Context()
 	d := deploy(ctx, t, n, deployConfig{Name: "obh", Backends: 2})
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLogs(t)
-		}
-	})
 	extraNode := testnet.StartOnionService(t, n, testnet.OnionServiceConfig{Name: "obh-extra", Master: d.master})
 	extra := &backend{name: extraNode.Name, onion: extraNode.Onion, answer: extraNode.Name}
 
