@@ -57,8 +57,8 @@ func (b *Backend) Live(now time.Time, l Liveness) (bool, string) {
 }
 
 // usableIntroPoints returns the backend's intro points that can be copied into a master descriptor now,
-// in a stable order (by auth key), at most n of them.
-func (b *Backend) usableIntroPoints(now time.Time, margin time.Duration, n int) []store.IntroPoint {
+// in a stable order (by auth key).
+func (b *Backend) usableIntroPoints(now time.Time, margin time.Duration) []store.IntroPoint {
 	var ips []store.IntroPoint
 	for _, ip := range b.Record.IntroPoints {
 		if ip.AuthKeyExpires.Before(now.Add(margin)) || ip.EncKeyCertExpires.Before(now.Add(margin)) {
@@ -67,10 +67,21 @@ func (b *Backend) usableIntroPoints(now time.Time, margin time.Duration, n int) 
 		ips = append(ips, ip)
 	}
 	sort.Slice(ips, func(i, j int) bool { return bytes.Compare(ips[i].AuthKey, ips[j].AuthKey) < 0 })
-	if len(ips) > n {
-		ips = ips[:n]
-	}
 	return ips
+}
+
+// introRelay names the relay an intro point is on: its RSA identity digest (hex), which is what a tor
+// client matches intro points by. An intro point without one (tor always writes it) is named by its
+// whole link-specifier block, so it never collides with another.
+func introRelay(ip store.IntroPoint) string {
+	if specs, err := hsv3.ParseLinkSpecifiers(ip.LinkSpecifiers); err == nil {
+		for _, l := range specs {
+			if l.Type == hsv3.LinkSpecLegacyID {
+				return hex.EncodeToString(l.Data)
+			}
+		}
+	}
+	return "ls:" + hex.EncodeToString(ip.LinkSpecifiers)
 }
 
 // recordFromDescriptor converts a decoded backend descriptor into its etcd record, keeping only intro

@@ -97,9 +97,13 @@ func (b *testBackend) newIntros(t *testing.T, n int, now time.Time) {
 	for i := 0; i < n; i++ {
 		authPub, _, _ := ed25519.GenerateKey(rand.Reader)
 		encPub, _, _ := ed25519.GenerateKey(rand.Reader)
+		// Two link specifiers, as tor writes them: 127.0.0.1:5000+i and a random relay identity, so
+		// that no two intro points share a relay.
+		lspecs := []byte{2, 0, 6, 127, 0, 0, 1, 0x13, byte(0x88 + i), 2, 20}
+		lspecs = append(lspecs, make([]byte, 20)...)
+		rand.Read(lspecs[len(lspecs)-20:])
 		ip := hsv3.IntroPoint{
-			// one IPv4 link specifier: 127.0.0.1:5000+i
-			LinkSpecifiersRaw: []byte{1, 0, 6, 127, 0, 0, 1, 0x13, byte(0x88 + i)},
+			LinkSpecifiersRaw: lspecs,
 			AuthKeyCert:       &hsv3.Cert{Type: hsv3.CertTypeIntroAuth, CertifiedKey: authPub, ExpirationHours: exp},
 			EncKeyCert:        &hsv3.Cert{Type: hsv3.CertTypeIntroEnc, CertifiedKey: encPub, ExpirationHours: exp},
 		}

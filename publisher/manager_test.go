@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	mathrand "math/rand"
 	"strings"
 	"testing"
 	"time"
@@ -86,14 +88,27 @@ func (h *harness) advance(d time.Duration) {
 	h.run()
 }
 
-// decodePosts decodes every uploaded master descriptor and returns, per HSDir, the backends whose intro
-// points it lists.
-func (h *harness) decodePosts(posts []post) map[string]map[string]int {
+// decodeAny decodes an uploaded master descriptor for whichever current slot it belongs to.
+func (h *harness) decodeAny(desc []byte) (*hsv3.Descriptor, uint64) {
 	h.t.Helper()
 	cons, err := hashring.ParseConsensus(h.net.consensus)
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	for _, sl := range cons.Slots() {
+		d, err := hsv3.Decode(desc, h.master.PublicKey(), sl.Period, sl.PeriodLength, hsv3.DecodeOptions{Now: h.now})
+		if err == nil {
+			return d, sl.Period
+		}
+	}
+	h.t.Fatal("master descriptor does not decode for either slot")
+	return nil, 0
+}
+
+// decodePosts decodes every uploaded master descriptor and returns, per HSDir, the backends whose intro
+// points it lists.
+func (h *harness) decodePosts(posts []post) map[string]map[string]int {
+	h.t.Helper()
 	owner := map[string]string{}
 	for _, b := range h.bes {
 		for _, ip := range b.intros {
@@ -105,15 +120,7 @@ func (h *harness) decodePosts(posts []post) map[string]map[string]int {
 		if p.addr != h.master.Address() {
 			h.t.Fatalf("posted for %s, want %s", p.addr, h.master.Address())
 		}
-		var d *hsv3.Descriptor
-		for _, sl := range cons.Slots() {
-			if d, err = hsv3.Decode(p.desc, h.master.PublicKey(), sl.Period, sl.PeriodLength, hsv3.DecodeOptions{Now: h.now}); err == nil {
-				break
-			}
-		}
-		if err != nil {
-			h.t.Fatalf("master descriptor does not decode for either slot: %v", err)
-		}
+		d, _ := h.decodeAny(p.desc)
 		if n := len(d.IntroPoints()); n > MaxIntroPoints || n == 0 {
 			h.t.Fatalf("descriptor has %d intro points", n)
 		}
@@ -510,5 +517,86 @@ func TestManagerCountsRefusedUploadsAsErrors(t *testing.T) {
 	h.advance(20 * time.Second) // the failed HSDirs are retried after the backoff
 	if c := h.m.Status().Counters; c.Publishes["uploaded"] == 0 {
 		t.Fatalf("publishes = %v, want uploads once tor accepts them", c.Publishes)
+	}
+}
+
+// TestManagerOneIntroPointPerRelay: backends whose intro points crowd onto 8 relays (as on the private
+// test network). A tor client uses only the first intro point of a descriptor on each relay, so every
+// descriptor must list each relay at most once; together the descriptors must still cover all backends,
+// and the status must say which backends each HSDir got.
+func TestManagerOneIntroPointPerRelay(t *testing.T) {
+	h := newHarness(t, 12, 30)
+	r := mathrand.New(mathrand.NewSource(12))
+	pool := make([][]byte, 8)
+	for i := range pool {
+		pool[i] = make([]byte, 20)
+		r.Read(pool[i])
+	}
+	for _, b := range h.bes {
+		for k, j := range r.Perm(len(pool))[:len(b.intros)] {
+			ls := append([]byte{1, 2, 20}, pool[j]...)
+			specs, err := hsv3.ParseLinkSpecifiers(ls)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.intros[k].LinkSpecifiersRaw, b.intros[k].LinkSpecifiers = ls, specs
+		}
+	}
+	h.lead.set(true, 1)
+	h.run()
+	h.advance(3 * time.Second)
+	posts := h.tor.takePosts()
+	owner := map[string]string{}
+	for _, b := range h.bes {
+		for _, ip := range b.intros {
+			owner[string(ip.AuthKeyCert.CertifiedKey)] = b.key.Address()
+		}
+	}
+	seen := map[string]bool{}
+	inDesc := map[string]map[string]bool{} // period/HSDir -> backends
+	for _, p := range posts {
+		d, period := h.decodeAny(p.desc)
+		backends := map[string]bool{}
+		for _, ip := range d.IntroPoints() {
+			backends[owner[string(ip.AuthKeyCert.CertifiedKey)]] = true
+			seen[owner[string(ip.AuthKeyCert.CertifiedKey)]] = true
+		}
+		for _, s := range p.servers {
+			inDesc[fmt.Sprint(period, "/", s)] = backends
+		}
+		relays := map[string]bool{}
+		for _, ip := range d.IntroPoints() {
+			var relay string
+			for _, l := range ip.LinkSpecifiers {
+				if l.Type == hsv3.LinkSpecLegacyID {
+					relay = string(l.Data)
+				}
+			}
+			if relays[relay] {
+				t.Errorf("descriptor for %v lists two intro points on relay %x", p.servers, relay)
+			}
+			relays[relay] = true
+		}
+	}
+	if len(seen) != 12 {
+		t.Fatalf("descriptors cover %d backends, want all 12", len(seen))
+	}
+	checked := 0
+	for _, ds := range h.m.Status().Services[0].Descriptors {
+		for fp, u := range ds.HSDirs {
+			got := inDesc[fmt.Sprint(ds.Period, "/", fp)]
+			if len(u.Backends) != len(got) {
+				t.Errorf("status of HSDir %s (period %d) lists %d backends, its descriptor has %d", fp, ds.Period, len(u.Backends), len(got))
+			}
+			for _, b := range u.Backends {
+				if !got[b] {
+					t.Errorf("status of HSDir %s lists %s, which is not in its descriptor", fp, b)
+				}
+			}
+			checked++
+		}
+	}
+	if checked != len(inDesc) {
+		t.Errorf("status describes %d HSDir uploads, %d were made", checked, len(inDesc))
 	}
 }

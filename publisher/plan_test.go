@@ -6,48 +6,101 @@ import (
 	"testing"
 )
 
+// backendsN returns n backends with intros intro points each, every one on a relay of its own.
 func backendsN(n, intros int) []PlanBackend {
 	bs := make([]PlanBackend, n)
 	for i := range bs {
-		bs[i] = PlanBackend{ID: fmt.Sprintf("backend%02d", i), IntroPoints: intros}
+		bs[i] = PlanBackend{ID: fmt.Sprintf("backend%02d", i)}
+		for j := range intros {
+			bs[i].Relays = append(bs[i].Relays, fmt.Sprintf("relay-%d-%d", i, j))
+		}
 	}
 	return bs
 }
 
-func checkCap(t *testing.T, p Plan) {
+// checkPlan checks what every plan must satisfy: at most MaxIntroPoints intro points and one intro
+// point per relay in each descriptor, each backend at most once per descriptor with between 1 and
+// perBackend of its own intro points, and Left exactly the backends in no descriptor.
+func checkPlan(t *testing.T, bs []PlanBackend, p Plan, perBackend int) {
 	t.Helper()
+	byID := map[string]PlanBackend{}
+	for _, b := range bs {
+		byID[b.ID] = b
+	}
 	for i, sub := range p.Subsets {
 		n := 0
-		seen := map[string]bool{}
+		seen, relays := map[string]bool{}, map[string]string{}
 		for _, s := range sub {
-			n += s.IntroPoints
 			if seen[s.ID] {
 				t.Errorf("subset %d lists %s twice", i, s.ID)
 			}
 			seen[s.ID] = true
+			if len(s.Intros) == 0 || len(s.Intros) > perBackend {
+				t.Errorf("subset %d: %s contributes %d intro points, want 1..%d", i, s.ID, len(s.Intros), perBackend)
+			}
+			picked := map[int]bool{}
+			for _, j := range s.Intros {
+				b := byID[s.ID]
+				if j < 0 || j >= len(b.Relays) || picked[j] {
+					t.Errorf("subset %d: %s intro point index %d invalid or repeated (%d intro points)", i, s.ID, j, len(b.Relays))
+					continue
+				}
+				picked[j] = true
+				if other, dup := relays[b.Relays[j]]; dup {
+					t.Errorf("subset %d: relay %s carries intro points of %s and %s", i, b.Relays[j], other, s.ID)
+				}
+				relays[b.Relays[j]] = s.ID
+			}
+			n += len(s.Intros)
 		}
 		if n > MaxIntroPoints {
 			t.Errorf("subset %d has %d intro points, more than %d", i, n, MaxIntroPoints)
 		}
 	}
+	cov := p.Coverage()
+	left := map[string]bool{}
+	for _, id := range p.Left {
+		left[id] = true
+		if cov[id] > 0 {
+			t.Errorf("%s is both left out and in %d subsets", id, cov[id])
+		}
+	}
+	for _, b := range bs {
+		if len(b.Relays) > 0 && cov[b.ID] == 0 && !left[b.ID] {
+			t.Errorf("%s is in no subset but not listed as left out", b.ID)
+		}
+	}
+}
+
+// planChecked plans and checks the invariants of the plan.
+func planChecked(t *testing.T, bs []PlanBackend, perBackend, subsets int) Plan {
+	t.Helper()
+	p := PlanDescriptors(bs, perBackend, subsets)
+	checkPlan(t, bs, p, perBackend)
+	return p
 }
 
 func TestPlanFitsInOneDescriptor(t *testing.T) {
-	p := PlanDescriptors(backendsN(10, 3), 2, 6)
+	p := planChecked(t, backendsN(10, 3), 2, 6)
 	if len(p.Subsets) != 1 || len(p.Subsets[0]) != 10 || len(p.Left) != 0 {
 		t.Fatalf("plan = %+v", p)
 	}
 	for _, s := range p.Subsets[0] {
-		if s.IntroPoints != 2 {
-			t.Errorf("%s gets %d intro points, want its fair share 2", s.ID, s.IntroPoints)
+		if len(s.Intros) != 2 {
+			t.Errorf("%s gets %d intro points, want its fair share 2", s.ID, len(s.Intros))
 		}
 	}
 	// A backend with fewer intro points than its share contributes what it has; one with none is skipped.
-	bs := []PlanBackend{{"a", 1}, {"b", 0}, {"c", 5}}
+	bs := []PlanBackend{{"a", []string{"r1"}}, {"b", nil}, {"c", []string{"r2", "r3", "r4", "r5", "r6"}}}
 	p = PlanDescriptors(bs, 2, 6)
-	cov := p.Coverage()
-	if len(p.Subsets) != 1 || cov["a"] != 1 || cov["b"] != 0 || cov["c"] != 1 {
+	checkPlan(t, bs, p, 2)
+	if len(p.Subsets) != 1 || len(p.Subsets[0]) != 2 || len(p.Left) != 0 {
 		t.Fatalf("plan = %+v", p)
+	}
+	for _, s := range p.Subsets[0] {
+		if want := map[string]int{"a": 1, "c": 2}[s.ID]; len(s.Intros) != want {
+			t.Errorf("%s gets %d intro points, want %d", s.ID, len(s.Intros), want)
+		}
 	}
 	if got := PlanDescriptors(nil, 2, 6); len(got.Subsets) != 0 || got.SubsetFor(0) != -1 {
 		t.Fatalf("empty plan = %+v", got)
@@ -55,8 +108,7 @@ func TestPlanFitsInOneDescriptor(t *testing.T) {
 }
 
 func TestPlan60Backends(t *testing.T) {
-	p := PlanDescriptors(backendsN(60, 2), 2, 6)
-	checkCap(t, p)
+	p := planChecked(t, backendsN(60, 2), 2, 6)
 	if len(p.Subsets) != 6 || len(p.Left) != 0 {
 		t.Fatalf("subsets %d, left %v", len(p.Subsets), p.Left)
 	}
@@ -75,16 +127,14 @@ func TestPlan60Backends(t *testing.T) {
 
 func TestPlanSpreadsCopiesEvenly(t *testing.T) {
 	// 12 backends x 2 = 24 intro points: 120 / 24 = 5 copies each.
-	p := PlanDescriptors(backendsN(12, 2), 2, 6)
-	checkCap(t, p)
+	p := planChecked(t, backendsN(12, 2), 2, 6)
 	for id, c := range p.Coverage() {
 		if c != 5 {
 			t.Errorf("%s in %d subsets, want 5", id, c)
 		}
 	}
 	// 25 backends: 50 intro points, 2 copies each (100), then 10 get a third copy.
-	p = PlanDescriptors(backendsN(25, 2), 2, 6)
-	checkCap(t, p)
+	p = planChecked(t, backendsN(25, 2), 2, 6)
 	hist := map[int]int{}
 	for _, c := range p.Coverage() {
 		hist[c]++
@@ -95,8 +145,7 @@ func TestPlanSpreadsCopiesEvenly(t *testing.T) {
 }
 
 func TestPlanOverBudgetLeavesSomeOut(t *testing.T) {
-	p := PlanDescriptors(backendsN(70, 2), 2, 6)
-	checkCap(t, p)
+	p := planChecked(t, backendsN(70, 2), 2, 6)
 	if len(p.Left) != 10 {
 		t.Fatalf("left out %d backends, want 10", len(p.Left))
 	}
@@ -132,7 +181,7 @@ func pairs(p Plan) map[string]bool {
 func TestPlanMinimalChange(t *testing.T) {
 	for _, n := range []int{12, 30, 59} {
 		before := PlanDescriptors(backendsN(n, 2), 2, 6)
-		after := PlanDescriptors(backendsN(n+1, 2), 2, 6) // one backend joins
+		after := planChecked(t, backendsN(n+1, 2), 2, 6) // one backend joins
 		a, b := pairs(before), pairs(after)
 		moved := 0
 		for k := range a {
@@ -146,15 +195,117 @@ func TestPlanMinimalChange(t *testing.T) {
 		if moved > 2*fair+2 {
 			t.Errorf("n=%d: %d of %d assignments moved when one backend joined (bound %d)", n, moved, len(a), 2*fair+2)
 		}
-		checkCap(t, after)
 	}
 }
 
 func TestSubsetForSkipsEmpty(t *testing.T) {
-	p := Plan{Subsets: [][]Share{{{"a", 2}}, nil, {{"b", 2}}}}
+	p := Plan{Subsets: [][]Share{{{"a", []int{0, 1}}}, nil, {{"b", []int{0, 1}}}}}
 	for pos, want := range []int{0, 2, 2, 0, 2, 2, 0, 2} {
 		if got := p.SubsetFor(pos); got != want {
 			t.Errorf("SubsetFor(%d) = %d, want %d", pos, got, want)
+		}
+	}
+}
+
+// randomBackends returns n backends with intros intro points each on distinct relays drawn from a
+// network of relays relays (as tor picks its intro points: never two on one relay).
+func randomBackends(r *rand.Rand, n, intros, relays int) []PlanBackend {
+	bs := make([]PlanBackend, n)
+	for i := range bs {
+		bs[i].ID = fmt.Sprintf("backend%02d-%d", i, r.Int63())
+		for _, k := range r.Perm(relays)[:min(intros, relays)] {
+			bs[i].Relays = append(bs[i].Relays, fmt.Sprintf("relay%04d", k))
+		}
+	}
+	return bs
+}
+
+func TestPlanOneIntroPointPerRelay(t *testing.T) {
+	// Two backends on the same two relays: one descriptor, one intro point each, on different relays.
+	bs := []PlanBackend{{"a", []string{"r1", "r2"}}, {"b", []string{"r1", "r2"}}}
+	p := planChecked(t, bs, 2, 6)
+	if len(p.Subsets) != 1 || len(p.Subsets[0]) != 2 {
+		t.Fatalf("plan = %+v, want one descriptor with both backends", p)
+	}
+	// Three backends on the same two relays cannot share one descriptor: several descriptors, each
+	// with two of them, together covering all three.
+	bs = append(bs, PlanBackend{"c", []string{"r2", "r1"}})
+	p = planChecked(t, bs, 2, 6)
+	if len(p.Subsets) != 6 || len(p.Left) != 0 || len(p.Coverage()) != 3 {
+		t.Fatalf("plan = %+v, want 6 descriptors covering a, b and c", p)
+	}
+	for i, sub := range p.Subsets {
+		if len(sub) != 2 {
+			t.Errorf("subset %d = %+v, want two backends", i, sub)
+		}
+	}
+}
+
+// TestPlanSmallNetwork is the private test network's case: 12 backends, 3 intro points each, on 8
+// relays. A descriptor can carry at most 8 usable intro points, yet every backend must be in one.
+func TestPlanSmallNetwork(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	for run := range 500 {
+		bs := randomBackends(r, 12, 3, 8)
+		p := planChecked(t, bs, 2, 6)
+		if len(p.Left) != 0 {
+			t.Fatalf("run %d: left out %v\nplan %+v", run, p.Left, p)
+		}
+	}
+}
+
+// TestPlanLargeNetwork: 60 backends on a network the size of the real one keep their fair share.
+func TestPlanLargeNetwork(t *testing.T) {
+	r := rand.New(rand.NewSource(60))
+	for run := range 50 {
+		bs := randomBackends(r, 60, 3, 7000)
+		p := planChecked(t, bs, 2, 6)
+		if len(p.Left) != 0 || len(p.Coverage()) != 60 {
+			t.Fatalf("run %d: %d covered, left out %v", run, len(p.Coverage()), p.Left)
+		}
+		n := 0
+		for _, sub := range p.Subsets {
+			for _, s := range sub {
+				n += len(s.Intros)
+			}
+		}
+		if n < 115 { // 120 slots; a rare relay shared by two backends costs one
+			t.Errorf("run %d: %d intro points in 6 descriptors, want about 120", run, n)
+		}
+	}
+}
+
+// TestPlanRandomNetworks checks the invariants on random networks, and that a backend is left out only
+// when no descriptor has room for it: each one is full or already uses every relay the backend has.
+func TestPlanRandomNetworks(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	for run := range 2000 {
+		n, intros, relays, per, subsets := 1+r.Intn(80), 1+r.Intn(4), 1+r.Intn(40), 1+r.Intn(3), 1+r.Intn(8)
+		bs := randomBackends(r, n, intros, relays)
+		p := planChecked(t, bs, per, subsets)
+		if t.Failed() {
+			t.Fatalf("run %d: n=%d intros=%d relays=%d per=%d subsets=%d", run, n, intros, relays, per, subsets)
+		}
+		byID := map[string]PlanBackend{}
+		for _, b := range bs {
+			byID[b.ID] = b
+		}
+		for _, id := range p.Left {
+			for si, sub := range p.Subsets {
+				used, total := map[string]bool{}, 0
+				for _, s := range sub {
+					for _, j := range s.Intros {
+						used[byID[s.ID].Relays[j]] = true
+					}
+					total += len(s.Intros)
+				}
+				for _, rl := range byID[id].Relays {
+					if !used[rl] && total < MaxIntroPoints {
+						t.Fatalf("run %d: %s left out, but subset %d (%d intro points) has its relay %s free",
+							run, id, si, total, rl)
+					}
+				}
+			}
 		}
 	}
 }

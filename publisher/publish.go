@@ -50,7 +50,7 @@ type build struct {
 	byHSDir     map[string]int // fingerprint -> subset index
 	subsets     [][]Share
 	introMap    map[string]string             // auth key (base64) -> backend address
-	usable      map[string][]store.IntroPoint // per live backend, in the order shares take them
+	usable      map[string][]store.IntroPoint // per live backend; shares index these
 	left        []string
 }
 
@@ -62,9 +62,13 @@ func (m *Manager) plan(svc *service, ring *hashring.Ring, blinded [32]byte, now 
 		if ok, _ := b.Live(now, m.cfg.Liveness); !ok {
 			continue
 		}
-		ips := b.usableIntroPoints(now, m.cfg.Liveness.CertMargin, svc.perBackend)
+		ips := b.usableIntroPoints(now, m.cfg.Liveness.CertMargin)
 		usable[b.Address] = ips
-		pbs = append(pbs, PlanBackend{ID: b.Address, IntroPoints: len(ips)})
+		pb := PlanBackend{ID: b.Address}
+		for _, ip := range ips {
+			pb.Relays = append(pb.Relays, introRelay(ip))
+		}
+		pbs = append(pbs, pb)
 	}
 	resp := ring.Responsible(blinded)
 	fetch := ring.FetchSet(blinded)
@@ -86,12 +90,23 @@ func (m *Manager) plan(svc *service, ring *hashring.Ring, blinded [32]byte, now 
 	}
 	for _, sub := range p.Subsets {
 		for _, sh := range sub {
-			for _, ip := range usable[sh.ID][:sh.IntroPoints] {
-				bd.introMap[introSetKey(ip)] = sh.ID
+			for _, j := range sh.Intros {
+				bd.introMap[introSetKey(usable[sh.ID][j])] = sh.ID
 			}
 		}
 	}
 	return bd
+}
+
+// backendsByHSDir lists, per responsible HSDir, the backends in the descriptor it gets.
+func (bd build) backendsByHSDir() map[string][]string {
+	out := make(map[string][]string, len(bd.byHSDir))
+	for fp, sub := range bd.byHSDir {
+		for _, sh := range bd.subsets[sub] {
+			out[fp] = append(out[fp], sh.ID)
+		}
+	}
+	return out
 }
 
 // publishSlot decides and, when needed, builds and uploads descriptor i of svc.
@@ -123,7 +138,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		return fmt.Errorf("not publishing: %w", err)
 	}
 	if len(bd.left) > 0 {
-		m.log.Warn("intro point budget exhausted: some backends are in no descriptor", "service", svc.addr,
+		m.log.Warn("no room for some backends in any descriptor (at most 20 intro points, one per relay, in each)", "service", svc.addr,
 			"left_out", strings.Join(bd.left, ","))
 	}
 
@@ -141,6 +156,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		rec = store.PublishRecord{
 			PeriodNum: slot.Period, PeriodLength: slot.PeriodLength, BlindedKey: blinded,
 			UploadedAt: now, HSDirs: map[string]store.UploadResult{}, IntroPoints: bd.introMap,
+			Backends: bd.backendsByHSDir(),
 		}
 	}
 	rec.RevisionCounter, rec.Epoch, rec.Node = rev, m.epoch, m.cfg.Node
@@ -245,8 +261,8 @@ func (m *Manager) encodeSubsets(svc *service, slot hashring.Slot, bd build, rev 
 		flow, first := "", true
 		for _, sh := range bd.subsets[s] {
 			b := svc.backend(sh.ID)
-			for _, sip := range bd.usable[sh.ID][:sh.IntroPoints] {
-				ip, err := hsv3IntroPoint(sip)
+			for _, j := range sh.Intros {
+				ip, err := hsv3IntroPoint(bd.usable[sh.ID][j])
 				if err != nil {
 					return nil, fmt.Errorf("backend %s: stored intro point: %w", sh.ID, err)
 				}

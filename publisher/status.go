@@ -79,6 +79,8 @@ type UploadState struct {
 	Status string    `json:"status"`
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
+	// Backends are the backends (addresses without ".onion") in the descriptor uploaded to this HSDir.
+	Backends []string `json:"backends,omitempty"`
 }
 
 func (m *Manager) publishStatus() {
@@ -114,7 +116,7 @@ func (m *Manager) publishStatus() {
 			ds := DescriptorState{Slot: current[key], Period: s.record.PeriodNum, Revision: s.record.RevisionCounter,
 				UploadedAt: s.record.UploadedAt, HSDirs: map[string]UploadState{}, IntroPoints: s.record.IntroPoints}
 			for fp, r := range s.record.HSDirs {
-				ds.HSDirs[fp] = UploadState{Status: r.Status, Reason: r.Reason, At: r.At}
+				ds.HSDirs[fp] = UploadState{Status: r.Status, Reason: r.Reason, At: r.At, Backends: s.record.Backends[fp]}
 			}
 			ss.Descriptors = append(ss.Descriptors, ds)
 		}

@@ -85,6 +85,9 @@ type PublishRecord struct {
 	// IntroPoints maps each published introduction point (base64 of its
 	// auth key) to the address of the backend it belongs to.
 	IntroPoints map[string]string `json:"intro_points,omitempty"`
+	// Backends maps each HSDir fingerprint to the addresses of the backends
+	// in the descriptor uploaded there (distinct descriptors differ).
+	Backends map[string][]string `json:"backends,omitempty"`
 }
 
 // Node roles, as reported in NodeRecord.Role.

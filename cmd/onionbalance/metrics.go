@@ -24,7 +24,7 @@ type statusCollector struct {
 	leader, epoch, transitions, reconnects   *prometheus.Desc
 	publishes, uploadFailures, fetchFailures *prometheus.Desc
 	backendAge, backendLive, introPublished  *prometheus.Desc
-	revision                                 *prometheus.Desc
+	revision, backendHSDirs                  *prometheus.Desc
 }
 
 func newStatusCollector(status func() *publisher.Status, now func() time.Time) *statusCollector {
@@ -45,12 +45,14 @@ func newStatusCollector(status func() *publisher.Status, now func() time.Time) *
 		backendLive:    d("backend_live", "1 when the backend is in the next descriptor.", "service", "backend"),
 		introPublished: d("intro_points_published", "Intro points in the last published descriptor(s).", "service", "descriptor"),
 		revision:       d("revision_counter", "Revision counter of the last published descriptor.", "service", "descriptor"),
+		backendHSDirs: d("backend_hsdirs", "HSDirs whose copy of the descriptor includes the backend (0: clients cannot reach it).",
+			"service", "backend", "descriptor"),
 	}
 }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.leader, c.epoch, c.transitions, c.reconnects, c.publishes,
-		c.uploadFailures, c.fetchFailures, c.backendAge, c.backendLive, c.introPublished, c.revision} {
+		c.uploadFailures, c.fetchFailures, c.backendAge, c.backendLive, c.introPublished, c.revision, c.backendHSDirs} {
 		ch <- d
 	}
 }
@@ -101,6 +103,15 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			g(c.introPublished, float64(len(d.IntroPoints)), s.Address, d.Slot)
 			g(c.revision, float64(d.Revision), s.Address, d.Slot)
+			in := map[string]int{}
+			for _, u := range d.HSDirs {
+				for _, b := range u.Backends {
+					in[b+".onion"]++
+				}
+			}
+			for _, b := range s.Backends {
+				g(c.backendHSDirs, float64(in[b.Address]), s.Address, b.Address, d.Slot)
+			}
 		}
 	}
 }

@@ -25,7 +25,11 @@ func TestStatusCollector(t *testing.T) {
 				{Address: "b2.onion"},
 			},
 			Descriptors: []publisher.DescriptorState{
-				{Slot: "first", Revision: 77, IntroPoints: map[string]string{"k1": "b1", "k2": "b1"}},
+				{Slot: "first", Revision: 77, IntroPoints: map[string]string{"k1": "b1", "k2": "b1"},
+					HSDirs: map[string]publisher.UploadState{
+						"AAAA": {Status: "uploaded", Backends: []string{"b1"}},
+						"BBBB": {Status: "uploaded", Backends: []string{"b1"}},
+					}},
 				{Slot: "", Revision: 1}, // an old period: not exported
 			},
 		}},
@@ -35,6 +39,10 @@ func TestStatusCollector(t *testing.T) {
 # HELP onionbalance_backend_descriptor_age_seconds Seconds since the backend's descriptor was last received.
 # TYPE onionbalance_backend_descriptor_age_seconds gauge
 onionbalance_backend_descriptor_age_seconds{backend="b1.onion",service="m.onion"} 90
+# HELP onionbalance_backend_hsdirs HSDirs whose copy of the descriptor includes the backend (0: clients cannot reach it).
+# TYPE onionbalance_backend_hsdirs gauge
+onionbalance_backend_hsdirs{backend="b1.onion",descriptor="first",service="m.onion"} 2
+onionbalance_backend_hsdirs{backend="b2.onion",descriptor="first",service="m.onion"} 0
 # HELP onionbalance_backend_live 1 when the backend is in the next descriptor.
 # TYPE onionbalance_backend_live gauge
 onionbalance_backend_live{backend="b1.onion",service="m.onion"} 1

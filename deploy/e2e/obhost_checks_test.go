@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/deploy/testnet"
+	"github.com/obcluster/obcluster/publisher/hsv3"
 )
 
 // maxIntroPoints is the most intro points a tor client accepts in one
@@ -119,6 +120,9 @@ func (d *deployment) checkMaster(ctx context.Context, tc *torControl, owners map
 		if n == 0 || n > maxIntroPoints {
 			errs = append(errs, fmt.Errorf("descriptor from %s: %d intro points, want 1..%d", hsdir, n, maxIntroPoints))
 		}
+		if r := sharedRelay(dec); r != "" {
+			errs = append(errs, fmt.Errorf("descriptor from %s: two intro points on relay %s (a tor client only ever uses the first)", hsdir, r))
+		}
 		for _, a := range dec.auth {
 			owner, ok := owners[a]
 			if !ok {
@@ -129,6 +133,25 @@ func (d *deployment) checkMaster(ctx context.Context, tc *torControl, owners map
 		}
 	}
 	return mc, errors.Join(errs...)
+}
+
+// sharedRelay returns a relay (identity digest, hex) that carries more than one of the descriptor's
+// intro points, or "".
+func sharedRelay(dec decoded) string {
+	seen := map[string]bool{}
+	for _, ip := range dec.desc.IntroPoints() {
+		for _, l := range ip.LinkSpecifiers {
+			if l.Type != hsv3.LinkSpecLegacyID {
+				continue
+			}
+			r := fmt.Sprintf("%X", l.Data)
+			if seen[r] {
+				return r
+			}
+			seen[r] = true
+		}
+	}
+	return ""
 }
 
 // waitMasterCovers re-checks the master descriptors until they pass
