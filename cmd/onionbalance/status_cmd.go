@@ -123,11 +123,31 @@ func writeStatusText(w io.Writer, st *clusterStatus) {
 				byText(d.Node, d.Epoch), d.IntroPoints, ok, failed, pending)
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			for _, h := range d.HSDirs {
-				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", h.Fingerprint, h.Status, h.At.UTC().Format(time.DateTime), h.Reason)
+				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", h.Fingerprint, h.Status, h.At.UTC().Format(time.DateTime),
+					backendNames(s.Backends, h.Backends), h.Reason)
 			}
 			tw.Flush()
 		}
 	}
+}
+
+// backendNames lists the backends of one HSDir's descriptor by configured name (address when unnamed).
+func backendNames(all []backendStatus, addrs []string) string {
+	if len(addrs) == 0 {
+		return "-"
+	}
+	names := map[string]string{}
+	for _, b := range all {
+		names[b.Address] = b.Name
+	}
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a
+		if n := strings.TrimSpace(names[a]); n != "" {
+			out[i] = n
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 func dash(s string) string {

@@ -28,7 +28,8 @@ func TestStatusReportsClusterWithoutKeys(t *testing.T) {
 		ReceivedAt: received, DescriptorRevision: 7, Epoch: epoch, Node: "a"})
 	pub, _ := st.PutPublishedOp(svc, "aabbccddeeff00112233", store.PublishRecord{PeriodNum: 100, PeriodLength: 1440, RevisionCounter: 555,
 		UploadedAt: received, Epoch: epoch, Node: "a", HSDirs: map[string]store.UploadResult{
-			"FP1": {Status: store.UploadUploaded, At: received}, "FP2": {Status: store.UploadFailed, Reason: "UPLOAD_REJECTED", At: received}}})
+			"FP1": {Status: store.UploadUploaded, At: received}, "FP2": {Status: store.UploadFailed, Reason: "UPLOAD_REJECTED", At: received}},
+		Backends: map[string][]string{"FP1": {f.backends[0]}, "FP2": {f.backends[0]}}})
 	node, _ := st.PutNodeOp(store.NodeRecord{Name: "a", Role: store.RoleLeader, Epoch: epoch, TorBootstrap: 100, TorState: "done",
 		Heartbeat: time.Now(), LastError: "something odd"}, 0)
 	if err := st.Commit(context.Background(), inst, pub, node); err != nil {
@@ -68,6 +69,8 @@ func TestStatusReportsClusterWithoutKeys(t *testing.T) {
 	if len(s.Descriptors) != 1 || s.Descriptors[0].RevisionCounter != 555 || len(s.Descriptors[0].HSDirs) != 2 ||
 		s.Descriptors[0].HSDirs[1].Reason != "UPLOAD_REJECTED" {
 		t.Errorf("descriptors %+v", s.Descriptors)
+	} else if hb := s.Descriptors[0].HSDirs[0].Backends; len(hb) != 1 || hb[0] != f.backends[0] {
+		t.Errorf("backends in FP1's descriptor: %v, want [%s]", hb, f.backends[0])
 	}
 
 	code, out, errOut = runCLIEnv(t, noEnv, "status", "--etcd-endpoints", strings.Join(f.endpoints, ","))
@@ -79,6 +82,11 @@ func TestStatusReportsClusterWithoutKeys(t *testing.T) {
 		"revision 555", "1 ok, 1 failed, 0 pending", "UPLOAD_REJECTED", "never"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status text lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "FP1") && !strings.Contains(line, f.backends[0]) && !strings.Contains(line, "b1") {
+			t.Errorf("status text does not say which backends FP1 got: %q", line)
 		}
 	}
 }

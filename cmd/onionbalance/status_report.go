@@ -84,6 +84,8 @@ type hsdirStatus struct {
 	Status      string    `json:"status"`
 	Reason      string    `json:"reason,omitempty"`
 	At          time.Time `json:"at"`
+	// Backends are the backends (addresses) in the descriptor uploaded to this HSDir.
+	Backends []string `json:"backends,omitempty"`
 }
 
 // gatherStatus reads the cluster's state under keys. Each read is bounded by timeout.
@@ -235,7 +237,8 @@ func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr str
 		d := descriptorStatus{Slot: slot, PeriodNum: p.PeriodNum, PeriodLength: p.PeriodLength, RevisionCounter: p.RevisionCounter,
 			UploadedAt: p.UploadedAt, Epoch: p.Epoch, Node: p.Node, IntroPoints: len(p.IntroPoints), HSDirs: []hsdirStatus{}}
 		for fp, r := range p.HSDirs {
-			d.HSDirs = append(d.HSDirs, hsdirStatus{Fingerprint: fp, Status: r.Status, Reason: r.Reason, At: r.At})
+			d.HSDirs = append(d.HSDirs, hsdirStatus{Fingerprint: fp, Status: r.Status, Reason: r.Reason, At: r.At,
+				Backends: p.Backends[fp]})
 		}
 		sort.Slice(d.HSDirs, func(i, j int) bool { return d.HSDirs[i].Fingerprint < d.HSDirs[j].Fingerprint })
 		ss.Descriptors = append(ss.Descriptors, d)
