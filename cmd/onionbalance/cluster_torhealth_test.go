@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/publisher/torctl"
+	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/storetest"
 )
 
 type fakeBootstrap struct{ err error }
@@ -70,5 +74,57 @@ func TestTorWatchResignsLeaderWithDeadTor(t *testing.T) {
 	w.check(ctx, &failures)
 	if failures != 0 || node.progress != 100 {
 		t.Errorf("recovered tor: failures %d, node %+v", failures, node)
+	}
+}
+
+func TestTorWatchStaysLeaderWithNobodyToTakeOver(t *testing.T) {
+	tor, node, lead := &fakeBootstrap{err: errors.New("no reply")}, &torState{}, &fakeLead{leading: true}
+	peers := 0
+	w := torWatch{tor: tor, node: node, lead: lead, timeout: 1e9, resignAfter: 3, log: hclog.NewNullLogger(),
+		standby: func(context.Context) (int, error) { return peers, nil }}
+	failures := 0
+	ctx := context.Background()
+	for range 6 {
+		w.check(ctx, &failures)
+	}
+	if lead.resigns != 0 {
+		t.Fatalf("a single host resigned %d times with nobody to take over", lead.resigns)
+	}
+	peers = 1 // another obhost with a working tor joins
+	w.check(ctx, &failures)
+	if lead.resigns != 1 {
+		t.Fatalf("with a ready peer: %d resigns, want 1", lead.resigns)
+	}
+	// When the peers cannot be counted (etcd trouble), hand over as before.
+	lead.leading, failures = true, 0
+	w.standby = func(context.Context) (int, error) { return 0, errors.New("etcd down") }
+	for range 3 {
+		w.check(ctx, &failures)
+	}
+	if lead.resigns != 2 {
+		t.Fatalf("peers unknown: %d resigns, want 2", lead.resigns)
+	}
+}
+
+func TestReadyPeersCountsOtherBootstrappedNodes(t *testing.T) {
+	cli := storetest.NewClient(t, storetest.Single(t)...)
+	st := store.New(cli, defaultKeys(t), nil, 5*time.Second)
+	var ops []clientv3.Op
+	for _, nr := range []store.NodeRecord{
+		{Name: "self", TorBootstrap: 100}, {Name: "ready", TorBootstrap: 100}, {Name: "starting", TorBootstrap: 45},
+		{Name: "torless", TorBootstrap: 0, TorState: "unreachable: connection refused"},
+	} {
+		op, err := st.PutNodeOp(nr, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op)
+	}
+	if err := st.Commit(t.Context(), ops...); err != nil {
+		t.Fatal(err)
+	}
+	n, err := readyPeers(st, "self")(t.Context())
+	if err != nil || n != 1 {
+		t.Fatalf("readyPeers = %d, %v; want 1 (only \"ready\")", n, err)
 	}
 }

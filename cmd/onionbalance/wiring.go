@@ -169,7 +169,7 @@ func startDaemon(parent context.Context, cfg *config.Config, controls []string, 
 	}, ctx)
 	d.goRun("tor-state", func(ctx context.Context) error {
 		w := torWatch{tor: tor, node: node, lead: el, every: 10 * time.Second, timeout: 5 * time.Second,
-			resignAfter: 3, log: log.Named("tor-state")}
+			resignAfter: 3, standby: readyPeers(st, cfg.Cluster.NodeName), log: log.Named("tor-state")}
 		w.run(ctx)
 		return nil
 	}, ctx)
