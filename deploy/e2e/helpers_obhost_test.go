@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,18 +92,14 @@ func repoRoot() (string, error) {
 	}
 }
 
-// freePorts returns k distinct TCP ports on 127.0.0.1 that were free a moment
-// ago (all listeners are held until every port is chosen).
-func freePorts(t testing.TB, k int) []int {
+// freePorts returns k distinct loopback ports from the network's allocator:
+// below the ephemeral range, where the many outgoing connections of the tors
+// cannot take one before its tor binds it, and never given to another test.
+func freePorts(t testing.TB, n *testnet.Network, k int) []int {
 	t.Helper()
-	var ports []int
-	for range k {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("pick a free port: %v", err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	ports, err := n.Ports(k)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -51,6 +54,12 @@ func TestOBHostTwelveBackends(t *testing.T) {
 		}
 	})
 
+	t.Run("status-per-hsdir", func(t *testing.T) {
+		if n := d.checkStatusPerHSDir(t, tc); n == 0 {
+			t.Fatal("no HSDir compared")
+		}
+	})
+
 	t.Run("reach-all", func(t *testing.T) {
 		began := time.Now()
 		c, err := d.reachAll(ctx, d.client.socks, 6*time.Minute, tc.newnym)
@@ -72,6 +81,101 @@ func TestOBHostTwelveBackends(t *testing.T) {
 	}
 	t.Logf("total RSS: network tors %s + this host's %d tors %s + daemon %s = %s",
 		mib(netRSS), count, mib(torRSS), mib(du.RSS), mib(netRSS+torRSS+du.RSS))
+}
+
+// checkStatusPerHSDir compares, for every responsible HSDir, the backends the
+// status socket says its descriptor holds with the backends of the
+// descriptor it serves. It returns how many HSDirs it compared.
+func (d *deployment) checkStatusPerHSDir(t *testing.T, tc *torControl) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	owners, err := d.introOwners(ctx, tc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tc.fetchFromResponsible(ctx, onion56(d.master))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := statusBackendsByHSDir(ctx, d.daemon.statusSock, d.master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOnion := map[string]string{}
+	for _, b := range d.backends {
+		byOnion[onion56(b.onion)] = b.name
+	}
+	compared := 0
+	for hsdir, raw := range res.Descriptors {
+		dec, err := decodeOurs(raw, d.master, time.Now())
+		if err != nil {
+			t.Fatalf("descriptor from %s: %v", hsdir, err)
+		}
+		served := map[string]bool{}
+		for _, a := range dec.auth {
+			served[owners[a]] = true
+		}
+		listed, ok := status[dec.desc.PeriodNum][hsdir]
+		if !ok {
+			// Published just now for a new revision; the next fetch agrees.
+			t.Logf("status has no entry for HSDir %s in period %d", hsdir, dec.desc.PeriodNum)
+			continue
+		}
+		var names []string
+		for _, b := range listed {
+			names = append(names, byOnion[b])
+		}
+		slices.Sort(names)
+		if got := sortedKeys(served); !slices.Equal(names, got) {
+			t.Errorf("HSDir %s: status lists %v, its descriptor holds %v", hsdir, names, got)
+		}
+		compared++
+	}
+	t.Logf("status and descriptors agree on the backends of %d HSDirs", compared)
+	return compared
+}
+
+// statusBackendsByHSDir reads the status socket at path: for service addr,
+// per time period and HSDir, the backends in the descriptor uploaded there.
+func statusBackendsByHSDir(ctx context.Context, path, addr string) (map[uint64]map[string][]string, error) {
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return nil, err
+	}
+	var st struct {
+		Services []struct {
+			OnionAddress string `json:"onionAddress"`
+			Descriptors  []struct {
+				Period uint64 `json:"period"`
+				HSDirs map[string]struct {
+					Backends []string `json:"backends"`
+				} `json:"hsdirs"`
+			} `json:"descriptors"`
+		} `json:"services"`
+	}
+	if err := json.NewDecoder(conn).Decode(&st); err != nil {
+		return nil, fmt.Errorf("status socket %s: %w", path, err)
+	}
+	out := map[uint64]map[string][]string{}
+	for _, s := range st.Services {
+		if s.OnionAddress != addr {
+			continue
+		}
+		for _, ds := range s.Descriptors {
+			out[ds.Period] = map[string][]string{}
+			for fp, h := range ds.HSDirs {
+				out[ds.Period][fp] = h.Backends
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("status socket %s lists no service %s", path, addr)
 }
 
 // distinctMasterDescriptors counts the different intro point sets the

@@ -86,7 +86,7 @@ func deploy(ctx context.Context, t *testing.T, n *testnet.Network, cfg deployCon
 	if err := os.Mkdir(d.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ports := freePorts(t, cfg.Backends+3)
+	ports := freePorts(t, n, cfg.Backends+3)
 	mgmtPort := ports[0]
 
 	gen := exec.CommandContext(ctx, filepath.Join(bins, "onionbalance-config"),
@@ -111,7 +111,7 @@ func deploy(ctx context.Context, t *testing.T, n *testnet.Network, cfg deployCon
 		nodes = append(nodes, b.tor)
 	}
 	if cfg.Client {
-		cp := freePorts(t, 2)
+		cp := freePorts(t, n, 2)
 		d.client = newTorNode(t, n, torNodeConfig{Name: cfg.Name + "-client", Dir: filepath.Join(d.dir, "client-tor"),
 			ControlPort: cp[0], SocksPort: cp[1]})
 		nodes = append(nodes, d.client)

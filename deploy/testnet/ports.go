@@ -64,6 +64,12 @@ func ephemeralStart() int {
 	return lo
 }
 
+// Ports returns k loopback ports for processes a test starts beside the
+// network (their own tors, servers): free a moment ago, below the kernel's
+// ephemeral range (so no outgoing connection takes one before it is bound),
+// and never handed out by this Network before.
+func (n *Network) Ports(k int) ([]int, error) { return n.allocPorts(k) }
+
 // allocPorts returns k free ports that this Network has not handed out
 // before, so that two nodes started concurrently never get the same port.
 func (n *Network) allocPorts(k int) ([]int, error) {
