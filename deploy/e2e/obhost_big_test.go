@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -139,15 +137,6 @@ func (d *deployment) checkStatusPerHSDir(t *testing.T, tc *torControl) int {
 // statusBackendsByHSDir reads the status socket at path: for service addr,
 // per time period and HSDir, the backends in the descriptor uploaded there.
 func statusBackendsByHSDir(ctx context.Context, path, addr string) (map[uint64]map[string][]string, error) {
-	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, "unix", path)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return nil, err
-	}
 	var st struct {
 		Services []struct {
 			OnionAddress string `json:"onionAddress"`
@@ -159,8 +148,8 @@ func statusBackendsByHSDir(ctx context.Context, path, addr string) (map[uint64]m
 			} `json:"descriptors"`
 		} `json:"services"`
 	}
-	if err := json.NewDecoder(conn).Decode(&st); err != nil {
-		return nil, fmt.Errorf("status socket %s: %w", path, err)
+	if err := readStatusSocket(ctx, path, &st); err != nil {
+		return nil, err
 	}
 	out := map[uint64]map[string][]string{}
 	for _, s := range st.Services {

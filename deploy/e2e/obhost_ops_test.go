@@ -481,18 +481,26 @@ func (d *deployment) snapshot(ctx context.Context, t *testing.T) statusSnapshot 
 	return statusSnapshot{svc: svc, revs: revs}
 }
 
-// publishedRevisions reads the status socket at path and returns the
-// revision counters of service addr's published descriptors by time period.
-func publishedRevisions(ctx context.Context, path, addr string) (revisions, error) {
+// readStatusSocket decodes the JSON the status socket at path answers into v.
+func readStatusSocket(ctx context.Context, path string, v any) error {
 	var dialer net.Dialer
 	conn, err := dialer.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer conn.Close()
 	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return nil, err
+		return err
 	}
+	if err := json.NewDecoder(conn).Decode(v); err != nil {
+		return fmt.Errorf("status socket %s: %w", path, err)
+	}
+	return nil
+}
+
+// publishedRevisions reads the status socket at path and returns the
+// revision counters of service addr's published descriptors by time period.
+func publishedRevisions(ctx context.Context, path, addr string) (revisions, error) {
 	var st struct {
 		Services []struct {
 			OnionAddress string `json:"onionAddress"`
@@ -502,8 +510,8 @@ func publishedRevisions(ctx context.Context, path, addr string) (revisions, erro
 			} `json:"descriptors"`
 		} `json:"services"`
 	}
-	if err := json.NewDecoder(conn).Decode(&st); err != nil {
-		return nil, fmt.Errorf("status socket %s: %w", path, err)
+	if err := readStatusSocket(ctx, path, &st); err != nil {
+		return nil, err
 	}
 	for _, s := range st.Services {
 		if s.OnionAddress != addr {
