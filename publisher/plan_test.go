@@ -309,3 +309,20 @@ func TestPlanRandomNetworks(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPlan60Backends plans the largest supported service: 60 backends with 3 intro points each on
+// a network the size of the public one, 6 distinct descriptors.
+func BenchmarkPlan60Backends(b *testing.B) {
+	bs := randomBackends(rand.New(rand.NewSource(60)), 60, 3, 7000)
+	for b.Loop() {
+		PlanDescriptors(bs, 2, 6)
+	}
+}
+
+// BenchmarkPlanCrowded plans 12 backends on the private test network's 8 relays.
+func BenchmarkPlanCrowded(b *testing.B) {
+	bs := randomBackends(rand.New(rand.NewSource(8)), 12, 3, 8)
+	for b.Loop() {
+		PlanDescriptors(bs, 2, 6)
+	}
+}
