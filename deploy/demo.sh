@@ -79,20 +79,32 @@ echo "== starting onionbalance (log: $dir/onionbalance.log)" >&2
 echo $! >"$dir/onionbalance.pid"
 
 deadline=$((SECONDS + 180))
-until grep -q 'uploaded descriptor' "$dir/onionbalance.log"; do
+# Ready once every backend's descriptor was received and a master descriptor was uploaded after the
+# last of them (a backend's tor publishes its first descriptor some seconds after it starts).
+fetched() { grep 'backend intro points changed' "$dir/onionbalance.log" | grep -o 'backend=[a-z2-7]*' | sort -u | wc -l; }
+ready() {
+  [ "$(fetched)" -ge "$backends" ] || return 1
+  last=$(grep -n 'backend intro points changed' "$dir/onionbalance.log" | tail -1 | cut -d: -f1)
+  tail -n +"$last" "$dir/onionbalance.log" | grep -q 'uploaded descriptor'
+}
+until ready; do
   if ! kill -0 "$(cat "$dir/onionbalance.pid")" 2>/dev/null; then
     echo "demo: onionbalance exited:" >&2
     tail -20 "$dir/onionbalance.log" >&2
     exit 1
   fi
   if [ $SECONDS -gt $deadline ]; then
+    if grep -q 'uploaded descriptor' "$dir/onionbalance.log"; then
+      echo "demo: after 180 s only $(fetched) of $backends backends' descriptors were received; going on" >&2
+      break
+    fi
     echo "demo: no descriptor uploaded after 180 s" >&2
     tail -20 "$dir/onionbalance.log" >&2
     exit 1
   fi
   sleep 1
 done
-echo "== master descriptor uploaded; requests through the test network's client (fresh circuit each):" >&2
+echo "== $(fetched) backends in the master descriptor; requests through the test network's client (fresh circuit each):" >&2
 
 ok=0
 for n in $(seq 1 10); do
