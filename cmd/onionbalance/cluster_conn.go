@@ -65,6 +65,20 @@ func (o *opFlags) load(requireServices bool) (*config.Config, error) {
 	return cfg, nil
 }
 
+// open loads the configuration (services optional) and connects to the cluster's etcd: what the
+// commands that only read or nudge the cluster (status, step-down, drill) start with.
+func (o *opFlags) open(ctx context.Context) (*config.Config, *clientv3.Client, store.Keys, error) {
+	cfg, err := o.load(false)
+	if err != nil {
+		return nil, nil, store.Keys{}, err
+	}
+	cli, keys, err := o.connect(ctx, cfg)
+	if err != nil {
+		return nil, nil, store.Keys{}, err
+	}
+	return cfg, cli, keys, nil
+}
+
 // connect reaches the cluster's etcd: the configured endpoints, else the embedded etcd of a daemon
 // running on this host (its data directory names the endpoints).
 func (o *opFlags) connect(ctx context.Context, cfg *config.Config) (*clientv3.Client, store.Keys, error) {

@@ -70,11 +70,7 @@ func runClusterDrill(ctx context.Context, args []string, e env) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout+pause)
 	defer cancel()
-	cfg, err := o.load(false)
-	if err != nil {
-		return fail(e, cmd, err)
-	}
-	cli, keys, err := o.connect(ctx, cfg)
+	cfg, cli, keys, err := o.open(ctx)
 	if err != nil {
 		return fail(e, cmd, err)
 	}

@@ -76,11 +76,7 @@ func runClusterStepDown(ctx context.Context, args []string, e env) int {
 	const cmd = "cluster step-down"
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	cfg, err := o.load(false)
-	if err != nil {
-		return fail(e, cmd, err)
-	}
-	cli, keys, err := o.connect(ctx, cfg)
+	cfg, cli, keys, err := o.open(ctx)
 	if err != nil {
 		return fail(e, cmd, err)
 	}

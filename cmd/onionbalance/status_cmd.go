@@ -27,11 +27,7 @@ func runStatus(ctx context.Context, args []string, e env) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	cfg, err := o.load(false)
-	if err != nil {
-		return fail(e, "status", err)
-	}
-	cli, keys, err := o.connect(ctx, cfg)
+	cfg, cli, keys, err := o.open(ctx)
 	if err != nil {
 		return fail(e, "status", err)
 	}
