@@ -59,7 +59,7 @@ func PlanDescriptors(backends []PlanBackend, perBackend, subsets int) Plan {
 		if len(b.Relays) == 0 {
 			continue
 		}
-		m := member{id: b.ID, relays: b.Relays, want: min(len(b.Relays), perBackend)}
+		m := member{id: b.ID, relays: b.Relays, want: min(distinct(b.Relays), perBackend)}
 		live = append(live, m)
 		total += m.want
 	}
@@ -220,24 +220,45 @@ func assignSubsets(live []member, subsets int) [][]int {
 }
 
 // fillSubset gives each member of one descriptor (by index into live, most entitled first) its intro
-// points, one relay per intro point and at most MaxIntroPoints in all. Members take turns: each gets
-// one intro point before any gets a second. Members left without any are not in the result.
+// points, one relay per intro point and at most MaxIntroPoints in all. Members take turns: first as many
+// members as possible get one intro point each (a maximum matching of members to their relays, so a
+// member never takes the only relay another one has when it has a free one of its own; the most
+// entitled are matched first), then each gets a second, and so on. Members left without any are not in
+// the result.
 func fillSubset(live []member, order []int, perBackend int) []Share {
-	used := map[string]bool{}
+	holder := map[string]int{} // relay -> position in order of the member holding it
 	picks := make([][]int, len(order))
-	next := make([]int, len(order)) // next intro point (index into relays) to consider
 	total := 0
-	for round := 0; round < perBackend; round++ {
+	// give tries to find member k a relay: a free one, or one whose holder can move to another of its
+	// own (augmenting path). A member that holds a relay always keeps one.
+	var give func(k int, tried map[string]bool) bool
+	give = func(k int, tried map[string]bool) bool {
+		for j, r := range live[order[k]].relays {
+			if tried[r] {
+				continue
+			}
+			tried[r] = true
+			if h, held := holder[r]; !held || give(h, tried) {
+				holder[r], picks[k] = k, []int{j}
+				return true
+			}
+		}
+		return false
+	}
+	for k := range order {
+		if total < MaxIntroPoints && give(k, map[string]bool{}) {
+			total++
+		}
+	}
+	for round := 1; round < perBackend; round++ {
 		for k, i := range order {
 			m := live[i]
 			if len(picks[k]) != round || round >= m.want || total >= MaxIntroPoints {
 				continue
 			}
-			for next[k] < len(m.relays) {
-				j := next[k]
-				next[k]++
-				if !used[m.relays[j]] {
-					used[m.relays[j]] = true
+			for j, r := range m.relays {
+				if _, held := holder[r]; !held {
+					holder[r] = k
 					picks[k] = append(picks[k], j)
 					total++
 					break
@@ -248,6 +269,7 @@ func fillSubset(live []member, order []int, perBackend int) []Share {
 	var out []Share
 	for k, i := range order {
 		if len(picks[k]) > 0 {
+			sort.Ints(picks[k])
 			out = append(out, Share{ID: live[i].id, Intros: picks[k]})
 		}
 	}
@@ -292,6 +314,15 @@ func (p *Plan) squeezeIn(live []member, index map[string]int, i int) bool {
 		}
 	}
 	return false
+}
+
+// distinct counts the different relays: a backend contributes at most one intro point per relay.
+func distinct(relays []string) int {
+	seen := make(map[string]bool, len(relays))
+	for _, r := range relays {
+		seen[r] = true
+	}
+	return len(seen)
 }
 
 // attached orders members of subset sub: true when live[a] is more attached to it than live[b].

@@ -241,6 +241,36 @@ func TestPlanOneIntroPointPerRelay(t *testing.T) {
 	}
 }
 
+// TestPlanMatchesRelays: a backend with a choice of relays leaves the only relay of another one free,
+// whichever of the two comes first.
+func TestPlanMatchesRelays(t *testing.T) {
+	for _, ids := range [][2]string{{"a1", "b1"}, {"b1", "a1"}, {"x", "y"}, {"y", "x"}} {
+		bs := []PlanBackend{{ids[0], []string{"r1", "r2"}}, {ids[1], []string{"r1"}}}
+		p := planChecked(t, bs, 1, 1)
+		if len(p.Subsets) != 1 || len(p.Subsets[0]) != 2 || len(p.Left) != 0 {
+			t.Errorf("%v: plan = %+v, want both in one descriptor", ids, p)
+		}
+		// With a share of 2 and 6 possible descriptors, still one descriptor: the first backend takes
+		// r2 and r3, the second r1.
+		bs = []PlanBackend{{ids[0], []string{"r1", "r2", "r3"}}, {ids[1], []string{"r1"}}}
+		p = planChecked(t, bs, 2, 6)
+		if len(p.Subsets) != 1 || len(p.Subsets[0]) != 2 {
+			t.Fatalf("%v: plan = %+v, want one descriptor with both", ids, p)
+		}
+		for _, sh := range p.Subsets[0] {
+			if want := map[string]int{ids[0]: 2, ids[1]: 1}[sh.ID]; len(sh.Intros) != want {
+				t.Errorf("%v: %s has %d intro points, want %d", ids, sh.ID, len(sh.Intros), want)
+			}
+		}
+	}
+	// Two intro points of one backend on the same relay count once.
+	bs := []PlanBackend{{"a", []string{"r1", "r1"}}, {"b", []string{"r2"}}}
+	p := planChecked(t, bs, 2, 6)
+	if len(p.Subsets) != 1 || len(p.Subsets[0]) != 2 {
+		t.Fatalf("plan = %+v, want one descriptor with a (one intro point) and b", p)
+	}
+}
+
 // TestPlanSmallNetwork is the private test network's case: 12 backends, 3 intro points each, on 8
 // relays. A descriptor can carry at most 8 usable intro points, yet every backend must be in one.
 func TestPlanSmallNetwork(t *testing.T) {

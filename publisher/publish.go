@@ -152,6 +152,14 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 	rec := st.record
 	if d.Retry {
 		rec.HSDirs = cloneResults(rec.HSDirs)
+		backends := bd.backendsByHSDir()
+		rec.Backends = make(map[string][]string, len(rec.Backends))
+		for fp, b := range st.record.Backends {
+			rec.Backends[fp] = b
+		}
+		for _, fp := range d.Targets {
+			rec.Backends[fp] = backends[fp]
+		}
 	} else {
 		rec = store.PublishRecord{
 			PeriodNum: slot.Period, PeriodLength: slot.PeriodLength, BlindedKey: blinded,

@@ -45,7 +45,7 @@ func newStatusCollector(status func() *publisher.Status, now func() time.Time) *
 		backendLive:    d("backend_live", "1 when the backend is in the next descriptor.", "service", "backend"),
 		introPublished: d("intro_points_published", "Intro points in the last published descriptor(s).", "service", "descriptor"),
 		revision:       d("revision_counter", "Revision counter of the last published descriptor.", "service", "descriptor"),
-		backendHSDirs: d("backend_hsdirs", "HSDirs whose copy of the descriptor includes the backend (0: clients cannot reach it).",
+		backendHSDirs: d("backend_hsdirs", "HSDirs that accepted a descriptor including the backend (0: clients cannot reach it).",
 			"service", "backend", "descriptor"),
 	}
 }
@@ -103,11 +103,18 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			g(c.introPublished, float64(len(d.IntroPoints)), s.Address, d.Slot)
 			g(c.revision, float64(d.Revision), s.Address, d.Slot)
-			in := map[string]int{}
+			in, known := map[string]int{}, false
 			for _, u := range d.HSDirs {
+				known = known || len(u.Backends) > 0
+				if u.Status != "uploaded" {
+					continue // the HSDir does not have this descriptor (yet)
+				}
 				for _, b := range u.Backends {
 					in[b+".onion"]++
 				}
+			}
+			if !known {
+				continue // a record written before per-HSDir backends were kept
 			}
 			for _, b := range s.Backends {
 				g(c.backendHSDirs, float64(in[b.Address]), s.Address, b.Address, d.Slot)

@@ -29,6 +29,7 @@ func TestStatusCollector(t *testing.T) {
 					HSDirs: map[string]publisher.UploadState{
 						"AAAA": {Status: "uploaded", Backends: []string{"b1"}},
 						"BBBB": {Status: "uploaded", Backends: []string{"b1"}},
+						"CCCC": {Status: "failed", Backends: []string{"b1"}},
 					}},
 				{Slot: "", Revision: 1}, // an old period: not exported
 			},
@@ -39,7 +40,7 @@ func TestStatusCollector(t *testing.T) {
 # HELP onionbalance_backend_descriptor_age_seconds Seconds since the backend's descriptor was last received.
 # TYPE onionbalance_backend_descriptor_age_seconds gauge
 onionbalance_backend_descriptor_age_seconds{backend="b1.onion",service="m.onion"} 90
-# HELP onionbalance_backend_hsdirs HSDirs whose copy of the descriptor includes the backend (0: clients cannot reach it).
+# HELP onionbalance_backend_hsdirs HSDirs that accepted a descriptor including the backend (0: clients cannot reach it).
 # TYPE onionbalance_backend_hsdirs gauge
 onionbalance_backend_hsdirs{backend="b1.onion",descriptor="first",service="m.onion"} 2
 onionbalance_backend_hsdirs{backend="b2.onion",descriptor="first",service="m.onion"} 0
