@@ -136,24 +136,47 @@ type obServiceStatus struct {
 
 // status reads the status socket.
 func (d *daemonProc) status(ctx context.Context) (*obStatus, error) {
-	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, "unix", d.statusSock)
-	if err != nil {
+	var st obStatus
+	if err := readStatusSocket(ctx, d.statusSock, &st); err != nil {
 		return nil, err
+	}
+	return &st, nil
+}
+
+// readStatusSocket decodes the JSON the status socket at path answers into v.
+func readStatusSocket(ctx context.Context, path string, v any) error {
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "unix", path)
+	if err != nil {
+		return err
 	}
 	defer conn.Close()
 	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return nil, err
+		return err
 	}
 	raw, err := io.ReadAll(conn)
 	if err != nil {
-		return nil, fmt.Errorf("status socket %s: %w", d.statusSock, err)
+		return fmt.Errorf("status socket %s: %w", path, err)
 	}
-	var st obStatus
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, fmt.Errorf("status socket %s: %w: %q", d.statusSock, err, raw)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("status socket %s: %w: %q", path, err, raw)
 	}
-	return &st, nil
+	return nil
+}
+
+// serviceStatus reads the status socket and returns the deployment's service; it fails the test when
+// the socket does not answer or lists no such service.
+func (d *deployment) serviceStatus(ctx context.Context, t testing.TB) *obServiceStatus {
+	t.Helper()
+	st, err := d.daemon.status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, ok := st.service(d.master)
+	if !ok {
+		t.Fatalf("status lists no service %s: %+v", d.master, st)
+	}
+	return svc
 }
 
 // service returns the status of the service with the given address.

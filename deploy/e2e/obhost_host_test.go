@@ -47,14 +47,7 @@ func TestOBHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := d.daemon.status(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc, found := st.service(d.master)
-		if !found {
-			t.Fatalf("status lists no service %s: %+v", d.master, st)
-		}
+		svc := d.serviceStatus(ctx, t)
 		if svc.First == nil {
 			t.Errorf("status: publishAttemptFirstDescriptor is null")
 		}

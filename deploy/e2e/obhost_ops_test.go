@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -342,12 +340,8 @@ func TestOBHostReload(t *testing.T) {
 		if n := countLines(d.daemon.lines(), from, logReloaded); n > 0 {
 			t.Errorf("%d %q lines after a refused config", n, logReloaded)
 		}
-		st, err := d.daemon.status(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s, ok := st.service(d.master); !ok || len(s.Instances) != len(d.backends) {
-			t.Fatalf("status after a refused reload: %+v, want %d instances", st, len(d.backends))
+		if s := d.serviceStatus(ctx, t); len(s.Instances) != len(d.backends) {
+			t.Fatalf("status after a refused reload: %+v, want %d instances", s, len(d.backends))
 		}
 	})
 
@@ -476,36 +470,12 @@ type statusSnapshot struct {
 // the descriptors' time periods, which obStatus does not decode.
 func (d *deployment) snapshot(ctx context.Context, t *testing.T) statusSnapshot {
 	t.Helper()
-	st, err := d.daemon.status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, ok := st.service(d.master)
-	if !ok {
-		t.Fatalf("status lists no service %s: %+v", d.master, st)
-	}
+	svc := d.serviceStatus(ctx, t)
 	revs, err := publishedRevisions(ctx, d.daemon.statusSock, d.master)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return statusSnapshot{svc: svc, revs: revs}
-}
-
-// readStatusSocket decodes the JSON the status socket at path answers into v.
-func readStatusSocket(ctx context.Context, path string, v any) error {
-	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, "unix", path)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return err
-	}
-	if err := json.NewDecoder(conn).Decode(v); err != nil {
-		return fmt.Errorf("status socket %s: %w", path, err)
-	}
-	return nil
 }
 
 // publishedRevisions reads the status socket at path and returns the
