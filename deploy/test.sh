@@ -25,10 +25,24 @@ echo "== go test -race" >&2
 OB_E2E=1 go test -race -count=1 -timeout 40m ./...
 
 echo "== fuzz (${FUZZTIME:-20s} each)" >&2
+fuzzlog=$(mktemp)
+trap 'rm -f "$fuzzlog"' EXIT
 for pkg in $(go list ./...); do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "-- $pkg $target" >&2
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-20s}" "$pkg"
+    if go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-20s}" "$pkg" 2>&1 | tee "$fuzzlog"; then
+      continue
+    fi
+    # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded" right at the
+    # -fuzztime boundary when a worker is slow to stop (golang/go#75804, fixed in Go 1.27). That is no
+    # finding: a real one writes a failing input or panics. Accept it only if the target's seed corpus
+    # still passes.
+    if grep -q 'context deadline exceeded' "$fuzzlog" && ! grep -qE 'Failing input written to|panic:' "$fuzzlog" &&
+      go test -count=1 -run "^${target}\$" "$pkg"; then
+      echo "fuzz: $target stopped by Go's -fuzztime race (golang/go#75804), no failing input; its corpus passes" >&2
+      continue
+    fi
+    exit 1
   done
 done
 echo "== all tests passed" >&2
