@@ -441,7 +441,8 @@ func (c *clCluster) drill(args ...string) clDrillReport {
 // revisionHistory follows the revision counters the HSDirs serve, per blinded key.
 type revisionHistory struct {
 	mu     sync.Mutex
-	last   map[string]map[string]uint64 // blinded -> HSDir -> revision
+	last   map[string]map[string]uint64 // blinded -> HSDir -> highest revision it served
+	max    map[string]uint64            // blinded -> highest revision served after the last leader's check
 	chains map[string][]string          // blinded -> leaders whose descriptor raised the maximum, in order
 }
 
@@ -463,26 +464,32 @@ func (c *clCluster) checkRevisions(h *revisionHistory, leader string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.last == nil {
-		h.last, h.chains = map[string]map[string]uint64{}, map[string][]string{}
+		h.last, h.max, h.chains = map[string]map[string]uint64{}, map[string]uint64{}, map[string][]string{}
 	}
 	// Uploads to some HSDirs may still be under way, and at a time-period boundary the client may
 	// ask for a blinded key not uploaded yet: fetch again a few times before concluding.
 	for try := 1; ; try++ {
-		blinded, revs := clFetchRevisions(t, c.client, c.master, c.hsdirs)
-		prev := h.last[blinded]
-		var prevMax, curMax uint64
-		for fp, r := range revs {
-			curMax = max(curMax, r)
-			if p, ok := prev[fp]; ok && r < p {
-				t.Errorf("HSDir %s went back from revision %d to %d after %s published", fp, p, r, leader)
+		asked, byKey := clFetchRevisions(t, c.client, c.master, c.hsdirs)
+		for blinded, revs := range byKey {
+			if h.last[blinded] == nil {
+				h.last[blinded] = map[string]uint64{}
+			}
+			for fp, r := range revs {
+				if p, ok := h.last[blinded][fp]; ok && r < p {
+					t.Errorf("HSDir %s went back from revision %d to %d under blinded key %s… after %s published", fp, p, r, blinded[:8], leader)
+				}
+				h.last[blinded][fp] = max(r, h.last[blinded][fp])
 			}
 		}
-		for _, r := range prev {
-			prevMax = max(prevMax, r)
+		revs := byKey[asked]
+		var curMax uint64
+		for _, r := range revs {
+			curMax = max(curMax, r)
 		}
+		prevMax := h.max[asked]
 		switch {
-		case len(revs) > 0 && prev == nil:
-			t.Logf("HSDirs serve revision %d (blinded key %s…, %d HSDirs) after %s published", curMax, blinded[:8], len(revs), leader)
+		case len(revs) > 0 && prevMax == 0:
+			t.Logf("HSDirs serve revision %d (blinded key %s…, %d HSDirs) after %s published", curMax, asked[:8], len(revs), leader)
 		case len(revs) > 0 && curMax > prevMax:
 			t.Logf("HSDirs serve revision %d > %d after %s published", curMax, prevMax, leader)
 		case try < 5:
@@ -495,8 +502,8 @@ func (c *clCluster) checkRevisions(h *revisionHistory, leader string) {
 			t.Errorf("after %s published, the HSDirs' highest revision is %d, not above %d", leader, curMax, prevMax)
 			return
 		}
-		h.chains[blinded] = append(h.chains[blinded], leader)
-		h.last[blinded] = revs
+		h.chains[asked] = append(h.chains[asked], leader)
+		h.max[asked] = curMax
 		return
 	}
 }
