@@ -61,12 +61,12 @@ func backendAuthKeys(ctx context.Context, tc *torControl, onion string) ([]strin
 		if err != nil {
 			return nil, err
 		}
-		servers, err := v.clientHSDirs(onion56(onion))
+		blinded, servers, err := v.clientHSDirs(onion56(onion))
 		if err != nil {
 			return nil, err
 		}
 		fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
-		res, err := tc.fetchDescriptors(fctx, onion56(onion), servers)
+		res, err := tc.fetchDescriptors(fctx, onion56(onion), blinded, servers)
 		fcancel()
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"sort"
 	"strings"
@@ -70,10 +71,12 @@ type fetchResult struct {
 }
 
 // fetchDescriptors fetches addr's descriptor (56 characters, no ".onion")
-// from each of servers with one HSFETCH, and waits until every server
-// answered or ctx ends. Servers that have not answered are in Failures with
-// the reason "no answer".
-func (tc *torControl) fetchDescriptors(ctx context.Context, addr string, servers []string) (fetchResult, error) {
+// stored under blinded (as tor writes it in events) from each of servers with
+// one HSFETCH, and waits until every server answered or ctx ends. Servers that
+// have not answered are in Failures with the reason "no answer". Answers for
+// another blinded key are ignored: the tor also fetches on its own when a test
+// uses it as a client, and at a time-period boundary for the other key.
+func (tc *torControl) fetchDescriptors(ctx context.Context, addr, blinded string, servers []string) (fetchResult, error) {
 	tc.fetch.Lock()
 	defer tc.fetch.Unlock()
 	res := fetchResult{Descriptors: map[string][]byte{}, Failures: map[string]string{}}
@@ -96,12 +99,12 @@ func (tc *torControl) fetchDescriptors(ctx context.Context, addr string, servers
 		case ev := <-tc.events:
 			switch e := ev.(type) {
 			case torctl.DescReceived:
-				if e.Address == addr && pending[e.HSDir] {
+				if e.Address == addr && e.Blinded == blinded && pending[e.HSDir] {
 					res.Descriptors[e.HSDir] = e.Descriptor
 					delete(pending, e.HSDir)
 				}
 			case torctl.DescFailed:
-				if e.Address == addr && pending[e.HSDir] {
+				if e.Address == addr && (e.Blinded == "" || e.Blinded == blinded) && pending[e.HSDir] {
 					res.Failures[e.HSDir] = e.Reason
 					delete(pending, e.HSDir)
 				}
@@ -143,27 +146,28 @@ func (tc *torControl) view(ctx context.Context) (*netView, error) {
 	return &netView{cons: cons}, nil
 }
 
-// clientHSDirs returns the HSDirs holding the descriptor of addr that a
-// client fetches now (the client slot's responsible HSDirs), sorted.
-func (v *netView) clientHSDirs(addr string) ([]string, error) {
+// clientHSDirs returns the blinded key a client fetches addr's descriptor
+// under now (unpadded base64, as in tor's events) and the HSDirs holding it
+// (the client slot's responsible HSDirs), sorted.
+func (v *netView) clientHSDirs(addr string) (string, []string, error) {
 	identity, err := hsv3.DecodeAddress(addr)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	slot := v.cons.ClientSlot()
 	blinded, err := hsv3.BlindPublicKey(identity, slot.Period, slot.PeriodLength)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	var out []string
 	for _, h := range hashring.NewRing(v.cons, slot).Responsible([32]byte(blinded)) {
 		out = append(out, h.Fingerprint)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no HSDir on the hash ring of %s (consensus %s)", addr, v.cons.ValidAfter)
+		return "", nil, fmt.Errorf("no HSDir on the hash ring of %s (consensus %s)", addr, v.cons.ValidAfter)
 	}
 	sort.Strings(out)
-	return out, nil
+	return base64.RawStdEncoding.EncodeToString(blinded), out, nil
 }
 
 // fetchFromResponsible fetches addr's current descriptor from every HSDir
@@ -176,12 +180,12 @@ func (tc *torControl) fetchFromResponsible(ctx context.Context, addr string) (fe
 		if err != nil {
 			return res, err
 		}
-		servers, err := v.clientHSDirs(addr)
+		blinded, servers, err := v.clientHSDirs(addr)
 		if err != nil {
 			return res, err
 		}
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		res, err = tc.fetchDescriptors(fctx, addr, servers)
+		res, err = tc.fetchDescriptors(fctx, addr, blinded, servers)
 		cancel()
 		if err != nil {
 			return res, err
