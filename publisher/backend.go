@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -149,16 +150,25 @@ func sameIntroPoints(a, b []store.IntroPoint) bool {
 	return slices.Equal(keys(a), keys(b))
 }
 
+// digestSplit hashes "HSDir -> backends in its descriptor" in a canonical order.
+func digestSplit(byHSDir map[string][]string) string {
+	h := sha256.New()
+	for _, fp := range slices.Sorted(maps.Keys(byHSDir)) {
+		h.Write([]byte(fp))
+		for _, b := range slices.Sorted(slices.Values(byHSDir[fp])) {
+			h.Write([]byte{0})
+			h.Write([]byte(b))
+		}
+		h.Write([]byte{1})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
 // digestIntroMap hashes "auth key -> backend" pairs in a canonical order: the identity of what a
 // publication contains.
 func digestIntroMap(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	h := sha256.New()
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		h.Write([]byte(k))
 		h.Write([]byte{0})
 		h.Write([]byte(m[k]))

@@ -11,7 +11,8 @@ import (
 type Published struct {
 	Period     uint64   // time period number the descriptor was built for
 	Blinded    [32]byte // blinded key of that period
-	IntroSet   string   // digest of the intro points (and plan) that went in
+	IntroSet   string   // digest of the intro points that went in, with their backends
+	Split      string   // digest of which backends' intro points went to which HSDir
 	HSDirs     []string // responsible HSDirs at the time of the upload (fingerprints)
 	UploadedAt time.Time
 	Revision   uint64
@@ -32,7 +33,10 @@ type Want struct {
 	Period   uint64
 	Blinded  [32]byte
 	IntroSet string
-	HSDirs   []string
+	// Split is the digest of the plan's backends per HSDir: with distinct descriptors the same intro
+	// points can be spread differently (a backend joined or left elsewhere, the fetch set moved).
+	Split  string
+	HSDirs []string
 	// Epoch is the current leadership: a new leader publishes at once, so that what is on the HSDirs
 	// is its own and the takeover is visible (and measurable) at once.
 	Epoch int64
@@ -58,8 +62,8 @@ type Decision struct {
 }
 
 // Decide is the pure "should we publish this slot now" rule. A full upload happens when the slot was
-// never published for this period (or blinded key), the intro set changed, the responsible HSDir set
-// changed, or the refresh interval passed. Otherwise HSDirs that failed are retried, each with its own
+// never published for this period (or blinded key), the intro set or its split over the HSDirs
+// changed, the responsible HSDir set changed, or the refresh interval passed. Otherwise HSDirs that failed are retried, each with its own
 // exponential backoff.
 func Decide(last Published, want Want, now time.Time, t Timing) Decision {
 	full := func(reason string) Decision {
@@ -78,6 +82,8 @@ func Decide(last Published, want Want, now time.Time, t Timing) Decision {
 		return full("intro points changed")
 	case !sameSet(last.HSDirs, want.HSDirs):
 		return full("responsible HSDirs changed")
+	case last.Split != want.Split:
+		return full("backends moved between descriptors")
 	case now.Sub(last.UploadedAt) >= t.Refresh:
 		return full("refresh interval passed")
 	}

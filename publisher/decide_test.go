@@ -26,6 +26,7 @@ func TestDecide(t *testing.T) {
 		{"new period", last, Want{Period: 8, Blinded: [32]byte{2}, IntroSet: "x", HSDirs: dirs}, t0, true, "new time period", 3},
 		{"intro change", last, Want{Period: 7, Blinded: [32]byte{1}, IntroSet: "y", HSDirs: dirs}, t0, true, "intro points changed", 3},
 		{"hsdir change", last, Want{Period: 7, Blinded: [32]byte{1}, IntroSet: "x", HSDirs: []string{"A", "B", "D"}}, t0, true, "responsible HSDirs changed", 3},
+		{"split change", last, Want{Period: 7, Blinded: [32]byte{1}, IntroSet: "x", Split: "s", HSDirs: dirs}, t0, true, "backends moved between descriptors", 3},
 		{"refresh", last, want, t0.Add(time.Hour), true, "refresh interval passed", 3},
 		{"new leader", last, Want{Period: 7, Blinded: [32]byte{1}, IntroSet: "x", HSDirs: dirs, Epoch: 9}, t0, true, "new leader", 3},
 		{"no hsdirs", Published{}, Want{Period: 7}, t0, false, "no responsible HSDirs", 0},
@@ -71,5 +72,23 @@ func TestNextRevision(t *testing.T) {
 	}
 	if got := NextRevision(90, 100); got != 101 {
 		t.Errorf("NextRevision(90, 100) = %d: a slow clock must not go backwards", got)
+	}
+}
+
+func TestDigestSplit(t *testing.T) {
+	a := map[string][]string{"H1": {"b1", "b2"}, "H2": {"b3"}}
+	same := map[string][]string{"H2": {"b3"}, "H1": {"b2", "b1"}}
+	if digestSplit(a) != digestSplit(same) {
+		t.Error("the digest depends on the order of HSDirs or backends")
+	}
+	for name, other := range map[string]map[string][]string{
+		"backend moved":      {"H1": {"b1"}, "H2": {"b2", "b3"}},
+		"HSDirs swapped":     {"H1": {"b3"}, "H2": {"b1", "b2"}},
+		"HSDir without desc": {"H1": {"b1", "b2"}},
+		"names run together": {"H1": {"b1b2"}, "H2": {"b3"}},
+	} {
+		if digestSplit(a) == digestSplit(other) {
+			t.Errorf("%s: same digest", name)
+		}
 	}
 }

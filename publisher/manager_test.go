@@ -334,6 +334,11 @@ func TestManagerDistinctDescriptors(t *testing.T) {
 			t.Errorf("HSDir %s got %d descriptors, want %d", fp, per[fp], n)
 		}
 	}
+	// Nothing changed: later checks upload nothing (the split over HSDirs is as stable as the plan).
+	h.advance(2 * time.Minute)
+	if again := h.tor.takePosts(); len(again) != 0 {
+		t.Errorf("%d more uploads although nothing changed", len(again))
+	}
 }
 
 func mustMDs(t *testing.T, b []byte) []hashring.Microdesc {

@@ -122,7 +122,9 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		svc.slots[key] = st
 	}
 	bd := m.plan(svc, m.ring(slot), [32]byte(blinded), now)
-	want := Want{Period: slot.Period, IntroSet: digestIntroMap(bd.introMap), HSDirs: bd.responsible, Epoch: m.epoch}
+	backends := bd.backendsByHSDir()
+	want := Want{Period: slot.Period, IntroSet: digestIntroMap(bd.introMap), Split: digestSplit(backends),
+		HSDirs: bd.responsible, Epoch: m.epoch}
 	copy(want.Blinded[:], blinded)
 	d := Decide(st.published, want, now, m.cfg.Timing)
 	if !d.Publish {
@@ -152,7 +154,6 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 	rec := st.record
 	if d.Retry {
 		rec.HSDirs = cloneResults(rec.HSDirs)
-		backends := bd.backendsByHSDir()
 		rec.Backends = make(map[string][]string, len(rec.Backends))
 		for fp, b := range st.record.Backends {
 			rec.Backends[fp] = b
@@ -164,7 +165,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		rec = store.PublishRecord{
 			PeriodNum: slot.Period, PeriodLength: slot.PeriodLength, BlindedKey: blinded,
 			UploadedAt: now, HSDirs: map[string]store.UploadResult{}, IntroPoints: bd.introMap,
-			Backends: bd.backendsByHSDir(),
+			Backends: backends,
 		}
 	}
 	rec.RevisionCounter, rec.Epoch, rec.Node = rev, m.epoch, m.cfg.Node
@@ -212,7 +213,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 	// Remember what was published for the next decision.
 	p := &st.published
 	if !d.Retry {
-		*p = Published{Period: slot.Period, Blinded: want.Blinded, IntroSet: want.IntroSet,
+		*p = Published{Period: slot.Period, Blinded: want.Blinded, IntroSet: want.IntroSet, Split: want.Split,
 			HSDirs: want.HSDirs, UploadedAt: now, Epoch: m.epoch, Failed: map[string]Failure{}}
 	}
 	p.Revision = rev

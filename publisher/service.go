@@ -94,6 +94,7 @@ func publishedFromRecord(rec store.PublishRecord) Published {
 	p := Published{
 		Period:     rec.PeriodNum,
 		IntroSet:   digestIntroMap(rec.IntroPoints),
+		Split:      digestSplit(rec.Backends),
 		UploadedAt: rec.UploadedAt,
 		Revision:   rec.RevisionCounter,
 		Epoch:      rec.Epoch,
