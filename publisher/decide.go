@@ -63,8 +63,8 @@ type Decision struct {
 
 // Decide is the pure "should we publish this slot now" rule. A full upload happens when the slot was
 // never published for this period (or blinded key), the intro set or its split over the HSDirs
-// changed, the responsible HSDir set changed, or the refresh interval passed. Otherwise HSDirs that failed are retried, each with its own
-// exponential backoff.
+// changed, the responsible HSDir set changed, or the refresh interval passed. Otherwise HSDirs that
+// failed are retried, each with its own exponential backoff.
 func Decide(last Published, want Want, now time.Time, t Timing) Decision {
 	full := func(reason string) Decision {
 		return Decision{Publish: true, Reason: reason, Targets: slices.Clone(want.HSDirs)}
