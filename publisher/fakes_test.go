@@ -234,7 +234,7 @@ func (s *memState) PublishedAll(_ context.Context, svc string) (map[string]store
 	defer s.mu.Unlock()
 	out := map[string]store.PublishRecord{}
 	for k, v := range s.published[svc] {
-		v.HSDirs = cloneResults(v.HSDirs)
+		v.HSDirs = cloneMap(v.HSDirs)
 		out[k] = v
 	}
 	return out, nil
@@ -257,7 +257,7 @@ func (s *memState) PutPublished(_ context.Context, _ int64, svc, slot string, re
 	if s.published[svc] == nil {
 		s.published[svc] = map[string]store.PublishRecord{}
 	}
-	rec.HSDirs = cloneResults(rec.HSDirs)
+	rec.HSDirs = cloneMap(rec.HSDirs)
 	s.published[svc][slot] = rec
 	s.writes++
 	return nil

@@ -153,11 +153,8 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 	// Record the revision before uploading: whatever happens next, no later leader reuses it.
 	rec := st.record
 	if d.Retry {
-		rec.HSDirs = cloneResults(rec.HSDirs)
-		rec.Backends = make(map[string][]string, len(rec.Backends))
-		for fp, b := range st.record.Backends {
-			rec.Backends[fp] = b
-		}
+		rec.HSDirs = cloneMap(rec.HSDirs)
+		rec.Backends = cloneMap(rec.Backends)
 		for _, fp := range d.Targets {
 			rec.Backends[fp] = backends[fp]
 		}
@@ -303,8 +300,9 @@ func (m *Manager) putPublished(ctx context.Context, svc *service, slot string, r
 	return m.state.PutPublished(cctx, m.epoch, svc.addr, slot, rec)
 }
 
-func cloneResults(in map[string]store.UploadResult) map[string]store.UploadResult {
-	out := make(map[string]store.UploadResult, len(in))
+// cloneMap copies in; unlike maps.Clone, the copy of a nil map is an empty one, ready for writes.
+func cloneMap[V any](in map[string]V) map[string]V {
+	out := make(map[string]V, len(in))
 	for k, v := range in {
 		out[k] = v
 	}
