@@ -401,71 +401,39 @@ func (p *clPoller) results() (ok int, failures []string) {
 	return p.ok, append([]string(nil), p.failures...)
 }
 
-// clFetchRevisions asks every HSDir for the master's current descriptor through the client's tor
-// and returns the revision counter each one serves, by the blinded key it is stored under. The
-// client's tor also fetches on its own for the poller (its own requests show up as the same events),
-// and across a time-period boundary those ask for the other blinded key: answers are therefore kept
-// apart by key, and asked is the key most HSDirs answered for (the HSFETCH asks them all at once).
-func clFetchRevisions(t *testing.T, c *torctl.Client, master string, hsdirs []string) (asked string, revs map[string]map[string]uint64) {
+// clFetchRevisions asks every HSDir for the master's current descriptor, under the blinded key the
+// client's tor fetches it by now, and returns that key and the revision counter each HSDir serves.
+// Answers under another key (the client tor's own fetches for the poller, at a time-period boundary)
+// are left out by fetchDescriptors.
+func clFetchRevisions(t *testing.T, tc *torControl, master string, hsdirs []string) (blinded string, revs map[string]uint64) {
 	t.Helper()
-	for drained := false; !drained; { // forget events nobody asked for
-		select {
-		case <-c.Events():
-		default:
-			drained = true
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
-	if err := c.FetchDescriptor(ctx, master, hsdirs); err != nil {
-		t.Fatalf("HSFETCH %s: %v", master, err)
+	v, err := tc.view(ctx)
+	if err != nil {
+		t.Fatalf("the client tor's consensus: %v", err)
 	}
-	revs = map[string]map[string]uint64{}
-	answered := map[string]bool{}
-	var failures []string
-	defer func() {
-		if len(revs) == 0 {
-			t.Logf("fetch-back: %d of %d HSDirs answered, none with the descriptor: %v", len(answered), len(hsdirs), failures)
-		}
-		if len(revs) > 1 {
-			t.Logf("fetch-back: answers for %d blinded keys (a time-period boundary; the client's tor fetched on its own too); checking each", len(revs))
-		}
-		for b, r := range revs {
-			if len(r) > len(revs[asked]) {
-				asked = b
-			}
-		}
-	}()
-	for len(answered) < len(hsdirs) {
-		select {
-		case <-ctx.Done():
-			t.Logf("fetch-back: %d of %d HSDirs answered in time", len(answered), len(hsdirs))
-			return asked, revs
-		case ev := <-c.Events():
-			switch e := ev.(type) {
-			case torctl.DescReceived:
-				if e.Address != master {
-					continue
-				}
-				answered[e.HSDir] = true
-				rev, err := clRevisionCounter(e.Descriptor)
-				if err != nil {
-					t.Errorf("descriptor from %s: %v", e.HSDir, err)
-					continue
-				}
-				if revs[e.Blinded] == nil {
-					revs[e.Blinded] = map[string]uint64{}
-				}
-				revs[e.Blinded][e.HSDir] = rev
-			case torctl.DescFailed:
-				if e.Address == master {
-					answered[e.HSDir] = true
-					failures = append(failures, e.HSDir[:min(8, len(e.HSDir))]+":"+e.Reason)
-				}
-			}
-		}
+	blinded, _, err = v.clientHSDirs(master)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return asked, revs
+	res, err := tc.fetchDescriptors(ctx, master, blinded, hsdirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs = map[string]uint64{}
+	for fp, raw := range res.Descriptors {
+		rev, err := clRevisionCounter(raw)
+		if err != nil {
+			t.Errorf("descriptor from %s: %v", fp, err)
+			continue
+		}
+		revs[fp] = rev
+	}
+	if len(revs) == 0 {
+		t.Logf("fetch-back: no HSDir served the descriptor under %s…: %v", blinded[:8], res.Failures)
+	}
+	return blinded, revs
 }
 
 // clRevisionCounter reads the revision-counter line of a descriptor's outer (plaintext) layer.

@@ -19,7 +19,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/deploy/testnet"
-	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/storetest"
 )
@@ -45,7 +44,7 @@ type clCluster struct {
 	keyFile string
 	hosts   []*clHost
 	uploads *clUploads
-	client  *torctl.Client // the network's client tor, to fetch descriptors back
+	client  *torControl // the network's client tor, to fetch descriptors back
 	hsdirs  []string
 	poller  *clPoller
 }
@@ -202,7 +201,7 @@ log:
 		t.Cleanup(h.stop)
 	}
 
-	c.client = clControl(t, n.Client().Control)
+	c.client = dialTorControl(t, n.Client().Control)
 	for _, nd := range n.Description().Nodes {
 		if nd.Fingerprint != "" {
 			c.hsdirs = append(c.hsdirs, nd.Fingerprint)
@@ -469,27 +468,22 @@ func (c *clCluster) checkRevisions(h *revisionHistory, leader string) {
 	// Uploads to some HSDirs may still be under way, and at a time-period boundary the client may
 	// ask for a blinded key not uploaded yet: fetch again a few times before concluding.
 	for try := 1; ; try++ {
-		asked, byKey := clFetchRevisions(t, c.client, c.master, c.hsdirs)
-		for blinded, revs := range byKey {
-			if h.last[blinded] == nil {
-				h.last[blinded] = map[string]uint64{}
-			}
-			for fp, r := range revs {
-				if p, ok := h.last[blinded][fp]; ok && r < p {
-					t.Errorf("HSDir %s went back from revision %d to %d under blinded key %s… after %s published", fp, p, r, blinded[:8], leader)
-				}
-				h.last[blinded][fp] = max(r, h.last[blinded][fp])
-			}
+		blinded, revs := clFetchRevisions(t, c.client, c.master, c.hsdirs)
+		if h.last[blinded] == nil {
+			h.last[blinded] = map[string]uint64{}
 		}
-		revs := byKey[asked]
 		var curMax uint64
-		for _, r := range revs {
+		for fp, r := range revs {
+			if p, ok := h.last[blinded][fp]; ok && r < p {
+				t.Errorf("HSDir %s went back from revision %d to %d after %s published", fp, p, r, leader)
+			}
+			h.last[blinded][fp] = max(r, h.last[blinded][fp])
 			curMax = max(curMax, r)
 		}
-		prevMax := h.max[asked]
+		prevMax := h.max[blinded]
 		switch {
 		case len(revs) > 0 && prevMax == 0:
-			t.Logf("HSDirs serve revision %d (blinded key %s…, %d HSDirs) after %s published", curMax, asked[:8], len(revs), leader)
+			t.Logf("HSDirs serve revision %d (blinded key %s…, %d HSDirs) after %s published", curMax, blinded[:8], len(revs), leader)
 		case len(revs) > 0 && curMax > prevMax:
 			t.Logf("HSDirs serve revision %d > %d after %s published", curMax, prevMax, leader)
 		case try < 5:
@@ -502,8 +496,8 @@ func (c *clCluster) checkRevisions(h *revisionHistory, leader string) {
 			t.Errorf("after %s published, the HSDirs' highest revision is %d, not above %d", leader, curMax, prevMax)
 			return
 		}
-		h.chains[asked] = append(h.chains[asked], leader)
-		h.max[asked] = curMax
+		h.chains[blinded] = append(h.chains[blinded], leader)
+		h.max[blinded] = curMax
 		return
 	}
 }
