@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -86,7 +88,7 @@ func introRelay(ip store.IntroPoint) string {
 }
 
 // recordFromDescriptor converts a decoded backend descriptor into its etcd record, keeping only intro
-// points that can be copied (no legacy keys).
+// points that can be copied (no legacy keys). The caller adds the raw descriptor.
 func recordFromDescriptor(addr, name string, d *hsv3.Descriptor, hsdir string, now time.Time) store.InstanceRecord {
 	rec := store.InstanceRecord{
 		Address:            addr,
@@ -95,6 +97,8 @@ func recordFromDescriptor(addr, name string, d *hsv3.Descriptor, hsdir string, n
 		DescriptorRevision: d.RevisionCounter,
 		HSDir:              hsdir,
 		FlowControl:        d.Inner.FlowControl,
+		PeriodNum:          d.PeriodNum,
+		PeriodLength:       d.PeriodLength,
 	}
 	for _, ip := range d.IntroPoints() {
 		if ip.HasLegacyKey() || ip.AuthKeyCert == nil || ip.EncKeyCert == nil {
@@ -111,6 +115,31 @@ func recordFromDescriptor(addr, name string, d *hsv3.Descriptor, hsdir string, n
 		})
 	}
 	return rec
+}
+
+// verifyRecord re-verifies an instance record read from etcd, which is trusted for availability but
+// not for integrity: the descriptor it carries must be the backend's own (signature, and signing key
+// certified by the blinded key derived from b's address for the record's time period, certificates
+// valid at now), and the record returned is rebuilt from that descriptor alone. Its intro points are
+// the descriptor's, whatever the stored summary says; only when the descriptor was received (never
+// later than now) and the writer's epoch and node are taken from the stored record.
+func verifyRecord(b *Backend, r store.InstanceRecord, now time.Time) (store.InstanceRecord, error) {
+	if r.Address != b.Address {
+		return store.InstanceRecord{}, fmt.Errorf("record is for %s, not %s", r.Address, b.Address)
+	}
+	if r.Descriptor == "" || r.PeriodLength == 0 {
+		return store.InstanceRecord{}, errors.New("record carries no descriptor to verify (written by an older version?)")
+	}
+	d, err := hsv3.Decode([]byte(r.Descriptor), b.Identity, r.PeriodNum, r.PeriodLength, hsv3.DecodeOptions{Now: now})
+	if err != nil {
+		return store.InstanceRecord{}, fmt.Errorf("its descriptor does not verify for %s: %w", b.Address, err)
+	}
+	rec := recordFromDescriptor(b.Address, b.Name, d, r.HSDir, r.ReceivedAt)
+	if rec.ReceivedAt.After(now) {
+		rec.ReceivedAt = now
+	}
+	rec.Descriptor, rec.Epoch, rec.Node, rec.Key = r.Descriptor, r.Epoch, r.Node, r.Key
+	return rec, nil
 }
 
 // hsv3IntroPoint turns a stored intro point back into the encoder's input. The certificates carry only

@@ -62,6 +62,7 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 	for _, svc := range svcs {
 		b := svc.backend(e.Address)
 		rec := recordFromDescriptor(b.Address, b.Name, desc, e.HSDir, now)
+		rec.Descriptor = string(e.Descriptor) // so that a new leader can verify it again
 		old := b.Record
 		changedIntros := !sameIntroPoints(old.IntroPoints, rec.IntroPoints)
 		newRevision := rec.DescriptorRevision != old.DescriptorRevision

@@ -231,7 +231,10 @@ func (m *Manager) checkLeadership(ctx context.Context, now time.Time) {
 	}
 }
 
-// loadState reads the backends' intro sets and the publish records written by earlier leaders.
+// loadState reads the backends' intro sets and the publish records written by earlier leaders. An
+// instance record counts only for a backend the configuration lists for that service, and only with
+// what its descriptor, verified again here, says (see verifyRecord): whoever can write to etcd cannot
+// make this leader publish an intro point that a configured backend did not sign.
 func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 	for _, svc := range m.services {
 		recs, err := m.state.Instances(ctx, svc.addr)
@@ -239,9 +242,25 @@ func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 			return fmt.Errorf("reading instances of %s: %w", svc.addr, err)
 		}
 		for _, r := range recs {
-			if b := svc.backend(r.Address); b != nil && r.ReceivedAt.After(b.Record.ReceivedAt) {
-				b.Record = r
-				b.RevisionSince, b.IntroSetModified = r.ReceivedAt, r.ReceivedAt
+			b := svc.backend(r.Address)
+			if b == nil {
+				m.log.Debug("ignoring the record of a backend not configured for the service", "service", svc.addr,
+					"backend", r.Address, "key", r.Key)
+				continue
+			}
+			v, err := verifyRecord(b, r, now)
+			if err != nil {
+				m.log.Warn("ignoring an instance record that does not verify", "key", r.Key, "service", svc.addr,
+					"backend", b.Address, "error", err)
+				continue
+			}
+			if !sameIntroPoints(v.IntroPoints, r.IntroPoints) {
+				m.log.Warn("instance record's intro points differ from its verified descriptor; using the descriptor's",
+					"key", r.Key, "service", svc.addr, "backend", b.Address)
+			}
+			if v.ReceivedAt.After(b.Record.ReceivedAt) {
+				b.Record = v
+				b.RevisionSince, b.IntroSetModified = v.ReceivedAt, v.ReceivedAt
 			}
 		}
 		pubs, err := m.state.PublishedAll(ctx, svc.addr)

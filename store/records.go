@@ -28,6 +28,12 @@ type IntroPoint struct {
 
 // InstanceRecord is the last verified introduction-point set of one backend
 // instance, written by the leader after fetching the backend's descriptor.
+//
+// etcd is not trusted for integrity: a leader loading a record re-verifies
+// Descriptor (the backend's own signed document) for PeriodNum and
+// PeriodLength against the backend's address and publishes only the intro
+// points of that descriptor. IntroPoints and the other fields are a readable
+// summary for status and operators, never trusted for publishing.
 type InstanceRecord struct {
 	Address string `json:"address"`
 	Name    string `json:"name,omitempty"`
@@ -45,6 +51,19 @@ type InstanceRecord struct {
 	// Epoch and Node identify the leadership that wrote the record.
 	Epoch int64  `json:"epoch"`
 	Node  string `json:"node,omitempty"`
+	// Descriptor is the backend's descriptor exactly as fetched (the outer
+	// document, public data an HSDir serves to anyone), so that a new leader
+	// can verify its signature again instead of trusting etcd.
+	Descriptor string `json:"descriptor,omitempty"`
+	// PeriodNum and PeriodLength (minutes) are the time period Descriptor
+	// was verified for: its signing key is certified by the blinded key
+	// derived from Address for that period.
+	PeriodNum    uint64 `json:"period_num,omitempty"`
+	PeriodLength uint64 `json:"period_length,omitempty"`
+
+	// Key is the etcd key the record was read from (set by Store.Instances,
+	// not stored), for messages about it.
+	Key string `json:"-"`
 }
 
 // Upload outcomes of one descriptor at one HSDir.

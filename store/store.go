@@ -127,9 +127,22 @@ func (s *Store) Instance(ctx context.Context, svc, inst string) (InstanceRecord,
 }
 
 // Instances returns the records of every instance of service svc, ordered by
-// address.
+// address, each with the Key it was read from.
 func (s *Store) Instances(ctx context.Context, svc string) ([]InstanceRecord, error) {
-	return list[InstanceRecord](ctx, s, s.keys.Instances(svc))
+	resp, err := s.get(ctx, s.keys.Instances(svc), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]InstanceRecord, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var rec InstanceRecord
+		if err := json.Unmarshal(kv.Value, &rec); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		rec.Key = string(kv.Key)
+		out = append(out, rec)
+	}
+	return out, nil
 }
 
 // PutInstanceOp returns the operation that stores rec for service svc.

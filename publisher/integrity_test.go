@@ -1,0 +1,163 @@
+package publisher
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/obcluster/obcluster/publisher/hashring"
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/storetest"
+)
+
+// etcdState is the publisher's State over a real etcd, unfenced (the fence is the cluster's business;
+// here it is the content of the records that matters).
+type etcdState struct{ st *store.Store }
+
+func (s etcdState) Instances(ctx context.Context, svc string) ([]store.InstanceRecord, error) {
+	return s.st.Instances(ctx, svc)
+}
+
+func (s etcdState) PublishedAll(ctx context.Context, svc string) (map[string]store.PublishRecord, error) {
+	return s.st.PublishedAll(ctx, svc)
+}
+
+func (s etcdState) PutInstance(ctx context.Context, _ int64, svc string, rec store.InstanceRecord) error {
+	op, err := s.st.PutInstanceOp(svc, rec)
+	if err != nil {
+		return err
+	}
+	return s.st.Commit(ctx, op)
+}
+
+func (s etcdState) PutPublished(ctx context.Context, _ int64, svc, slot string, rec store.PublishRecord) error {
+	op, err := s.st.PutPublishedOp(svc, slot, rec)
+	if err != nil {
+		return err
+	}
+	return s.st.Commit(ctx, op)
+}
+
+// managerWith is the harness's manager over another State.
+func (h *harness) managerWith(state State) *Manager {
+	h.t.Helper()
+	cfg := DefaultConfig()
+	cfg.Now = func() time.Time { return h.now }
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})
+	cfg.Node = "test"
+	sc := ServiceConfig{Key: h.master, IntroPointsPerBackend: 2}
+	for _, b := range h.bes {
+		sc.Backends = append(sc.Backends, BackendConfig{Address: b.key.Address()})
+	}
+	cfg.Services = []ServiceConfig{sc}
+	m, err := New(cfg, h.tor, state, h.lead)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return m
+}
+
+// TestLeaderPublishesOnlyIntroPointsBackendsSigned: someone with write access to etcd but without any
+// backend's key rewrites the instance records a new leader starts from. The leader must never publish
+// an intro point that a configured backend did not sign.
+func TestLeaderPublishesOnlyIntroPointsBackendsSigned(t *testing.T) {
+	h := newHarness(t, 3, 10)
+	ctx := context.Background()
+	keys, err := store.NewKeys(store.DefaultPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := storetest.NewClient(t, storetest.Single(t)...)
+	state := etcdState{st: store.New(cli, keys, nil, 5*time.Second)}
+	h.m = h.managerWith(state)
+	h.lead.set(true, 7)
+	h.run()
+	h.advance(3 * time.Second)
+	if p := h.tor.takePosts(); len(p) != 2 {
+		t.Fatalf("first leader: %d uploads, want 2", len(p))
+	}
+	h.lead.set(false, 7)
+	h.run()
+
+	// The attacker's own onion service and its (validly self-signed) descriptor.
+	atk := newTestBackend(t, 3, h.now)
+	cons, err := hashring.ParseConsensus(h.net.consensus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := cons.ClientSlot()
+	atkDesc := atk.descriptor(t, slot, h.now)
+	d, err := hsv3.Decode(atkDesc, atk.key.PublicKey(), slot.Period, slot.PeriodLength, hsv3.DecodeOptions{Now: h.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atkRec := recordFromDescriptor(atk.key.Address(), "evil", d, "", h.now)
+	atkIntros, err := json.Marshal(atkRec.IntroPoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	svc := h.master.Address()
+	rewrite := func(inst string, change func(map[string]any)) {
+		t.Helper()
+		key := keys.Instance(svc, inst)
+		resp, err := cli.Get(ctx, key)
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("get %s: %v", key, err)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(resp.Kvs[0].Value, &rec); err != nil {
+			t.Fatal(err)
+		}
+		change(rec)
+		b, _ := json.Marshal(rec)
+		if _, err := cli.Put(ctx, key, string(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rawIntros any
+	_ = json.Unmarshal(atkIntros, &rawIntros)
+	// Backend 1: everything replaced by the attacker's descriptor and intro points.
+	rewrite(h.bes[1].key.Address(), func(r map[string]any) {
+		r["intro_points"] = rawIntros
+		r["received_at"] = h.now
+		if _, ok := r["descriptor"]; ok {
+			r["descriptor"] = string(atkDesc)
+		}
+	})
+	// Backend 2: only the intro points altered; its own descriptor is left in place.
+	rewrite(h.bes[2].key.Address(), func(r map[string]any) {
+		r["intro_points"] = rawIntros
+		r["received_at"] = h.now
+	})
+	// A record for a backend the config does not list.
+	if err := state.PutInstance(ctx, 0, svc, atkRec); err != nil {
+		t.Fatal(err)
+	}
+	rewrite(atk.key.Address(), func(r map[string]any) {
+		r["descriptor"], r["period_num"], r["period_length"] = string(atkDesc), slot.Period, slot.PeriodLength
+	})
+
+	// A new leader that cannot fetch anything starts from the records.
+	for _, b := range h.bes {
+		h.tor.down[b.key.Address()] = true
+	}
+	h.m = h.managerWith(state)
+	h.lead.set(true, 9)
+	h.run()
+	h.advance(3 * time.Second)
+	posts := h.tor.takePosts()
+	if len(posts) == 0 {
+		t.Fatal("the new leader published nothing from the genuine records")
+	}
+	// decodePosts fails on any intro point that is not one of the configured backends' own.
+	for hsdir, got := range h.decodePosts(posts) {
+		if got[h.bes[1].key.Address()] != 0 || got[h.bes[0].key.Address()] != 2 || got[h.bes[2].key.Address()] != 2 {
+			t.Errorf("HSDir %s: intro points per backend %v, want 2 of backends 0 and 2 only", hsdir, got)
+		}
+	}
+}
