@@ -34,6 +34,10 @@ func New(kv clientv3.KV, keys Keys, sealer *Sealer, requestTimeout time.Duration
 // Keys returns the key schema of the store.
 func (s *Store) Keys() Keys { return s.keys }
 
+// Sealer returns the sealer the store opens secrets and checks MACs with
+// (nil when it has none).
+func (s *Store) Sealer() *Sealer { return s.sealer }
+
 // KV returns the etcd KV the store reads from.
 func (s *Store) KV() clientv3.KV { return s.kv }
 
