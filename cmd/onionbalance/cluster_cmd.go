@@ -139,13 +139,15 @@ func (p pusher) push(ctx context.Context, cc clusterConfig, keys map[string]*hsv
 		}
 		toStore = append(toStore, s.Address)
 	}
+	// The sealer seals the keys and authenticates the configuration: without a key-encryption key
+	// (and without the plaintext opt-in) nothing is written.
+	sealer, err := newSealer(p.cluster, p.getenv, p.allowPlain)
+	if err != nil {
+		return pushResult{}, fmt.Errorf("%s is authenticated with the key-encryption key: %w", ek.Config(), err)
+	}
 	var res pushResult
 	var ops []clientv3.Op
 	if len(toStore) > 0 {
-		sealer, err := newSealer(p.cluster, p.getenv, p.allowPlain)
-		if err != nil {
-			return pushResult{}, err
-		}
 		sst := store.New(p.st.KV(), ek, sealer, p.requestTimeout())
 		for _, addr := range toStore {
 			secret := keys[addr].MarshalTorSecretKey()
@@ -158,7 +160,7 @@ func (p pusher) push(ctx context.Context, cc clusterConfig, keys map[string]*hsv
 		}
 		res.sealedKeys, res.kekID = len(toStore), sealer.KEKID()
 	}
-	data, err := cc.encode()
+	data, err := cc.encodeAuthenticated(sealer, ek.Config())
 	if err != nil {
 		return pushResult{}, err
 	}

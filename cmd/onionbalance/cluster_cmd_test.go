@@ -80,9 +80,14 @@ func TestClusterSetConfig(t *testing.T) {
 	}
 	sealedBefore := f.get(t, keys.ServiceKey(f.master.Address()))
 
-	// Backend changes need no KEK: the key is already stored and stays as it is.
+	// Backend changes need the KEK (it authenticates the config) but do not store the key again.
 	third := newOnionAddress(t)
 	f.writeConfig(t, []string{f.backends[1], third}, false)
+	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "set-config", "-c", f.config); code != exitError ||
+		!strings.Contains(errOut, "no key-encryption key") {
+		t.Errorf("set-config without a KEK: code %d, stderr %q", code, errOut)
+	}
+	f.writeConfig(t, []string{f.backends[1], third}, true)
 	code, out, errOut := runCLIEnv(t, noEnv, "cluster", "set-config", "-c", f.config)
 	if code != exitOK {
 		t.Fatalf("set-config: code %d, stderr %q", code, errOut)

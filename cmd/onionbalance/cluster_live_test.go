@@ -271,7 +271,7 @@ func TestNodeFollowsClusterConfig(t *testing.T) {
 		return out
 	}
 	third := newOnionAddress(t)
-	f.writeConfig(t, []string{f.backends[0], third}, false)
+	f.writeConfig(t, []string{f.backends[0], third}, true)
 	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "set-config", "-c", f.config); code != exitOK {
 		t.Fatalf("set-config: %q", errOut)
 	}

@@ -29,6 +29,9 @@ type clusterConfig struct {
 	Services  []clusterService `json:"services"`
 	UpdatedAt time.Time        `json:"updated_at"`
 	UpdatedBy string           `json:"updated_by,omitempty"`
+	// MAC authenticates the rest (see authenticate): "obmac:v1:<kek-id>:...", empty only when written
+	// without a key-encryption key (the plaintext opt-in) or by an older version.
+	MAC string `json:"mac,omitempty"`
 }
 
 // clusterService is one public address and its backends.
@@ -131,6 +134,51 @@ func (cc clusterConfig) validate() error {
 // encode returns the JSON stored in etcd: indented, so that etcdctl shows it readably.
 func (cc clusterConfig) encode() ([]byte, error) {
 	return json.MarshalIndent(cc, "", "  ")
+}
+
+// macInput returns the bytes the MAC covers: the configuration as encode writes it, without the MAC.
+// A node re-encodes what it parsed, so the MAC covers exactly what it applies.
+func (cc clusterConfig) macInput() ([]byte, error) {
+	cc.MAC = ""
+	return cc.encode()
+}
+
+// encodeAuthenticated returns the JSON to store at keyPath, with a MAC made by sealer (none when the
+// sealer has no key-encryption key, under the plaintext opt-in).
+func (cc clusterConfig) encodeAuthenticated(sealer *store.Sealer, keyPath string) ([]byte, error) {
+	in, err := cc.macInput()
+	if err != nil {
+		return nil, err
+	}
+	if cc.MAC, err = sealer.MAC(keyPath, in); err != nil {
+		return nil, err
+	}
+	return cc.encode()
+}
+
+// errConfigUnauthenticated explains a refused configuration without a MAC.
+var errConfigUnauthenticated = errors.New("the cluster configuration is not authenticated (written by an older onionbalance " +
+	"or without a key-encryption key): run onionbalance cluster set-config with the key-encryption key to store it again " +
+	"(or set cluster.allow-plaintext-keys to accept it unauthenticated)")
+
+// authenticate checks cc's MAC for keyPath with sealer, so that nobody without the key-encryption
+// key can change the services or backends a node balances.
+func (cc clusterConfig) authenticate(sealer *store.Sealer, keyPath string) error {
+	if sealer == nil {
+		return errors.New("cluster config: no key-encryption key to authenticate it with")
+	}
+	in, err := cc.macInput()
+	if err != nil {
+		return err
+	}
+	err = sealer.CheckMAC(keyPath, in, cc.MAC)
+	switch {
+	case errors.Is(err, store.ErrMACMissing):
+		return errConfigUnauthenticated
+	case err != nil:
+		return fmt.Errorf("cluster config: %w (changed without the key-encryption key, or authenticated with another one)", err)
+	}
+	return nil
 }
 
 // counts returns the number of services and of instances.

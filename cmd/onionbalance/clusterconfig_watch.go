@@ -47,11 +47,19 @@ func (s *etcdServices) load(ctx context.Context) ([]publisher.ServiceConfig, err
 	return services, nil
 }
 
-// build parses a configuration and opens the master keys it needs that are not open yet.
+// build parses and authenticates a configuration and opens the master keys it needs that are not open
+// yet.
 func (s *etcdServices) build(ctx context.Context, data []byte) ([]publisher.ServiceConfig, error) {
 	cc, err := parseClusterConfig(data)
 	if err != nil {
 		return nil, err
+	}
+	if err := cc.authenticate(s.st.Sealer(), s.st.Keys().Config()); err != nil {
+		return nil, err
+	}
+	if cc.MAC == "" {
+		s.log.Warn("the cluster configuration is not authenticated; accepted only because of the plaintext opt-in",
+			"key", s.st.Keys().Config())
 	}
 	opened := map[string]*hsv3.IdentityKey{}
 	for _, svc := range cc.Services {

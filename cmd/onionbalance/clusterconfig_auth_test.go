@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/obcluster/obcluster/publisher"
+	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/storetest"
+)
+
+// TestClusterConfigTamperingRefused: someone with write access to etcd but without the key-encryption
+// key rewrites <prefix>/config. No node may take the changed backend list, at start or live.
+func TestClusterConfigTamperingRefused(t *testing.T) {
+	f := newClusterFixture(t, 2)
+	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "init", "-c", f.config); code != exitOK {
+		t.Fatalf("init: %q", errOut)
+	}
+	keys := defaultKeys(t)
+	cli := storetest.NewClient(t, f.endpoints...)
+	kek, err := store.LoadKEKFile(f.kekFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := store.NewSealer(kek)
+	st := store.New(cli, keys, sealer, time.Second)
+	es := newEtcdServices(st, hclog.NewNullLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	services, err := es.load(ctx)
+	if err != nil {
+		t.Fatalf("the config cluster init wrote does not load: %v", err)
+	}
+	good := f.get(t, keys.Config())
+
+	// The attacker's versions of the stored config.
+	attacker := newOnionAddress(t)
+	tamper := func(change func(cfg map[string]any, insts []any) []any) string {
+		t.Helper()
+		var cfg map[string]any
+		if err := json.Unmarshal([]byte(good), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		svc := cfg["services"].([]any)[0].(map[string]any)
+		svc["instances"] = change(cfg, svc["instances"].([]any))
+		b, err := json.MarshalIndent(cfg, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	forgedMAC := "obmac:v1:" + kek.ID() + ":" + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	attacks := map[string]string{
+		"backend added": tamper(func(_ map[string]any, insts []any) []any {
+			return append(insts, map[string]any{"address": attacker, "name": "evil"})
+		}),
+		"backend removed": tamper(func(_ map[string]any, insts []any) []any { return insts[:1] }),
+		"backend replaced, MAC replaced": tamper(func(cfg map[string]any, insts []any) []any {
+			cfg["mac"] = forgedMAC
+			return []any{map[string]any{"address": attacker}, insts[1]}
+		}),
+		"backend replaced, MAC removed": tamper(func(cfg map[string]any, insts []any) []any {
+			delete(cfg, "mac")
+			return []any{map[string]any{"address": attacker}, insts[1]}
+		}),
+	}
+
+	// At start: a node refuses the config, naming the key.
+	for name, value := range attacks {
+		if _, err := cli.Put(ctx, keys.Config(), value); err != nil {
+			t.Fatal(err)
+		}
+		fresh := newEtcdServices(st, hclog.NewNullLogger())
+		if got, err := fresh.load(ctx); err == nil {
+			t.Errorf("%s: a starting node accepted the config: %d backends", name, len(got[0].Backends))
+		} else if !strings.Contains(err.Error(), keys.Config()) {
+			t.Errorf("%s: error does not name %s: %v", name, keys.Config(), err)
+		} else if strings.Contains(name, "MAC removed") && !strings.Contains(err.Error(), "cluster set-config") {
+			t.Errorf("%s: error does not tell the operator what to do: %v", name, err)
+		}
+	}
+	if _, err := cli.Put(ctx, keys.Config(), good); err != nil {
+		t.Fatal(err)
+	}
+	if services, err = es.load(ctx); err != nil {
+		t.Fatalf("the original config, stored again: %v", err)
+	}
+
+	// Live: a running node refuses every change and keeps its backend list.
+	pcfg := publisher.DefaultConfig()
+	pcfg.Services = services
+	m, err := publisher.New(pcfg, fakeTor{}, emptyState{}, follower{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 2)
+	go func() { m.Run(ctx, nil); done <- struct{}{} }()
+	errs := make(chan error, 10)
+	go func() {
+		es.follow(ctx, cli, time.Second, m, func(err error) { errs <- err })
+		done <- struct{}{}
+	}()
+	defer func() { cancel(); <-done; <-done }()
+	for name, value := range attacks {
+		if _, err := cli.Put(ctx, keys.Config(), value); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errs:
+			if err == nil {
+				t.Errorf("%s: the running node applied the config", name)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the change was neither applied nor refused", name)
+		}
+		var got []string
+		for _, s := range m.Status().Services {
+			for _, b := range s.Backends {
+				got = append(got, strings.TrimSuffix(b.Address, ".onion"))
+			}
+		}
+		if len(got) != 2 || got[0] != f.backends[0] || got[1] != f.backends[1] {
+			t.Errorf("%s: backends now %v, want %v", name, got, f.backends)
+		}
+	}
+}
+
+// TestClusterConfigPlaintextOptIn: without a key-encryption key there is nothing to authenticate the
+// config with; it is stored and accepted unauthenticated only under the explicit opt-in, and a node
+// with a KEK refuses it (as it refuses a config written by a version without MACs), saying what to do.
+func TestClusterConfigPlaintextOptIn(t *testing.T) {
+	f := newClusterFixture(t, 1)
+	keys := defaultKeys(t)
+	f.writeConfig(t, f.backends, false)
+	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "init", "--allow-plaintext-keys", "-c", f.config); code != exitOK {
+		t.Fatalf("init --allow-plaintext-keys: %q", errOut)
+	}
+	if v := f.get(t, keys.Config()); strings.Contains(v, `"mac"`) {
+		t.Fatalf("a config stored without a KEK has a MAC: %s", v)
+	}
+	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "set-config", "-c", f.config); code != exitError ||
+		!strings.Contains(errOut, "no key-encryption key") {
+		t.Errorf("set-config without KEK or opt-in: code %d, stderr %q", code, errOut)
+	}
+	cli := storetest.NewClient(t, f.endpoints...)
+	ctx := context.Background()
+	plain := newEtcdServices(store.New(cli, keys, store.NewPlaintextSealer(), time.Second), hclog.NewNullLogger())
+	if _, err := plain.load(ctx); err != nil {
+		t.Errorf("plaintext node: %v", err)
+	}
+	kek, err := store.LoadKEKFile(f.kekFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := store.NewSealer(kek)
+	withKEK := newEtcdServices(store.New(cli, keys, sealer, time.Second), hclog.NewNullLogger())
+	if _, err := withKEK.load(ctx); err == nil || !strings.Contains(err.Error(), "cluster set-config") {
+		t.Errorf("node with a KEK loaded an unauthenticated config: %v", err)
+	}
+	// set-config with the KEK stores it authenticated (the master key stays in plaintext, so the node
+	// still needs the opt-in to read that).
+	f.writeConfig(t, f.backends, true)
+	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "set-config", "-c", f.config); code != exitOK {
+		t.Fatalf("set-config with the KEK: %q", errOut)
+	}
+	if v := f.get(t, keys.Config()); !strings.Contains(v, `"mac": "obmac:v1:`+kek.ID()+":") {
+		t.Errorf("set-config with the KEK stored no MAC: %s", v)
+	}
+	sealer.AllowPlaintext()
+	if _, err := withKEK.load(ctx); err != nil {
+		t.Errorf("after set-config with the KEK: %v", err)
+	}
+}
