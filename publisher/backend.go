@@ -23,7 +23,8 @@ type Backend struct {
 	Name     string
 	Identity ed25519.PublicKey
 
-	// Intro points of the last good descriptor, as stored in etcd.
+	// Intro points of the last good descriptor: fetched and verified, or loaded from etcd and verified
+	// again (verifyRecord).
 	Record store.InstanceRecord
 	// RevisionSince is when the current descriptor revision was first seen: a live tor re-uploads its
 	// descriptor with a new revision counter at least every two hours.

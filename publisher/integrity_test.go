@@ -161,3 +161,54 @@ func TestLeaderPublishesOnlyIntroPointsBackendsSigned(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyRecord(t *testing.T) {
+	h := newHarness(t, 2, 5)
+	cons, err := hashring.ParseConsensus(h.net.consensus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := cons.ClientSlot()
+	be, other := h.bes[0], h.bes[1]
+	b := &Backend{Address: be.key.Address(), Name: "a", Identity: be.key.PublicKey()}
+	record := func(tb *testBackend) store.InstanceRecord {
+		raw := tb.descriptor(t, slot, h.now)
+		d, err := hsv3.Decode(raw, tb.key.PublicKey(), slot.Period, slot.PeriodLength, hsv3.DecodeOptions{Now: h.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := recordFromDescriptor(b.Address, "stored name", d, "HSDIR", h.now.Add(-time.Minute))
+		r.Descriptor, r.Epoch, r.Key = string(raw), 3, "/k"
+		return r
+	}
+	good := record(be)
+	v, err := verifyRecord(b, good, h.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameIntroPoints(v.IntroPoints, good.IntroPoints) || len(v.IntroPoints) != 3 || v.Name != "a" ||
+		v.Epoch != 3 || v.Key != "/k" || !v.ReceivedAt.Equal(h.now.Add(-time.Minute)) {
+		t.Errorf("verified record = %+v", v)
+	}
+	future := good
+	future.ReceivedAt = h.now.Add(time.Hour)
+	if v, err := verifyRecord(b, future, h.now); err != nil || !v.ReceivedAt.Equal(h.now) {
+		t.Errorf("received_at in the future: %v, %v; want clamped to now", v.ReceivedAt, err)
+	}
+	for name, r := range map[string]store.InstanceRecord{
+		"no descriptor":   func() store.InstanceRecord { r := good; r.Descriptor = ""; return r }(),
+		"other period":    func() store.InstanceRecord { r := good; r.PeriodNum++; return r }(),
+		"other address":   func() store.InstanceRecord { r := good; r.Address = other.key.Address(); return r }(),
+		"other backend's": record(other),
+		"truncated":       func() store.InstanceRecord { r := good; r.Descriptor = r.Descriptor[:len(r.Descriptor)/2]; return r }(),
+		"certs expired":   good, // checked at a later time below
+	} {
+		now := h.now
+		if name == "certs expired" {
+			now = h.now.Add(30 * 24 * time.Hour)
+		}
+		if _, err := verifyRecord(b, r, now); err == nil {
+			t.Errorf("%s: verified", name)
+		}
+	}
+}

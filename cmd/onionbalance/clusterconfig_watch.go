@@ -57,9 +57,13 @@ func (s *etcdServices) build(ctx context.Context, data []byte) ([]publisher.Serv
 	if err := cc.authenticate(s.st.Sealer(), s.st.Keys().Config()); err != nil {
 		return nil, err
 	}
-	if cc.MAC == "" {
+	switch {
+	case cc.MAC == "":
 		s.log.Warn("the cluster configuration is not authenticated; accepted only because of the plaintext opt-in",
 			"key", s.st.Keys().Config())
+	case s.st.Sealer().Plaintext():
+		s.log.Warn("this node has no key-encryption key and cannot check the cluster configuration's MAC; accepted "+
+			"because of the plaintext opt-in", "key", s.st.Keys().Config())
 	}
 	opened := map[string]*hsv3.IdentityKey{}
 	for _, svc := range cc.Services {
