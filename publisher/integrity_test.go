@@ -142,6 +142,14 @@ func TestLeaderPublishesOnlyIntroPointsBackendsSigned(t *testing.T) {
 		r["descriptor"], r["period_num"], r["period_length"] = string(atkDesc), slot.Period, slot.PeriodLength
 	})
 
+	// Records that do not decode at all must not hide the good ones.
+	if _, err := cli.Put(ctx, keys.Instance(svc, "garbage"), "{"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, keys.Published(svc, "garbage"), "{"); err != nil {
+		t.Fatal(err)
+	}
+
 	// A new leader that cannot fetch anything starts from the records.
 	for _, b := range h.bes {
 		h.tor.down[b.key.Address()] = true

@@ -14,6 +14,7 @@ import (
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
+	"github.com/obcluster/obcluster/store"
 )
 
 // ServiceConfig is one public onion service.
@@ -238,8 +239,11 @@ func (m *Manager) checkLeadership(ctx context.Context, now time.Time) {
 func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 	for _, svc := range m.services {
 		recs, err := m.state.Instances(ctx, svc.addr)
-		if err != nil {
+		if err != nil && !errors.Is(err, store.ErrBadRecord) {
 			return fmt.Errorf("reading instances of %s: %w", svc.addr, err)
+		}
+		if err != nil {
+			m.log.Warn("ignoring instance records that do not decode", "service", svc.addr, "error", err)
 		}
 		for _, r := range recs {
 			b := svc.backend(r.Address)
@@ -264,8 +268,11 @@ func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 			}
 		}
 		pubs, err := m.state.PublishedAll(ctx, svc.addr)
-		if err != nil {
+		if err != nil && !errors.Is(err, store.ErrBadRecord) {
 			return fmt.Errorf("reading publish records of %s: %w", svc.addr, err)
+		}
+		if err != nil {
+			m.log.Warn("ignoring publish records that do not decode", "service", svc.addr, "error", err)
 		}
 		svc.loadPublished(pubs)
 	}

@@ -13,6 +13,12 @@ import (
 // ErrNotFound is returned when a key does not exist.
 var ErrNotFound = errors.New("key not found")
 
+// ErrBadRecord marks a record that does not decode. The readers of many
+// records (Instances, PublishedAll) skip such a record and return the others
+// with an error wrapping ErrBadRecord that names each skipped key: whoever can
+// write garbage into etcd must not hide the good records from a new leader.
+var ErrBadRecord = errors.New("record does not decode")
+
 // Store is typed access to the schema in Keys. Reads go straight to etcd.
 // Writes that only the leader may do are returned as operations (the ...Op
 // methods) for the caller to commit through its fence; the few writes that
@@ -131,22 +137,25 @@ func (s *Store) Instance(ctx context.Context, svc, inst string) (InstanceRecord,
 }
 
 // Instances returns the records of every instance of service svc, ordered by
-// address, each with the Key it was read from.
+// address, each with the Key it was read from. Records that do not decode are
+// left out and reported in an error wrapping ErrBadRecord.
 func (s *Store) Instances(ctx context.Context, svc string) ([]InstanceRecord, error) {
 	resp, err := s.get(ctx, s.keys.Instances(svc), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, err
 	}
 	out := make([]InstanceRecord, 0, len(resp.Kvs))
+	var bad []error
 	for _, kv := range resp.Kvs {
 		var rec InstanceRecord
 		if err := json.Unmarshal(kv.Value, &rec); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+			bad = append(bad, fmt.Errorf("%w: %s: %v", ErrBadRecord, kv.Key, err))
+			continue
 		}
 		rec.Key = string(kv.Key)
 		out = append(out, rec)
 	}
-	return out, nil
+	return out, errors.Join(bad...)
 }
 
 // PutInstanceOp returns the operation that stores rec for service svc.
@@ -173,7 +182,9 @@ func (s *Store) Published(ctx context.Context, svc, slot string) (PublishRecord,
 	return rec, err
 }
 
-// PublishedAll returns every publish record of service svc by slot.
+// PublishedAll returns every publish record of service svc by slot. Records
+// that do not decode are left out and reported in an error wrapping
+// ErrBadRecord.
 func (s *Store) PublishedAll(ctx context.Context, svc string) (map[string]PublishRecord, error) {
 	prefix := s.keys.PublishedPrefix(svc)
 	resp, err := s.get(ctx, prefix, clientv3.WithPrefix())
@@ -181,6 +192,7 @@ func (s *Store) PublishedAll(ctx context.Context, svc string) (map[string]Publis
 		return nil, err
 	}
 	out := make(map[string]PublishRecord, len(resp.Kvs))
+	var bad []error
 	for _, kv := range resp.Kvs {
 		_, slot, ok := s.keys.ParsePublished(string(kv.Key))
 		if !ok {
@@ -188,11 +200,12 @@ func (s *Store) PublishedAll(ctx context.Context, svc string) (map[string]Publis
 		}
 		var rec PublishRecord
 		if err := json.Unmarshal(kv.Value, &rec); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+			bad = append(bad, fmt.Errorf("%w: %s: %v", ErrBadRecord, kv.Key, err))
+			continue
 		}
 		out[slot] = rec
 	}
-	return out, nil
+	return out, errors.Join(bad...)
 }
 
 // PutPublishedOp returns the operation that stores rec for service svc in

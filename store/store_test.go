@@ -259,3 +259,45 @@ func TestResealRotatesKEK(t *testing.T) {
 		t.Fatalf("Reseal touched the config: %q, %v", b, err)
 	}
 }
+
+// A record someone wrote as garbage must not hide the good ones: a new leader that could read none
+// would publish nothing at all.
+func TestUndecodableRecordsAreSkipped(t *testing.T) {
+	s, cli := newStore(t)
+	ctx := context.Background()
+	keys := s.Keys()
+	good := store.InstanceRecord{Address: "good", Name: "n1", ReceivedAt: t0}
+	op, err := s.PutInstanceOp("svc", good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := store.PublishRecord{PeriodNum: 7, RevisionCounter: 42}
+	pop, err := s.PutPublishedOp("svc", "aa", pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, op, pop); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, keys.Instance("svc", "bad"), "{not json"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, keys.Published("svc", "bb"), "[]"); err != nil {
+		t.Fatal(err)
+	}
+
+	recs, err := s.Instances(ctx, "svc")
+	if !errors.Is(err, store.ErrBadRecord) || !strings.Contains(err.Error(), keys.Instance("svc", "bad")) {
+		t.Errorf("Instances error = %v, want ErrBadRecord naming the bad key", err)
+	}
+	if len(recs) != 1 || recs[0].Address != "good" {
+		t.Errorf("Instances = %+v, want the good record only", recs)
+	}
+	pubs, err := s.PublishedAll(ctx, "svc")
+	if !errors.Is(err, store.ErrBadRecord) || !strings.Contains(err.Error(), keys.Published("svc", "bb")) {
+		t.Errorf("PublishedAll error = %v, want ErrBadRecord naming the bad key", err)
+	}
+	if len(pubs) != 1 || pubs["aa"].RevisionCounter != 42 {
+		t.Errorf("PublishedAll = %+v, want slot aa only", pubs)
+	}
+}
