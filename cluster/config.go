@@ -14,6 +14,19 @@ import (
 // but shorter TTLs turn every GC pause or slow disk into a failover.
 const MinTTL = 5 * time.Second
 
+// CheckTTL reports whether ttl can be a session TTL: at least MinTTL and a
+// whole number of seconds (etcd lease TTLs are seconds). The config file's
+// cluster.session-ttl is checked with it too, so that the two never disagree.
+func CheckTTL(ttl time.Duration) error {
+	if ttl < MinTTL {
+		return fmt.Errorf("%v is below the minimum %v", ttl, MinTTL)
+	}
+	if ttl%time.Second != 0 {
+		return fmt.Errorf("%v is not a whole number of seconds", ttl)
+	}
+	return nil
+}
+
 // Config configures an Election.
 type Config struct {
 	// Name identifies this node; it is the value of its election key.
@@ -53,11 +66,8 @@ func (c Config) Validate() error {
 	if err := store.CheckName(c.Name); err != nil {
 		return fmt.Errorf("cluster: node name: %w", err)
 	}
-	if c.TTL < MinTTL {
-		return fmt.Errorf("cluster: ttl %v is below the minimum %v", c.TTL, MinTTL)
-	}
-	if c.TTL%time.Second != 0 {
-		return fmt.Errorf("cluster: ttl %v is not a whole number of seconds", c.TTL)
+	if err := CheckTTL(c.TTL); err != nil {
+		return fmt.Errorf("cluster: ttl: %w", err)
 	}
 	if c.Margin < 0 || c.Margin > c.TTL/2 {
 		return fmt.Errorf("cluster: margin %v must be between 0 and ttl/2 (%v)", c.Margin, c.TTL/2)

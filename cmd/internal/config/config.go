@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/store"
 )
 
@@ -122,7 +123,7 @@ const (
 	DefaultDataDir               = "/var/lib/onionbalance"
 	DefaultEtcdPrefix            = "/onionbalance"
 	DefaultSessionTTL            = 10 * time.Second
-	MinSessionTTL                = 5 * time.Second
+	MinSessionTTL                = cluster.MinTTL
 	DefaultRequestTimeout        = 5 * time.Second
 	DefaultFetchInterval         = 2 * time.Minute
 	DefaultRefreshInterval       = time.Hour
@@ -209,8 +210,8 @@ func (c *Config) Validate(requireServices bool) error {
 			bad("services[%d] has %d instances, more than publish.max-backends (%d)", i, n, c.Publish.MaxBackends)
 		}
 	}
-	if ttl := c.Cluster.SessionTTL.D(); ttl < MinSessionTTL {
-		bad("cluster.session-ttl = %s, the minimum is %s", ttl, MinSessionTTL)
+	if err := cluster.CheckTTL(c.Cluster.SessionTTL.D()); err != nil {
+		bad("cluster.session-ttl: %v", err)
 	}
 	if c.Cluster.Etcd.RequestTimeout.D() <= 0 {
 		bad("cluster.etcd.request-timeout must be positive")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/obcluster/obcluster/cluster"
 )
 
 // The Python tool's generated config, unchanged.
@@ -207,7 +209,7 @@ func TestValidate(t *testing.T) {
 		"services:\n  - key: k\n":                             "services[0].instances is empty",
 		"services:\n  - instances: [{address: a}]\n":          "services[0].key is empty",
 		"services:\n  - key: k\n    instances: [{name: x}]\n": "instances[0].address is empty",
-		"cluster: {session-ttl: 2s}\nservices: [{key: k, instances: [{address: a}]}]\n":               "minimum is 5s",
+		"cluster: {session-ttl: 2s}\nservices: [{key: k, instances: [{address: a}]}]\n":               "below the minimum 5s",
 		"cluster: {etcd: {cert-file: c}}\nservices: [{key: k, instances: [{address: a}]}]\n":          "set together",
 		"log: {level: loud}\nservices: [{key: k, instances: [{address: a}]}]\n":                       `log.level "loud"`,
 		"metrics: {listen: nope}\nservices: [{key: k, instances: [{address: a}]}]\n":                  "metrics.listen",
@@ -273,6 +275,51 @@ func TestValidateEtcdTransport(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("Validate(%q): error %q lacks %q", tc.text, err, w)
 			}
+		}
+	}
+}
+
+// An integer number of seconds too large for time.Duration is refused naming the key, instead of
+// silently wrapping around to a negative or tiny duration.
+func TestIntegerSecondsOverflow(t *testing.T) {
+	cases := map[string]string{
+		"cluster:\n  session-ttl: 9223372037\n":            "cluster.session-ttl",
+		"publish:\n  refresh-interval: 9223372036854775\n": "publish.refresh-interval",
+		"cluster:\n  etcd:\n    request-timeout: -5\n":     "cluster.etcd.request-timeout",
+	}
+	for text, key := range cases {
+		c, err := Parse([]byte(text))
+		if err == nil {
+			t.Errorf("Parse(%q) accepted it: %s", text, c.Cluster.SessionTTL.D())
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), key) {
+			t.Errorf("Parse(%q) = %v, want an invalid-configuration error naming %s", text, err, key)
+		}
+	}
+	// The largest value that fits is still accepted.
+	if c, err := Parse([]byte("publish:\n  refresh-interval: 9223372036\n")); err != nil || c.Publish.RefreshInterval.D() != 9223372036*time.Second {
+		t.Errorf("Parse(9223372036 seconds) = %v", err)
+	}
+}
+
+// The config file and the cluster accept exactly the same session TTLs: a TTL the parser lets through
+// never fails later when the election starts.
+func TestSessionTTLAgreesWithCluster(t *testing.T) {
+	for _, v := range []string{"4s", "5s", "7500ms", "10s", "5001ms", "1h", "30"} {
+		c, err := Parse([]byte("services: [{key: k, instances: [{address: a}]}]\ncluster: {session-ttl: " + v + "}\n"))
+		if err != nil {
+			t.Fatalf("Parse(%s): %v", v, err)
+		}
+		cfgErr := c.Validate(true)
+		ecfg := cluster.DefaultConfig("n")
+		ecfg.TTL = c.Cluster.SessionTTL.D()
+		clusterErr := ecfg.Validate()
+		if (cfgErr == nil) != (clusterErr == nil) {
+			t.Errorf("session-ttl %s: config says %v, cluster says %v", v, cfgErr, clusterErr)
+		}
+		if cfgErr != nil && !strings.Contains(cfgErr.Error(), "cluster.session-ttl") {
+			t.Errorf("session-ttl %s: error %q does not name cluster.session-ttl", v, cfgErr)
 		}
 	}
 }
