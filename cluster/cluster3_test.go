@@ -105,7 +105,7 @@ func TestThreeMemberCluster(t *testing.T) {
 		for _, f := range []*candidate{b, c} {
 			f.waitState(t, 10*time.Second, "a as leader", func(s cluster.State) bool { return s.LeaderName == "a" })
 		}
-		if err := a.el.MayPublish(context.Background(), ea); err != nil {
+		if _, err := a.el.MayPublish(context.Background(), ea); err != nil {
 			t.Fatalf("MayPublish before the partition: %v", err)
 		}
 		fa, err := a.el.Fence(ea)
@@ -120,7 +120,7 @@ func TestThreeMemberCluster(t *testing.T) {
 		go func() {
 			for pollCtx.Err() == nil {
 				ctx, cancel := context.WithTimeout(pollCtx, 10*time.Second)
-				err := a.el.MayPublish(ctx, ea)
+				_, err := a.el.MayPublish(ctx, ea)
 				cancel()
 				if err != nil {
 					failedAt <- time.Now()

@@ -35,9 +35,11 @@ type Config struct {
 	// refreshing its lease is replaced after about this long.
 	TTL time.Duration
 	// Margin is subtracted from the lease deadline for self-fencing: the
-	// leader refuses to publish after lastKeepAliveAck + TTL - Margin. It
-	// must cover the round trip to etcd plus clock-rate differences and
-	// pauses.
+	// leader refuses to publish after sent + TTL - Margin, where sent is
+	// when the last keepalive etcd answered was sent (a lower bound of when
+	// etcd renewed the lease, however late the answer). It must cover
+	// clock-rate differences and the time between the last check and the
+	// write of the HSPOST.
 	Margin time.Duration
 	// RequestTimeout bounds every single etcd request. Zero means TTL/3.
 	RequestTimeout time.Duration
@@ -46,7 +48,8 @@ type Config struct {
 	// Logger receives the election's log lines; nil discards them.
 	Logger hclog.Logger
 	// Clock returns the current time; nil means time.Now. Self-fencing
-	// deadlines are computed with it.
+	// deadlines are computed with it, and MayPublish's deadline bounds
+	// contexts: anything but time.Now is for tests.
 	Clock func() time.Time
 }
 
