@@ -149,6 +149,8 @@ func TestThreeMemberCluster(t *testing.T) {
 		// Even without the guard check, the self-fencing deadline alone
 		// (no keepalive ack arrives during the partition) has passed
 		// before the new leader won.
+		t.Logf("self-fencing deadline at %v after the cut: %v before the new leader won",
+			fa.ValidUntil().Sub(cut), wonAt.Sub(fa.ValidUntil()))
 		if until := fa.ValidUntil(); !until.Before(wonAt) {
 			t.Fatalf("self-fencing deadline %v after the cut is not before the new leader's win at %v",
 				until.Sub(cut), wonAt.Sub(cut))
