@@ -105,7 +105,7 @@ func TestThreeMemberCluster(t *testing.T) {
 		for _, f := range []*candidate{b, c} {
 			f.waitState(t, 10*time.Second, "a as leader", func(s cluster.State) bool { return s.LeaderName == "a" })
 		}
-		if err := a.el.MayPublish(context.Background(), ea); err != nil {
+		if _, err := a.el.MayPublish(context.Background(), ea); err != nil {
 			t.Fatalf("MayPublish before the partition: %v", err)
 		}
 		fa, err := a.el.Fence(ea)
@@ -120,7 +120,7 @@ func TestThreeMemberCluster(t *testing.T) {
 		go func() {
 			for pollCtx.Err() == nil {
 				ctx, cancel := context.WithTimeout(pollCtx, 10*time.Second)
-				err := a.el.MayPublish(ctx, ea)
+				_, err := a.el.MayPublish(ctx, ea)
 				cancel()
 				if err != nil {
 					failedAt <- time.Now()
@@ -149,6 +149,8 @@ func TestThreeMemberCluster(t *testing.T) {
 		// Even without the guard check, the self-fencing deadline alone
 		// (no keepalive ack arrives during the partition) has passed
 		// before the new leader won.
+		t.Logf("self-fencing deadline at %v after the cut: %v before the new leader won",
+			fa.ValidUntil().Sub(cut), wonAt.Sub(fa.ValidUntil()))
 		if until := fa.ValidUntil(); !until.Before(wonAt) {
 			t.Fatalf("self-fencing deadline %v after the cut is not before the new leader's win at %v",
 				until.Sub(cut), wonAt.Sub(cut))

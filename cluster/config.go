@@ -14,6 +14,19 @@ import (
 // but shorter TTLs turn every GC pause or slow disk into a failover.
 const MinTTL = 5 * time.Second
 
+// CheckTTL reports whether ttl can be a session TTL: at least MinTTL and a
+// whole number of seconds (etcd lease TTLs are seconds). The config file's
+// cluster.session-ttl is checked with it too, so that the two never disagree.
+func CheckTTL(ttl time.Duration) error {
+	if ttl < MinTTL {
+		return fmt.Errorf("%v is below the minimum %v", ttl, MinTTL)
+	}
+	if ttl%time.Second != 0 {
+		return fmt.Errorf("%v is not a whole number of seconds", ttl)
+	}
+	return nil
+}
+
 // Config configures an Election.
 type Config struct {
 	// Name identifies this node; it is the value of its election key.
@@ -22,9 +35,11 @@ type Config struct {
 	// refreshing its lease is replaced after about this long.
 	TTL time.Duration
 	// Margin is subtracted from the lease deadline for self-fencing: the
-	// leader refuses to publish after lastKeepAliveAck + TTL - Margin. It
-	// must cover the round trip to etcd plus clock-rate differences and
-	// pauses.
+	// leader refuses to publish after sent + TTL - Margin, where sent is
+	// when the last keepalive etcd answered was sent (a lower bound of when
+	// etcd renewed the lease, however late the answer). It must cover
+	// clock-rate differences and the time between the last check and the
+	// write of the HSPOST.
 	Margin time.Duration
 	// RequestTimeout bounds every single etcd request. Zero means TTL/3.
 	RequestTimeout time.Duration
@@ -33,7 +48,8 @@ type Config struct {
 	// Logger receives the election's log lines; nil discards them.
 	Logger hclog.Logger
 	// Clock returns the current time; nil means time.Now. Self-fencing
-	// deadlines are computed with it.
+	// deadlines are computed with it, and MayPublish's deadline bounds
+	// contexts: anything but time.Now is for tests.
 	Clock func() time.Time
 }
 
@@ -53,11 +69,8 @@ func (c Config) Validate() error {
 	if err := store.CheckName(c.Name); err != nil {
 		return fmt.Errorf("cluster: node name: %w", err)
 	}
-	if c.TTL < MinTTL {
-		return fmt.Errorf("cluster: ttl %v is below the minimum %v", c.TTL, MinTTL)
-	}
-	if c.TTL%time.Second != 0 {
-		return fmt.Errorf("cluster: ttl %v is not a whole number of seconds", c.TTL)
+	if err := CheckTTL(c.TTL); err != nil {
+		return fmt.Errorf("cluster: ttl: %w", err)
 	}
 	if c.Margin < 0 || c.Margin > c.TTL/2 {
 		return fmt.Errorf("cluster: margin %v must be between 0 and ttl/2 (%v)", c.Margin, c.TTL/2)

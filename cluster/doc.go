@@ -7,9 +7,10 @@
 // leader write goes through a Fence: a transaction guarded by that create
 // revision, so a deposed leader's writes fail with ErrNotLeader and it steps
 // down at once. Uploads to the Tor network cannot be fenced by etcd, so the
-// fence also self-fences: MayPublish refuses once the last keepalive ack is
-// older than TTL minus a margin, before etcd can have given the leadership
-// to anyone else, and re-checks the guard.
+// fence also self-fences: MayPublish refuses once the send time of the last
+// keepalive etcd answered is older than TTL minus a margin, before etcd can
+// have given the leadership to anyone else, re-checks the guard, and returns
+// that deadline to bound the upload's context with.
 //
 // The publisher sees only the small Leadership interface. A single host is a
 // cluster of one on its embedded etcd and runs exactly the same code.

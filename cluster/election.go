@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
@@ -118,26 +119,26 @@ func (e *Election) runTerm(ctx context.Context) (led bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("grant lease: %w", err)
 	}
+	// The lease was granted after start: its expiry is no earlier than
+	// start + TTL.
 	lease := &leaseClock{}
-	lease.ack(start, time.Duration(grant.TTL)*time.Second)
+	lease.renewed(start, time.Duration(grant.TTL)*time.Second)
 
 	termCtx, endTerm := context.WithCancel(ctx)
+	var keepers sync.WaitGroup
 	defer func() {
 		endTerm()
+		keepers.Wait()
 		e.revoke(ctx, grant.ID)
 	}()
 
-	// Our own keepalive channel on the session's lease: the session drains
-	// its own, and we need the acks for self-fencing. The client sends one
-	// keepalive for all channels of a lease.
-	acks, err := e.cli.KeepAlive(termCtx, grant.ID)
-	if err != nil {
-		return false, fmt.Errorf("keep lease alive: %w", err)
-	}
+	// Our own keepalives, timestamped when sent, move the self-fencing
+	// deadline on; the session keeps the lease alive on its own as well
+	// (those renewals can only make the real expiry later).
+	keepers.Add(1)
 	go func() {
-		for r := range acks {
-			lease.ack(e.clock(), time.Duration(r.TTL)*time.Second)
-		}
+		defer keepers.Done()
+		e.keepAlive(termCtx, grant.ID, lease)
 	}()
 
 	session, err := concurrency.NewSession(e.cli, concurrency.WithLease(grant.ID), concurrency.WithContext(termCtx))
@@ -187,6 +188,42 @@ func (e *Election) runTerm(ctx context.Context) (led bool, err error) {
 		return true, fmt.Errorf("leadership (epoch %d) lost: lease %x expired or unreachable", t.fence.Epoch(), int64(grant.ID))
 	case <-lost:
 		return true, fmt.Errorf("leadership (epoch %d) lost: %w", t.fence.Epoch(), ErrNotLeader)
+	}
+}
+
+// keepAlive renews the lease every TTL/3 with one keepalive request at a
+// time and records, for each renewal etcd answered, the time read just
+// before that request was sent. etcd renewed the lease after it received the
+// request, so send time + TTL never lies past the lease's real expiry,
+// however late the reply arrives (a reply's receive time + TTL can). It
+// returns when ctx ends or the lease is gone.
+func (e *Election) keepAlive(ctx context.Context, id clientv3.LeaseID, lease *leaseClock) {
+	interval := e.cfg.TTL / 3
+	for {
+		sent := e.clock()
+		kctx, cancel := context.WithTimeout(ctx, e.cfg.requestTimeout())
+		resp, err := e.cli.KeepAliveOnce(kctx, id)
+		cancel()
+		wait := interval
+		switch {
+		case err == nil:
+			lease.renewed(sent, time.Duration(resp.TTL)*time.Second)
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			e.log.Debug("lease keepalive: the lease is gone", "lease", fmt.Sprintf("%x", int64(id)))
+			return // the session notices too and ends the term
+		default:
+			e.log.Debug("lease keepalive failed", "lease", fmt.Sprintf("%x", int64(id)), "error", err)
+			wait = min(interval, e.cfg.RetryMin)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
 	}
 }
 
@@ -274,12 +311,12 @@ func (e *Election) Write(ctx context.Context, epoch int64, ops ...clientv3.Op) e
 	return f.Write(ctx, ops...)
 }
 
-// MayPublish checks the fence of the leadership of epoch (see
-// Fence.MayPublish).
-func (e *Election) MayPublish(ctx context.Context, epoch int64) error {
+// MayPublish checks the fence of the leadership of epoch and returns the
+// deadline the publication must not start after (see Fence.MayPublish).
+func (e *Election) MayPublish(ctx context.Context, epoch int64) (until time.Time, err error) {
 	f, err := e.Fence(epoch)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	return f.MayPublish(ctx)
 }

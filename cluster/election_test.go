@@ -68,10 +68,15 @@ func TestSingleMemberCampaignAndFencedWrites(t *testing.T) {
 			t.Fatalf("write with epoch %d (leader epoch %d): %v, want ErrNotLeader", stale, epoch, err)
 		}
 	}
-	if err := a.el.MayPublish(ctx, epoch); err != nil {
+	until, err := a.el.MayPublish(ctx, epoch)
+	if err != nil {
 		t.Fatalf("MayPublish: %v", err)
 	}
-	if err := a.el.MayPublish(ctx, epoch-1); !errors.Is(err, cluster.ErrNotLeader) {
+	// The deadline to bound an upload with: in the future, no later than a lease from now.
+	if now := time.Now(); !until.After(now) || until.After(now.Add(testTTL)) {
+		t.Fatalf("MayPublish deadline %v, want within (now, now + ttl]", until)
+	}
+	if _, err := a.el.MayPublish(ctx, epoch-1); !errors.Is(err, cluster.ErrNotLeader) {
 		t.Fatalf("MayPublish with stale epoch: %v", err)
 	}
 
@@ -124,7 +129,7 @@ func TestLostGuardStepsDownAndReelects(t *testing.T) {
 	if _, ok := a.el.IsLeader(); ok {
 		t.Fatal("still leader right after a failed guard")
 	}
-	if err := a.el.MayPublish(ctx, epoch); !errors.Is(err, cluster.ErrNotLeader) {
+	if _, err := a.el.MayPublish(ctx, epoch); !errors.Is(err, cluster.ErrNotLeader) {
 		t.Fatalf("MayPublish after a failed guard: %v", err)
 	}
 	again := a.waitState(t, 10*time.Second, "new leadership", func(s cluster.State) bool { return s.Leader && s.Epoch != epoch })
@@ -150,7 +155,7 @@ func TestSelfFenceDeadline(t *testing.T) {
 	// MayPublish refuses on the deadline alone, without asking etcd (the
 	// fence has no client: asking would panic).
 	old := cluster.NewFence(nil, "/k", 7, time.Now().Add(-time.Minute), 5*time.Second, 2*time.Second, time.Second, nil)
-	if err := old.MayPublish(context.Background()); !errors.Is(err, cluster.ErrLeaseExpiring) {
+	if _, err := old.MayPublish(context.Background()); !errors.Is(err, cluster.ErrLeaseExpiring) {
 		t.Fatalf("MayPublish past the deadline: %v", err)
 	}
 }

@@ -23,27 +23,30 @@ var (
 	ErrCompareFailed = errors.New("transaction comparison failed")
 )
 
-// leaseClock tracks the last keepalive acknowledgement of a lease, from
-// which the self-fencing deadline follows.
+// leaseClock tracks the send time of the last keepalive (or grant) etcd
+// answered, from which the self-fencing deadline follows: etcd renewed the
+// lease after that moment, so sent + ttl is no later than the lease's expiry
+// (up to the rate difference of the two clocks).
 type leaseClock struct {
-	mu      sync.Mutex
-	lastAck time.Time
-	ttl     time.Duration
+	mu   sync.Mutex
+	sent time.Time
+	ttl  time.Duration
 }
 
-func (c *leaseClock) ack(at time.Time, ttl time.Duration) {
+// renewed records that the request sent at sent renewed the lease for ttl.
+func (c *leaseClock) renewed(sent time.Time, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if at.After(c.lastAck) {
-		c.lastAck = at
+	if sent.After(c.sent) {
+		c.sent = sent
+		c.ttl = ttl
 	}
-	c.ttl = ttl
 }
 
 func (c *leaseClock) get() (time.Time, time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lastAck, c.ttl
+	return c.sent, c.ttl
 }
 
 // Fence guards the writes and publications of one leadership term. Every
@@ -63,13 +66,13 @@ type Fence struct {
 }
 
 // NewFence returns a fence for the leadership held through election key
-// key with create revision epoch. lastAck and ttl seed the self-fencing
-// deadline (lastAck + ttl - margin); later keepalive acks are not seen by a
+// key with create revision epoch. sent and ttl seed the self-fencing
+// deadline (sent + ttl - margin); later keepalives are not seen by a
 // fence made this way, so it is meant for tests and tools. stepDown, if not
 // nil, is called when the guard fails.
-func NewFence(kv clientv3.KV, key string, epoch int64, lastAck time.Time, ttl, margin, requestTimeout time.Duration, stepDown func()) *Fence {
+func NewFence(kv clientv3.KV, key string, epoch int64, sent time.Time, ttl, margin, requestTimeout time.Duration, stepDown func()) *Fence {
 	lc := &leaseClock{}
-	lc.ack(lastAck, ttl)
+	lc.renewed(sent, ttl)
 	return newFence(kv, key, epoch, lc, margin, requestTimeout, time.Now, stepDown)
 }
 
@@ -122,21 +125,28 @@ func (f *Fence) Txn(ctx context.Context, cmps []clientv3.Cmp, ops ...clientv3.Op
 	return inner, nil
 }
 
-// ValidUntil returns the self-fencing deadline: the last keepalive ack plus
-// the lease TTL minus the margin.
+// ValidUntil returns the self-fencing deadline: the send time of the last
+// keepalive etcd answered, plus the lease TTL, minus the margin.
 func (f *Fence) ValidUntil() time.Time {
-	lastAck, ttl := f.lease.get()
-	return lastAck.Add(ttl - f.margin)
+	sent, ttl := f.lease.get()
+	return sent.Add(ttl - f.margin)
 }
 
 // CheckDeadline returns ErrLeaseExpiring if now is past ValidUntil.
 func (f *Fence) CheckDeadline(now time.Time) error {
-	lastAck, ttl := f.lease.get()
-	if until := lastAck.Add(ttl - f.margin); !now.Before(until) {
-		return fmt.Errorf("%w: last keepalive ack at %s, ttl %v, margin %v (epoch %d)",
-			ErrLeaseExpiring, lastAck.Format(time.RFC3339Nano), ttl, f.margin, f.epoch)
+	_, err := f.checkDeadline(now)
+	return err
+}
+
+// checkDeadline returns the deadline it checked now against.
+func (f *Fence) checkDeadline(now time.Time) (time.Time, error) {
+	sent, ttl := f.lease.get()
+	until := sent.Add(ttl - f.margin)
+	if !now.Before(until) {
+		return until, fmt.Errorf("%w: last answered keepalive sent at %s, ttl %v, margin %v (epoch %d)",
+			ErrLeaseExpiring, sent.Format(time.RFC3339Nano), ttl, f.margin, f.epoch)
 	}
-	return nil
+	return until, nil
 }
 
 // Check reads the election key and returns ErrNotLeader (and steps down)
@@ -159,22 +169,30 @@ func (f *Fence) Check(ctx context.Context) error {
 // cannot fence (an upload to the Tor network): the self-fencing deadline has
 // not passed, the election key still carries the epoch, and the deadline
 // still holds once that check has returned. The check is bounded by the
-// deadline.
-func (f *Fence) MayPublish(ctx context.Context) error {
+// deadline. until is the deadline of the final check: the publication must
+// not start after it, so bound its context with it
+// (context.WithDeadline(ctx, until)). It is read from the fence's clock,
+// which is time.Now outside tests.
+func (f *Fence) MayPublish(ctx context.Context) (until time.Time, err error) {
 	now := f.clock()
-	if err := f.CheckDeadline(now); err != nil {
-		return err
+	until, err = f.checkDeadline(now)
+	if err != nil {
+		return time.Time{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.ValidUntil().Sub(now))
+	ctx, cancel := context.WithTimeout(ctx, until.Sub(now))
 	defer cancel()
 	if err := f.Check(ctx); err != nil {
 		if errors.Is(err, ErrNotLeader) {
-			return err
+			return time.Time{}, err
 		}
-		if cerr := f.CheckDeadline(f.clock()); cerr != nil {
-			return cerr
+		if _, cerr := f.checkDeadline(f.clock()); cerr != nil {
+			return time.Time{}, cerr
 		}
-		return err
+		return time.Time{}, err
 	}
-	return f.CheckDeadline(f.clock())
+	until, err = f.checkDeadline(f.clock())
+	if err != nil {
+		return time.Time{}, err
+	}
+	return until, nil
 }

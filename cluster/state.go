@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -37,8 +38,9 @@ type Leadership interface {
 	// leader of epoch; otherwise it returns ErrNotLeader.
 	Write(ctx context.Context, epoch int64, ops ...clientv3.Op) error
 	// MayPublish returns nil if this node may start an upload to the Tor
-	// network as leader of epoch (see Fence.MayPublish).
-	MayPublish(ctx context.Context, epoch int64) error
+	// network as leader of epoch, and the deadline after which the upload
+	// must not start: bound its context with it (see Fence.MayPublish).
+	MayPublish(ctx context.Context, epoch int64) (until time.Time, err error)
 }
 
 // broadcaster keeps the latest State and hands it to every subscriber.

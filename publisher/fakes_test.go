@@ -130,9 +130,10 @@ func (b *testBackend) descriptor(t *testing.T, slot hashring.Slot, now time.Time
 }
 
 type post struct {
-	addr    string
-	servers []string
-	desc    []byte
+	addr     string
+	servers  []string
+	desc     []byte
+	deadline time.Time // of the context PostDescriptor got; zero: none
 }
 
 // fakeTor serves the synthetic network and the backends' descriptors, and records uploads.
@@ -182,13 +183,14 @@ func (f *fakeTor) FetchDescriptor(_ context.Context, addr string, servers []stri
 	return nil
 }
 
-func (f *fakeTor) PostDescriptor(_ context.Context, desc []byte, addr string, servers []string) error {
+func (f *fakeTor) PostDescriptor(ctx context.Context, desc []byte, addr string, servers []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.postErr != nil {
 		return f.postErr
 	}
-	f.posts = append(f.posts, post{addr: addr, servers: servers, desc: desc})
+	deadline, _ := ctx.Deadline()
+	f.posts = append(f.posts, post{addr: addr, servers: servers, desc: desc, deadline: deadline})
 	for _, s := range servers {
 		if f.rejects[s] {
 			f.events <- torctl.UploadFailed{Address: addr, HSDir: s, Reason: "UPLOAD_REJECTED"}
@@ -269,6 +271,7 @@ type fakeLeader struct {
 	epoch   int64
 	leading bool
 	fenced  bool
+	until   time.Time // the self-fencing deadline MayPublish returns (real time); zero: an hour from now
 }
 
 func (l *fakeLeader) set(leading bool, epoch int64) {
@@ -283,11 +286,14 @@ func (l *fakeLeader) IsLeader() (int64, bool) {
 	return l.epoch, l.leading
 }
 
-func (l *fakeLeader) MayPublish(_ context.Context, epoch int64) error {
+func (l *fakeLeader) MayPublish(_ context.Context, epoch int64) (time.Time, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.leading || l.fenced || epoch != l.epoch {
-		return errors.New("fenced: not leader")
+		return time.Time{}, errors.New("fenced: not leader")
 	}
-	return nil
+	if l.until.IsZero() {
+		return time.Now().Add(time.Hour), nil
+	}
+	return l.until, nil
 }

@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"time"
 
 	"github.com/obcluster/obcluster/store"
 )
@@ -28,6 +29,7 @@ type Leadership interface {
 	// IsLeader returns the current epoch and true while this node leads.
 	IsLeader() (epoch int64, ok bool)
 	// MayPublish returns nil when an upload may start now as leader of epoch: the leadership is still
-	// there and its lease is fresh enough (self-fencing).
-	MayPublish(ctx context.Context, epoch int64) error
+	// there and its lease is fresh enough (self-fencing). until is the self-fencing deadline: the
+	// upload's context is bounded by it, so that no HSPOST is sent after it.
+	MayPublish(ctx context.Context, epoch int64) (until time.Time, err error)
 }

@@ -365,6 +365,26 @@ func TestManagerFencedLeaderDoesNotUpload(t *testing.T) {
 	}
 }
 
+// An HSPOST's context ends at the self-fencing deadline MayPublish returned: tor is not asked to upload
+// after the lease may have expired, however long the command waits to be sent.
+func TestManagerUploadContextEndsAtSelfFencingDeadline(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	until := time.Now().Add(5 * time.Second) // sooner than the 30 s bound of a single HSPOST
+	h.lead.until = until
+	h.lead.set(true, 1)
+	h.run()
+	h.advance(3 * time.Second)
+	posts := h.tor.takePosts()
+	if len(posts) == 0 {
+		t.Fatal("no upload")
+	}
+	for _, p := range posts {
+		if !p.deadline.Equal(until) {
+			t.Errorf("HSPOST to %v: context deadline %v, want the self-fencing deadline %v", p.servers, p.deadline, until)
+		}
+	}
+}
+
 func TestManagerRetriesFailedHSDirs(t *testing.T) {
 	h := newHarness(t, 2, 8)
 	h.lead.set(true, 1)

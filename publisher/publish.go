@@ -136,7 +136,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		}
 		return nil // keep whatever is on the HSDirs rather than publish an empty descriptor
 	}
-	if err := m.lead.MayPublish(ctx, m.epoch); err != nil {
+	if _, err := m.lead.MayPublish(ctx, m.epoch); err != nil {
 		return fmt.Errorf("not publishing: %w", err)
 	}
 	if len(bd.left) > 0 {
@@ -187,11 +187,16 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 	posted := 0
 	for _, s := range subs {
 		targets := groups[s]
-		if err := m.lead.MayPublish(ctx, m.epoch); err != nil {
+		until, err := m.lead.MayPublish(ctx, m.epoch)
+		if err != nil {
 			return fmt.Errorf("stopped before uploading: %w", err)
 		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := m.tor.PostDescriptor(cctx, descs[s], svc.addr, targets)
+		// The HSPOST must not be sent after the self-fencing deadline, even if it waits for tor's
+		// control connection that long: torctl does not send a command whose context has ended.
+		cctx, cancel := context.WithDeadline(ctx, until)
+		cctx, cancelPost := context.WithTimeout(cctx, 30*time.Second)
+		err = m.tor.PostDescriptor(cctx, descs[s], svc.addr, targets)
+		cancelPost()
 		cancel()
 		if err != nil {
 			for _, fp := range targets {

@@ -30,6 +30,10 @@ type ClientConfig struct {
 	// the first line of the file, which must not be world-readable.
 	Username     string
 	PasswordFile string
+	// AllowInsecurePassword lets the password cross the network in clear:
+	// to an http:// endpoint, or to a bare host:port without TLS. Off by
+	// default; unix:// sockets never need it.
+	AllowInsecurePassword bool
 	// DialTimeout bounds connecting, and the start-up reachability check.
 	DialTimeout time.Duration
 	// RequestTimeout bounds every single request.
@@ -65,6 +69,17 @@ func (c ClientConfig) Validate() error {
 	if (c.Username == "") != (c.PasswordFile == "") {
 		return errors.New("etcd client: username and password-file must be given together")
 	}
+	for _, ep := range c.Endpoints {
+		if c.CAFile != "" && TLSDropped(ep) {
+			return fmt.Errorf("etcd client: ca-file is set but endpoint %q is not https:// "+
+				"(TLS would be silently dropped): use https:// endpoints", ep)
+		}
+		if c.Username != "" && !c.AllowInsecurePassword && PlaintextOverNetwork(ep, c.CAFile != "") {
+			return fmt.Errorf("etcd client: username is set but endpoint %q is not encrypted "+
+				"(the password would cross the network in clear): use https:// or a unix:// socket, "+
+				"or allow-insecure-password", ep)
+		}
+	}
 	if c.DialTimeout <= 0 {
 		return fmt.Errorf("etcd client: dial-timeout %v must be positive", c.DialTimeout)
 	}
@@ -72,6 +87,43 @@ func (c ClientConfig) Validate() error {
 		return fmt.Errorf("etcd client: request-timeout %v must be positive", c.RequestTimeout)
 	}
 	return nil
+}
+
+// endpointScheme returns the lower-case scheme of an etcd endpoint: "http",
+// "https", "unix", "unixs", or "" for a bare host:port.
+func endpointScheme(ep string) string {
+	ep = strings.ToLower(strings.TrimSpace(ep))
+	for _, local := range []string{"unixs:", "unix:"} { // also the unix:path form
+		if strings.HasPrefix(ep, local) {
+			return strings.TrimSuffix(local, ":")
+		}
+	}
+	scheme, _, ok := strings.Cut(ep, "://")
+	if !ok {
+		return ""
+	}
+	return scheme
+}
+
+// TLSDropped reports whether the etcd client connects to ep in plaintext
+// even when TLS is configured: it drops the TLS credentials of http://
+// endpoints without a word.
+func TLSDropped(ep string) bool {
+	return endpointScheme(ep) == "http"
+}
+
+// PlaintextOverNetwork reports whether a connection to ep crosses the
+// network unencrypted: an http:// endpoint, or a bare host:port when no TLS
+// is configured (withTLS false). unix:// sockets are local: never.
+func PlaintextOverNetwork(ep string, withTLS bool) bool {
+	switch endpointScheme(ep) {
+	case "http":
+		return true
+	case "https", "unix", "unixs":
+		return false
+	default:
+		return !withTLS
+	}
 }
 
 // Connect dials etcd and checks that at least one endpoint answers within

@@ -91,12 +91,76 @@ func TestClientConfigValidate(t *testing.T) {
 	}
 }
 
+// TLS settings with an http:// endpoint would be dropped by clientv3 (plaintext connection), and a
+// password over plaintext TCP crosses the network in clear: both are refused, the password only
+// without the explicit opt-in. unix:// sockets are local and carry a password fine.
+func TestClientConfigRefusesPlaintextWithSecrets(t *testing.T) {
+	cases := []struct {
+		name    string
+		mutate  func(*store.ClientConfig)
+		wantErr string // "" means accepted
+	}{
+		{"ca-file with http", func(c *store.ClientConfig) {
+			c.Endpoints = []string{"https://a:2379", "http://b:2379"}
+			c.CAFile = "ca"
+		}, `ca-file is set but endpoint "http://b:2379" is not https://`},
+		{"client cert with http", func(c *store.ClientConfig) {
+			c.Endpoints = []string{"HTTP://b:2379"}
+			c.CAFile, c.CertFile, c.KeyFile = "ca", "cert", "key"
+		}, `is not https://`},
+		{"ca-file with https", func(c *store.ClientConfig) {
+			c.Endpoints = []string{"https://a:2379", "b:2379"}
+			c.CAFile = "ca"
+		}, ""},
+		{"password with http", func(c *store.ClientConfig) {
+			c.Endpoints = []string{"http://a:2379"}
+			c.Username, c.PasswordFile = "u", "pw"
+		}, `endpoint "http://a:2379" is not encrypted`},
+		{"password with bare host:port and no TLS", func(c *store.ClientConfig) {
+			c.Endpoints = []string{"a:2379"}
+			c.Username, c.PasswordFile = "u", "pw"
+		}, `endpoint "a:2379" is not encrypted`},
+		{"password with http and the opt-in", func(c *store.ClientConfig) {
+			c.Endpoints = []string{"http://a:2379"}
+			c.Username, c.PasswordFile = "u", "pw"
+			c.AllowInsecurePassword = true
+		}, ""},
+		{"password with https", func(c *store.ClientConfig) {
+			c.Endpoints = []string{"https://a:2379"}
+			c.Username, c.PasswordFile = "u", "pw"
+		}, ""},
+		{"password with TLS and bare host:port", func(c *store.ClientConfig) {
+			c.Endpoints = []string{"a:2379"}
+			c.CAFile = "ca"
+			c.Username, c.PasswordFile = "u", "pw"
+		}, ""},
+		{"password over a unix socket", func(c *store.ClientConfig) {
+			c.Endpoints = []string{"unix:///var/lib/onionbalance/etcd.sock", "unix:rel.sock"}
+			c.Username, c.PasswordFile = "u", "pw"
+		}, ""},
+	}
+	for _, tc := range cases {
+		c := store.DefaultClientConfig()
+		tc.mutate(&c)
+		err := c.Validate()
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.wantErr != "" && err == nil:
+			t.Errorf("%s: accepted", tc.name)
+		case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+			t.Errorf("%s: error %q lacks %q", tc.name, err, tc.wantErr)
+		}
+	}
+}
+
 func TestConnectRefusesWorldReadablePasswordFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(path, []byte("secret\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := store.DefaultClientConfig()
+	cfg.Endpoints = []string{"https://127.0.0.1:2379"}
 	cfg.Username, cfg.PasswordFile = "obhost", path
 	_, err := store.Connect(context.Background(), cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), path) {

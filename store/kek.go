@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -114,6 +115,13 @@ func (k KEK) Encode() string { return base64.StdEncoding.EncodeToString(k.key[:]
 
 // String names the KEK by its id only, so that logging a KEK never leaks it.
 func (k KEK) String() string { return "kek:" + k.id }
+
+// GoString returns the same as String, so that %#v does not print the key.
+func (k KEK) GoString() string { return k.String() }
+
+// Format prints String for every verb (%v %+v %#v %s %q %x %d ...): the key
+// bytes never reach a log line, whatever the format.
+func (k KEK) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
 
 // IsZero reports whether k is the zero KEK (never loaded).
 func (k KEK) IsZero() bool { return k.id == "" }

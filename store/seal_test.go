@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +229,58 @@ func TestKEKFromEnv(t *testing.T) {
 	}
 	if _, err := KEKFromEnv("OB_TEST_KEK_UNSET"); err == nil {
 		t.Fatal("unset env KEK accepted")
+	}
+}
+
+// redactionVerbs are the fmt verbs a key type must answer with its redacted form: a type with only
+// a String method still prints its fields under %#v (and %d).
+var redactionVerbs = []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"}
+
+// leaks reports the first rendering of secret's leading bytes found in out: hex, decimal (as fmt
+// prints a byte array or slice), base64 or raw.
+func leaks(out string, secret []byte) string {
+	head := secret[:8]
+	dec := strings.TrimSuffix(fmt.Sprint(head), "]")
+	for _, r := range []string{hex.EncodeToString(head), strings.ToUpper(hex.EncodeToString(head)), dec,
+		base64.StdEncoding.EncodeToString(secret)[:10], string(head)} {
+		if strings.Contains(out, r) {
+			return r
+		}
+	}
+	return ""
+}
+
+func TestKeyTypesRedactThemselves(t *testing.T) {
+	k := mustKEK(t)
+	s := mustSealer(t, k, mustKEK(t))
+	secrets := [][]byte{k.key[:]}
+	for _, prev := range s.keks {
+		secrets = append(secrets, prev.key[:])
+	}
+	cases := []struct {
+		name    string
+		operand any
+		want    string // the whole output for every verb; "" to check only for leaks
+	}{
+		{"KEK", k, "kek:" + k.ID()},
+		{"*KEK", &k, "kek:" + k.ID()},
+		{"*Sealer", s, "sealer(kek:" + k.ID() + ", 2 keks)"},
+		{"Sealer", *s, "sealer(kek:" + k.ID() + ", 2 keks)"},
+		{"struct with a KEK", struct{ KEK KEK }{k}, ""},
+		{"struct with a Sealer", struct{ S *Sealer }{s}, ""},
+		{"slice of KEKs", []KEK{k}, ""},
+	}
+	for _, tc := range cases {
+		for _, verb := range redactionVerbs {
+			out := fmt.Sprintf(verb, tc.operand)
+			if tc.want != "" && out != tc.want {
+				t.Errorf("%s with %s = %q, want %q", tc.name, verb, out, tc.want)
+			}
+			for _, sec := range secrets {
+				if r := leaks(out, sec); r != "" {
+					t.Errorf("%s with %s leaks the key (%q) in %q", tc.name, verb, r, out)
+				}
+			}
+		}
 	}
 }

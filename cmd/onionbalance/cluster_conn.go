@@ -109,6 +109,7 @@ func etcdClientConfig(cfg *config.Config) store.ClientConfig {
 	cc.Endpoints = cfg.Cluster.Etcd.Endpoints
 	cc.CAFile, cc.CertFile, cc.KeyFile = cfg.Cluster.Etcd.CAFile, cfg.Cluster.Etcd.CertFile, cfg.Cluster.Etcd.KeyFile
 	cc.Username, cc.PasswordFile = cfg.Cluster.Etcd.Username, cfg.Cluster.Etcd.PasswordFile
+	cc.AllowInsecurePassword = cfg.Cluster.Etcd.AllowInsecurePassword
 	cc.RequestTimeout = cfg.Cluster.Etcd.RequestTimeout.D()
 	return cc
 }

@@ -221,8 +221,10 @@ func (emptyState) PutPublished(context.Context, int64, string, string, store.Pub
 
 type follower struct{}
 
-func (follower) IsLeader() (int64, bool)                 { return 0, false }
-func (follower) MayPublish(context.Context, int64) error { return cluster.ErrNotLeader }
+func (follower) IsLeader() (int64, bool) { return 0, false }
+func (follower) MayPublish(context.Context, int64) (time.Time, error) {
+	return time.Time{}, cluster.ErrNotLeader
+}
 
 func TestNodeFollowsClusterConfig(t *testing.T) {
 	f := newClusterFixture(t, 2)

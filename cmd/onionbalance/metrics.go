@@ -155,5 +155,17 @@ func serveMetrics(ctx context.Context, d *daemon, addr string, reg *prometheus.R
 		_ = srv.Shutdown(sctx)
 	}()
 	log.Info("serving metrics", "address", "http://"+ln.Addr().String()+"/metrics")
+	if !isLoopback(ln.Addr()) {
+		log.Warn(fmt.Sprintf("metrics.listen %s is not loopback: /metrics is reachable from the network", addr),
+			"bound", ln.Addr().String())
+	}
 	return nil
+}
+
+// isLoopback reports whether a listener's address accepts only local connections. The bound address
+// is checked, not the configured one, so that a host name is judged by what it resolved to and ":9180"
+// (every interface) is not loopback.
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

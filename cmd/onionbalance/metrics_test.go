@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -84,5 +87,35 @@ onionbalance_leader_transitions_total 1
 	reg.MustRegister(c, newEtcdLatency())
 	if _, err := reg.Gather(); err != nil {
 		t.Fatalf("pedantic registry: %v", err)
+	}
+}
+
+// A metrics address that is not loopback is served, with a warning that /metrics is reachable from
+// the network; a loopback one without.
+func TestServeMetricsWarnsWhenNotLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		warn bool
+	}{
+		{"0.0.0.0:0", true},
+		{":0", true},
+		{"127.0.0.1:0", false},
+		{"localhost:0", false},
+	} {
+		var buf bytes.Buffer
+		log := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
+		d := &daemon{}
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := serveMetrics(ctx, d, tc.addr, prometheus.NewRegistry(), log); err != nil {
+			cancel()
+			t.Fatalf("serveMetrics(%s): %v", tc.addr, err)
+		}
+		cancel()
+		d.wg.Wait()
+		want := "metrics.listen " + tc.addr + " is not loopback: /metrics is reachable from the network"
+		got := strings.Contains(buf.String(), "[WARN]") && strings.Contains(buf.String(), want)
+		if got != tc.warn {
+			t.Errorf("metrics.listen %s: warned = %v, want %v; log:\n%s", tc.addr, got, tc.warn, buf.String())
+		}
 	}
 }

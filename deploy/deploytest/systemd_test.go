@@ -124,6 +124,8 @@ func TestSystemdUnitDirectives(t *testing.T) {
 		"NoNewPrivileges":         "yes",
 		"CapabilityBoundingSet":   "",
 		"RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+		// No core dumps: one would hold the master keys and the KEK in clear.
+		"LimitCORE": "0",
 	}
 	for k, v := range want {
 		got := d["[Service]"+k]

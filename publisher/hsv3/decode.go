@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -20,6 +21,23 @@ type DecodeOptions struct {
 	// needed to decrypt descriptors of services with restricted discovery.
 	ClientKey *ecdh.PrivateKey
 }
+
+// String describes the options without the client key's secret.
+func (o DecodeOptions) String() string {
+	key := "none"
+	if o.ClientKey != nil {
+		key = "redacted"
+	}
+	return fmt.Sprintf("hsv3.DecodeOptions(now %s, skip expiry check %t, client key %s)",
+		o.Now.Format(time.RFC3339Nano), o.SkipExpiryCheck, key)
+}
+
+// GoString returns the same as String, so that %#v does not print the key.
+func (o DecodeOptions) GoString() string { return o.String() }
+
+// Format prints String for every verb: the x25519 secret (a standard library
+// type that would print its bytes under %s) never reaches a log line.
+func (o DecodeOptions) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, o.String()) }
 
 // Descriptor is a verified and decrypted v3 onion-service descriptor.
 type Descriptor struct {

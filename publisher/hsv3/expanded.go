@@ -3,6 +3,7 @@ package hsv3
 import (
 	"crypto/ed25519"
 	"crypto/sha512"
+	"encoding/hex"
 	"fmt"
 	"io"
 
@@ -83,6 +84,19 @@ func generateExpandedKey(rand io.Reader) (*ExpandedKey, error) {
 func (k *ExpandedKey) PublicKey() ed25519.PublicKey {
 	return ed25519.PublicKey(append([]byte(nil), k.public[:]...))
 }
+
+// String names the key by the start of its public key; it never prints the
+// secret.
+func (k ExpandedKey) String() string {
+	return "hsv3.ExpandedKey(public " + hex.EncodeToString(k.public[:8]) + ", secret redacted)"
+}
+
+// GoString returns the same as String, so that %#v does not print the secret.
+func (k ExpandedKey) GoString() string { return k.String() }
+
+// Format prints String for every verb (%v %+v %#v %s %q %x %d ...): the
+// secret never reaches a log line, whatever the format.
+func (k ExpandedKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
 
 // Bytes returns a copy of the 64-byte expanded secret key.
 func (k *ExpandedKey) Bytes() []byte {

@@ -106,6 +106,21 @@ func (k *IdentityKey) PublicKey() ed25519.PublicKey { return k.key.PublicKey() }
 // Address returns the 56-character onion address, without ".onion".
 func (k *IdentityKey) Address() string { return EncodeAddress(k.PublicKey()) }
 
+// String names the key by its onion address; it never prints the secret.
+func (k IdentityKey) String() string {
+	if k.key == nil {
+		return "hsv3.IdentityKey(empty)"
+	}
+	return "hsv3.IdentityKey(" + EncodeAddress(k.key.PublicKey()) + ", secret redacted)"
+}
+
+// GoString returns the same as String, so that %#v does not print the secret.
+func (k IdentityKey) GoString() string { return k.String() }
+
+// Format prints String for every verb (%v %+v %#v %s %q %x %d ...): the
+// secret never reaches a log line, whatever the format.
+func (k IdentityKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
+
 // Expanded returns the expanded secret key.
 func (k *IdentityKey) Expanded() *ExpandedKey { return k.key }
 

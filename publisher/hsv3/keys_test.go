@@ -2,9 +2,12 @@ package hsv3
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,5 +148,54 @@ func TestParseIdentityKeyErrors(t *testing.T) {
 	}
 	if _, err := LoadIdentityKey(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("LoadIdentityKey error %v does not name the file", err)
+	}
+}
+
+// Secret key types print a redacted form for every verb: a String method alone would still let %#v
+// (and %d) print the fields.
+func TestKeyTypesRedactThemselves(t *testing.T) {
+	id, err := GenerateIdentityKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := id.Seed()
+	blinded := id.BlindedKey(20000, 1440)
+	clientKey, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := [][]byte{seed, id.Expanded().Bytes(), blinded.Bytes(), clientKey.Bytes()}
+	wantID := "hsv3.IdentityKey(" + id.Address() + ", secret redacted)"
+	wantBlinded := "hsv3.ExpandedKey(public " + hex.EncodeToString(blinded.PublicKey()[:8]) + ", secret redacted)"
+	cases := []struct {
+		name    string
+		operand any
+		want    string // the whole output for every verb; "" to check only for leaks
+	}{
+		{"*IdentityKey", id, wantID},
+		{"IdentityKey", *id, wantID},
+		{"*ExpandedKey", blinded, wantBlinded},
+		{"ExpandedKey", *blinded, wantBlinded},
+		{"EncodeParams", EncodeParams{Identity: id}, ""},
+		{"struct with an ExpandedKey", struct{ K ExpandedKey }{*blinded}, ""},
+		// The x25519 client key is the standard library's type: the options holding it redact it.
+		{"DecodeOptions", DecodeOptions{ClientKey: clientKey}, "hsv3.DecodeOptions(now 0001-01-01T00:00:00Z, skip expiry check false, client key redacted)"},
+	}
+	for _, tc := range cases {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
+			out := fmt.Sprintf(verb, tc.operand)
+			if tc.want != "" && out != tc.want {
+				t.Errorf("%s with %s = %q, want %q", tc.name, verb, out, tc.want)
+			}
+			for _, sec := range secrets {
+				head := sec[:8]
+				for _, r := range []string{hex.EncodeToString(head), strings.ToUpper(hex.EncodeToString(head)),
+					strings.TrimSuffix(fmt.Sprint(head), "]"), string(head)} {
+					if strings.Contains(out, r) {
+						t.Errorf("%s with %s leaks a secret (%q) in %q", tc.name, verb, r, out)
+					}
+				}
+			}
+		}
 	}
 }

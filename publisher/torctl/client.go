@@ -278,6 +278,11 @@ func (c *Client) readEvents(s *session) {
 // request sends one command on the command connection and waits for its reply or ctx. A command
 // tor leaves unanswered for RequestTimeout fails the session (the connection is then useless: every
 // later reply would queue behind it), whether or not the caller is still waiting.
+//
+// The command is written only if ctx is still live once the command connection is free: a caller
+// whose context ends while it waits behind another command returns, and its command is never sent
+// (an upload bounded by the leader's self-fencing deadline does not reach tor after it). Once written,
+// a command cannot be taken back: tor may act on it even if ctx ends before the reply.
 func (c *Client) request(ctx context.Context, verb, format string, args ...any) (*control.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("torctl: %s: %w", verb, err)
@@ -286,18 +291,29 @@ func (c *Client) request(ctx context.Context, verb, format string, args ...any) 
 	if s == nil {
 		return nil, fmt.Errorf("torctl: %s: %w", verb, ErrNotConnected)
 	}
+	select {
+	case s.cmdLock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("torctl: %s: %w", verb, ctx.Err())
+	case <-s.done:
+		return nil, fmt.Errorf("torctl: %s: %w: %v", verb, ErrConnectionLost, s.cause())
+	}
+	// select picks at random among ready cases: check again now that the connection is ours.
+	if err := ctx.Err(); err != nil {
+		<-s.cmdLock
+		return nil, fmt.Errorf("torctl: %s: %w", verb, err)
+	}
 	type result struct {
 		resp *control.Response
 		err  error
 	}
 	done := make(chan result, 1)
 	go func() {
-		s.cmdMu.Lock()
 		watchdog := time.AfterFunc(c.cfg.RequestTimeout, func() {
 			s.fail(fmt.Errorf("%s: no reply within %v", verb, c.cfg.RequestTimeout))
 		})
 		resp, err := s.cmd.SendRequest(format, args...)
-		s.cmdMu.Unlock()
+		<-s.cmdLock
 		watchdog.Stop()
 		var te *textproto.Error
 		switch {

@@ -503,3 +503,78 @@ func TestConcurrentRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// doneSpy is a context that reports when a caller first waits on it: then the caller has passed any
+// check of the context made before it starts waiting.
+type doneSpy struct {
+	context.Context
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func (d *doneSpy) Done() <-chan struct{} {
+	d.once.Do(func() { close(d.waiting) })
+	return d.Context.Done()
+}
+
+// A command whose context ends while it waits for the command connection (another command is in
+// flight) is never sent, not even once the connection is free: an HSPOST bounded by the leader's
+// self-fencing deadline must not reach tor after that deadline.
+func TestCommandNotSentAfterItsContextEndedInTheQueue(t *testing.T) {
+	srv := torctltest.Start(t, torctltest.Options{})
+	c := start(t, testConfig(srv))
+	arrived, release := srv.Hold("SIGNAL")
+	defer release()
+	sigErr := make(chan error, 1)
+	go func() { sigErr <- c.Signal(ctxT(t), "ACTIVE") }()
+	select {
+	case <-arrived:
+	case <-time.After(waitBound):
+		t.Fatal("the SIGNAL never reached the fake")
+	}
+
+	// The SIGNAL occupies the command connection; the HSPOST queues behind it.
+	postCtx, cancel := context.WithCancel(ctxT(t))
+	spy := &doneSpy{Context: postCtx, waiting: make(chan struct{})}
+	postErr := make(chan error, 1)
+	go func() { postErr <- c.PostDescriptor(spy, []byte("hs-descriptor 3\n"), addr, []string{fpA}) }()
+	select {
+	case <-spy.waiting:
+	case <-time.After(waitBound):
+		t.Fatal("PostDescriptor never waited")
+	}
+	cancel() // the deadline passes while the HSPOST waits
+	select {
+	case err := <-postErr:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("PostDescriptor = %v, want context.Canceled", err)
+		}
+	case <-time.After(waitBound):
+		t.Fatal("PostDescriptor did not return when its context ended")
+	}
+
+	// A later command queues too; once the connection is free it is sent, the expired HSPOST is not.
+	infoSpy := &doneSpy{Context: ctxT(t), waiting: make(chan struct{})}
+	infoErr := make(chan error, 1)
+	go func() {
+		_, err := c.GetInfo(infoSpy, "version")
+		infoErr <- err
+	}()
+	select {
+	case <-infoSpy.waiting:
+	case <-time.After(waitBound):
+		t.Fatal("GetInfo never waited")
+	}
+	release()
+	if err := <-sigErr; err != nil {
+		t.Fatalf("SIGNAL: %v", err)
+	}
+	// Commands on one connection reach the fake in order: an HSPOST sent before the GETINFO has
+	// been seen by the time the GETINFO is answered.
+	if err := <-infoErr; err != nil {
+		t.Fatalf("GETINFO: %v", err)
+	}
+	if posts := srv.Posts(); len(posts) != 0 {
+		t.Fatalf("tor got %d HSPOST(s) whose context had ended before they were sent", len(posts))
+	}
+}

@@ -16,11 +16,12 @@ type session struct {
 
 	done chan struct{} // closed by fail
 
-	// cmdMu serialises commands. bine's SendRequest writes the command before it takes its read lock
-	// and then waits for its turn in textproto's pipeline while holding that lock, so two concurrent
-	// callers can deadlock: the later one holds the lock waiting for the earlier one's reply, which
-	// the earlier one can never read.
-	cmdMu sync.Mutex
+	// cmdLock (capacity 1: holding it means having sent a value) serialises commands. bine's
+	// SendRequest writes the command before it takes its read lock and then waits for its turn in
+	// textproto's pipeline while holding that lock, so two concurrent callers can deadlock: the later
+	// one holds the lock waiting for the earlier one's reply, which the earlier one can never read.
+	// It is a channel, not a mutex, so that a caller can stop waiting for it when its context ends.
+	cmdLock chan struct{}
 
 	mu     sync.Mutex
 	conns  []net.Conn
@@ -29,7 +30,7 @@ type session struct {
 }
 
 func newSession() *session {
-	return &session{done: make(chan struct{})}
+	return &session{done: make(chan struct{}), cmdLock: make(chan struct{}, 1)}
 }
 
 // add registers a socket to close on failure. If the session already failed, it closes conn and

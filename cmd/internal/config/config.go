@@ -13,6 +13,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/store"
 )
 
 // Config is the whole configuration file after defaults were applied.
@@ -81,6 +84,8 @@ type Etcd struct {
 	KeyFile      string   `yaml:"key-file"`
 	Username     string   `yaml:"username"`
 	PasswordFile string   `yaml:"password-file"`
+	// AllowInsecurePassword lets the password go to http:// (or bare host:port without TLS) endpoints.
+	AllowInsecurePassword bool `yaml:"allow-insecure-password"`
 	// RequestTimeout bounds every etcd request (default 5s).
 	RequestTimeout Duration `yaml:"request-timeout"`
 }
@@ -118,7 +123,7 @@ const (
 	DefaultDataDir               = "/var/lib/onionbalance"
 	DefaultEtcdPrefix            = "/onionbalance"
 	DefaultSessionTTL            = 10 * time.Second
-	MinSessionTTL                = 5 * time.Second
+	MinSessionTTL                = cluster.MinTTL
 	DefaultRequestTimeout        = 5 * time.Second
 	DefaultFetchInterval         = 2 * time.Minute
 	DefaultRefreshInterval       = time.Hour
@@ -205,8 +210,8 @@ func (c *Config) Validate(requireServices bool) error {
 			bad("services[%d] has %d instances, more than publish.max-backends (%d)", i, n, c.Publish.MaxBackends)
 		}
 	}
-	if ttl := c.Cluster.SessionTTL.D(); ttl < MinSessionTTL {
-		bad("cluster.session-ttl = %s, the minimum is %s", ttl, MinSessionTTL)
+	if err := cluster.CheckTTL(c.Cluster.SessionTTL.D()); err != nil {
+		bad("cluster.session-ttl: %v", err)
 	}
 	if c.Cluster.Etcd.RequestTimeout.D() <= 0 {
 		bad("cluster.etcd.request-timeout must be positive")
@@ -220,6 +225,7 @@ func (c *Config) Validate(requireServices bool) error {
 	if c.Cluster.Etcd.PasswordFile != "" && c.Cluster.Etcd.Username == "" {
 		bad("cluster.etcd.password-file is set but cluster.etcd.username is empty")
 	}
+	c.validateEtcdTransport(bad)
 	if c.Cluster.NodeName == "" {
 		bad("cluster.node-name is empty and the host name is unknown")
 	}
@@ -249,6 +255,33 @@ func (c *Config) Validate(requireServices bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateEtcdTransport refuses TLS settings that the etcd client would silently drop (http://
+// endpoints) and a password that would cross the network in clear without the explicit opt-in.
+func (c *Config) validateEtcdTransport(bad func(format string, a ...any)) {
+	e := c.Cluster.Etcd
+	tlsKey := ""
+	switch {
+	case e.CAFile != "":
+		tlsKey = "ca-file"
+	case e.CertFile != "":
+		tlsKey = "cert-file"
+	case e.KeyFile != "":
+		tlsKey = "key-file"
+	}
+	for _, ep := range e.Endpoints {
+		if tlsKey != "" && store.TLSDropped(ep) {
+			bad("cluster.etcd.%s is set but endpoint %q is not https:// (TLS would be silently dropped): "+
+				"use https:// endpoints", tlsKey, ep)
+			continue
+		}
+		if e.Username != "" && !e.AllowInsecurePassword && store.PlaintextOverNetwork(ep, e.CAFile != "") {
+			bad("cluster.etcd.username is set but endpoint %q is not encrypted (the password would cross the "+
+				"network in clear): use https:// endpoints or a unix:// socket, or set "+
+				"cluster.etcd.allow-insecure-password: true", ep)
+		}
+	}
 }
 
 // IntroPointsPerBackend is the effective per-backend share for service i.

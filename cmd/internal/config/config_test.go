@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/obcluster/obcluster/cluster"
 )
 
 // The Python tool's generated config, unchanged.
@@ -87,13 +89,14 @@ cluster:
   key-encryption-key-file: /kek
   allow-plaintext-keys: true
   etcd:
-    endpoints: [http://127.0.0.1:2379, http://127.0.0.2:2379]
+    endpoints: [https://127.0.0.1:2379, https://127.0.0.2:2379]
     prefix: /ob
     ca-file: /ca
     cert-file: /cert
     key-file: /key
     username: u
     password-file: /epw
+    allow-insecure-password: true
     request-timeout: 3
 publish:
   fetch-interval: 30s
@@ -125,13 +128,14 @@ metrics:
 		{"cluster.session-ttl", c.Cluster.SessionTTL.D(), 7 * time.Second},
 		{"cluster.key-encryption-key-file", c.Cluster.KeyEncryptionKeyFile, "/kek"},
 		{"cluster.allow-plaintext-keys", c.Cluster.AllowPlaintextKeys, true},
-		{"cluster.etcd.endpoints", strings.Join(c.Cluster.Etcd.Endpoints, ","), "http://127.0.0.1:2379,http://127.0.0.2:2379"},
+		{"cluster.etcd.endpoints", strings.Join(c.Cluster.Etcd.Endpoints, ","), "https://127.0.0.1:2379,https://127.0.0.2:2379"},
 		{"cluster.etcd.prefix", c.Cluster.Etcd.Prefix, "/ob"},
 		{"cluster.etcd.ca-file", c.Cluster.Etcd.CAFile, "/ca"},
 		{"cluster.etcd.cert-file", c.Cluster.Etcd.CertFile, "/cert"},
 		{"cluster.etcd.key-file", c.Cluster.Etcd.KeyFile, "/key"},
 		{"cluster.etcd.username", c.Cluster.Etcd.Username, "u"},
 		{"cluster.etcd.password-file", c.Cluster.Etcd.PasswordFile, "/epw"},
+		{"cluster.etcd.allow-insecure-password", c.Cluster.Etcd.AllowInsecurePassword, true},
 		{"cluster.etcd.request-timeout", c.Cluster.Etcd.RequestTimeout.D(), 3 * time.Second},
 		{"publish.fetch-interval", c.Publish.FetchInterval.D(), 30 * time.Second},
 		{"publish.refresh-interval", c.Publish.RefreshInterval.D(), 20 * time.Minute},
@@ -205,7 +209,7 @@ func TestValidate(t *testing.T) {
 		"services:\n  - key: k\n":                             "services[0].instances is empty",
 		"services:\n  - instances: [{address: a}]\n":          "services[0].key is empty",
 		"services:\n  - key: k\n    instances: [{name: x}]\n": "instances[0].address is empty",
-		"cluster: {session-ttl: 2s}\nservices: [{key: k, instances: [{address: a}]}]\n":               "minimum is 5s",
+		"cluster: {session-ttl: 2s}\nservices: [{key: k, instances: [{address: a}]}]\n":               "below the minimum 5s",
 		"cluster: {etcd: {cert-file: c}}\nservices: [{key: k, instances: [{address: a}]}]\n":          "set together",
 		"log: {level: loud}\nservices: [{key: k, instances: [{address: a}]}]\n":                       `log.level "loud"`,
 		"metrics: {listen: nope}\nservices: [{key: k, instances: [{address: a}]}]\n":                  "metrics.listen",
@@ -226,6 +230,97 @@ func TestValidate(t *testing.T) {
 	c, _ := Parse([]byte("cluster: {node-name: a}\n"))
 	if err := c.Validate(false); err != nil {
 		t.Errorf("cluster node without services: %v", err)
+	}
+}
+
+// TLS files with an http:// endpoint would silently connect in plaintext; a password over http:// would
+// cross the network in clear unless explicitly allowed. Both are refused naming the keys.
+func TestValidateEtcdTransport(t *testing.T) {
+	const svc = "services: [{key: k, instances: [{address: a}]}]\n"
+	cases := []struct {
+		text string
+		want []string // nil: accepted
+	}{
+		{"cluster: {etcd: {endpoints: [\"http://x:2379\"], ca-file: /ca}}\n",
+			[]string{"cluster.etcd.ca-file is set", `endpoint "http://x:2379" is not https://`, "TLS would be silently dropped", "use https:// endpoints"}},
+		{"cluster: {etcd: {endpoints: [\"https://y:2379\", \"http://x:2379\"], ca-file: /ca, cert-file: /c, key-file: /k}}\n",
+			[]string{"cluster.etcd.ca-file is set", `"http://x:2379"`}},
+		{"cluster: {etcd: {endpoints: [\"http://x:2379\"], username: u, password-file: /pw}}\n",
+			[]string{"cluster.etcd.username", `"http://x:2379"`, "cluster.etcd.allow-insecure-password"}},
+		{"cluster: {etcd: {endpoints: [\"x:2379\"], username: u, password-file: /pw}}\n",
+			[]string{"cluster.etcd.username", `"x:2379"`}},
+		{"cluster: {etcd: {endpoints: [\"http://x:2379\"], username: u, password-file: /pw, allow-insecure-password: true}}\n", nil},
+		{"cluster: {etcd: {endpoints: [\"https://x:2379\"], username: u, password-file: /pw, ca-file: /ca}}\n", nil},
+		{"cluster: {etcd: {endpoints: [\"unix:///run/etcd.sock\"], username: u, password-file: /pw}}\n", nil},
+		{"cluster: {etcd: {endpoints: [\"https://x:2379\"], ca-file: /ca}}\n", nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.text + svc))
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.text, err)
+			continue
+		}
+		err = c.Validate(true)
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("Validate(%q): %v", tc.text, err)
+			}
+			continue
+		}
+		if err == nil || !errors.Is(err, ErrInvalid) {
+			t.Errorf("Validate(%q) = %v, want an invalid-configuration error", tc.text, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Validate(%q): error %q lacks %q", tc.text, err, w)
+			}
+		}
+	}
+}
+
+// An integer number of seconds too large for time.Duration is refused naming the key, instead of
+// silently wrapping around to a negative or tiny duration.
+func TestIntegerSecondsOverflow(t *testing.T) {
+	cases := map[string]string{
+		"cluster:\n  session-ttl: 9223372037\n":            "cluster.session-ttl",
+		"publish:\n  refresh-interval: 9223372036854775\n": "publish.refresh-interval",
+		"cluster:\n  etcd:\n    request-timeout: -5\n":     "cluster.etcd.request-timeout",
+	}
+	for text, key := range cases {
+		c, err := Parse([]byte(text))
+		if err == nil {
+			t.Errorf("Parse(%q) accepted it: %s", text, c.Cluster.SessionTTL.D())
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), key) {
+			t.Errorf("Parse(%q) = %v, want an invalid-configuration error naming %s", text, err, key)
+		}
+	}
+	// The largest value that fits is still accepted.
+	if c, err := Parse([]byte("publish:\n  refresh-interval: 9223372036\n")); err != nil || c.Publish.RefreshInterval.D() != 9223372036*time.Second {
+		t.Errorf("Parse(9223372036 seconds) = %v", err)
+	}
+}
+
+// The config file and the cluster accept exactly the same session TTLs: a TTL the parser lets through
+// never fails later when the election starts.
+func TestSessionTTLAgreesWithCluster(t *testing.T) {
+	for _, v := range []string{"4s", "5s", "7500ms", "10s", "5001ms", "1h", "30"} {
+		c, err := Parse([]byte("services: [{key: k, instances: [{address: a}]}]\ncluster: {session-ttl: " + v + "}\n"))
+		if err != nil {
+			t.Fatalf("Parse(%s): %v", v, err)
+		}
+		cfgErr := c.Validate(true)
+		ecfg := cluster.DefaultConfig("n")
+		ecfg.TTL = c.Cluster.SessionTTL.D()
+		clusterErr := ecfg.Validate()
+		if (cfgErr == nil) != (clusterErr == nil) {
+			t.Errorf("session-ttl %s: config says %v, cluster says %v", v, cfgErr, clusterErr)
+		}
+		if cfgErr != nil && !strings.Contains(cfgErr.Error(), "cluster.session-ttl") {
+			t.Errorf("session-ttl %s: error %q does not name cluster.session-ttl", v, cfgErr)
+		}
 	}
 }
 

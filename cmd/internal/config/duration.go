@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -10,6 +11,9 @@ import (
 // Duration is a time.Duration written in YAML as a Go duration string ("90s", "5m") or as a number of
 // seconds.
 type Duration time.Duration
+
+// maxSeconds is the largest whole number of seconds a time.Duration holds (about 292 years).
+const maxSeconds = int64(math.MaxInt64 / time.Second)
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
@@ -23,6 +27,12 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		var secs int64
 		if err := n.Decode(&secs); err != nil {
 			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		if secs < 0 {
+			return fmt.Errorf("line %d: negative duration %d", n.Line, secs)
+		}
+		if secs > maxSeconds {
+			return fmt.Errorf("line %d: %d seconds is too long (at most %d)", n.Line, secs, maxSeconds)
 		}
 		*d = Duration(time.Duration(secs) * time.Second)
 		return nil

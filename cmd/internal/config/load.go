@@ -88,6 +88,13 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
 			if err := checkKeys(v, f.Type, join(where, k.Value)); err != nil {
 				return err
 			}
+			if f.Type == reflect.TypeFor[Duration]() {
+				// Decoded here as well, so that a bad duration names its key.
+				var d Duration
+				if err := v.Decode(&d); err != nil {
+					return fmt.Errorf("%w: %s: %v", ErrInvalid, join(where, k.Value), err)
+				}
+			}
 		}
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
 		for i, item := range n.Content {

@@ -85,6 +85,8 @@ type Server struct {
 	failUploads map[string]string
 	descs       map[string][]byte
 	hang        map[string]bool
+	holds       map[string]*hold // pending Hold, by verb
+	held        []*hold          // every Hold, released by Close
 	autoEvents  bool
 	fetches     []Fetch
 	posts       []Post
@@ -163,6 +165,9 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	for _, h := range s.held {
+		h.free()
+	}
 	s.mu.Unlock()
 	s.ln.Close()
 	s.DropConnections()
@@ -232,6 +237,33 @@ func (s *Server) HangOn(verb string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hang[strings.ToUpper(verb)] = true
+}
+
+// hold is one Hold: a command answered only once released.
+type hold struct {
+	arrived chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *hold) free() { h.once.Do(func() { close(h.release) }) }
+
+// Hold makes the fake read the next command with this verb and answer it only once release is
+// called (or the server closes), like a tor slow to answer: the client's command connection stays
+// busy meanwhile. arrived is closed when the command has been read.
+func (s *Server) Hold(verb string) (arrived <-chan struct{}, release func()) {
+	h := &hold{arrived: make(chan struct{}), release: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holds == nil {
+		s.holds = map[string]*hold{}
+	}
+	s.holds[strings.ToUpper(verb)] = h
+	s.held = append(s.held, h)
+	if s.closed {
+		h.free()
+	}
+	return h.arrived, h.free
 }
 
 // Fetches returns the HSFETCH commands accepted so far.
@@ -421,7 +453,13 @@ func (c *conn) serve() {
 		verb = strings.ToUpper(verb)
 		c.srv.mu.Lock()
 		hang := c.srv.hang[verb]
+		h := c.srv.holds[verb]
+		delete(c.srv.holds, verb)
 		c.srv.mu.Unlock()
+		if h != nil {
+			close(h.arrived)
+			<-h.release
+		}
 		if hang {
 			continue
 		}
