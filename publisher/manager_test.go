@@ -721,4 +721,19 @@ func TestManagerRevisionProbeTimesOut(t *testing.T) {
 	if revs := h.postsFor(h.tor.takePosts(), sl.Period); len(revs) != 1 || revs[0] == 0 {
 		t.Fatalf("after the probe's bound: uploads with revisions %v, want one", revs)
 	}
+	// A late answer still counts: the next upload goes above what that HSDir holds.
+	_, bl, resp := h.clientSlot()
+	const held = uint64(1) << 45
+	desc, err := hsv3.Encode(hsv3.EncodeParams{Identity: h.master, PeriodNum: sl.Period, PeriodLength: sl.PeriodLength,
+		RevisionCounter: held, IntroPoints: h.bes[0].intros, Now: h.now, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.tor.events <- torctl.DescReceived{Address: h.master.Address(), HSDir: resp[1], Blinded: b64.EncodeToString(bl), Descriptor: desc}
+	h.bes[0].newIntros(t, 3, h.now)
+	h.advance(DefaultConfig().FetchInterval)
+	h.advance(3 * time.Second)
+	if revs := h.postsFor(h.tor.takePosts(), sl.Period); len(revs) != 1 || revs[0] <= held {
+		t.Fatalf("after a late answer (%d held): uploads with revisions %v, want one above", held, revs)
+	}
 }
