@@ -69,13 +69,14 @@ func DefaultConfig() Config {
 			MaxRevisionAge: 150 * time.Minute,
 			CertMargin:     time.Hour,
 		},
-		MaxBackends:          60,
-		FetchServers:         3,
-		UploadTimeout:        2 * time.Minute,
+		MaxBackends:   60,
+		FetchServers:  3,
+		UploadTimeout: 2 * time.Minute,
+		Logger:        hclog.NewNullLogger(),
+		Now:           time.Now,
+		Rand:          rand.Reader,
+
 		RevisionProbeTimeout: 10 * time.Second,
-		Logger:               hclog.NewNullLogger(),
-		Now:                  time.Now,
-		Rand:                 rand.Reader,
 	}
 }
 
