@@ -149,16 +149,18 @@ type fakeTor struct {
 	backends map[string]*testBackend // by address
 	down     map[string]bool         // backends whose descriptor is not found
 	events   chan torctl.Event
-	fetches  int // HSFETCHes of backends
+	fetches  int
+	posts    []post
+	postErr  error
+	rejects  map[string]bool // HSDirs that answer UPLOAD_REJECTED
+
 	// held are the descriptors HSDirs hold for addresses that are not backends (the master's), by
 	// address and HSDir fingerprint; other HSDirs answer NOT_FOUND.
 	held map[string]map[string]torctl.DescReceived
 	// silent are addresses whose fetches tor never answers.
-	silent       map[string]bool
-	otherFetches []fetchCall // HSFETCHes of addresses that are not backends
-	posts        []post
-	postErr      error
-	rejects      map[string]bool // HSDirs that answer UPLOAD_REJECTED
+	silent map[string]bool
+	// otherFetches are the HSFETCHes of addresses that are not backends; fetches counts the others.
+	otherFetches []fetchCall
 }
 
 func newFakeTor(t *testing.T, n *testNetwork, now func() time.Time) *fakeTor {
