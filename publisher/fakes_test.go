@@ -129,6 +129,11 @@ func (b *testBackend) descriptor(t *testing.T, slot hashring.Slot, now time.Time
 	return d
 }
 
+type fetchCall struct {
+	addr    string
+	servers []string
+}
+
 type post struct {
 	addr     string
 	servers  []string
@@ -149,6 +154,14 @@ type fakeTor struct {
 	posts    []post
 	postErr  error
 	rejects  map[string]bool // HSDirs that answer UPLOAD_REJECTED
+
+	// held are the descriptors HSDirs hold for addresses that are not backends (the master's), by
+	// address and HSDir fingerprint; other HSDirs answer NOT_FOUND.
+	held map[string]map[string]torctl.DescReceived
+	// silent are addresses whose fetches tor never answers.
+	silent map[string]bool
+	// otherFetches are the HSFETCHes of addresses that are not backends; fetches counts the others.
+	otherFetches []fetchCall
 }
 
 func newFakeTor(t *testing.T, n *testNetwork, now func() time.Time) *fakeTor {
@@ -164,10 +177,23 @@ func (f *fakeTor) Microdescs(context.Context) ([]byte, error) { return f.net.mds
 func (f *fakeTor) FetchDescriptor(_ context.Context, addr string, servers []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.fetches++
 	b := f.backends[addr]
+	if b == nil {
+		f.otherFetches = append(f.otherFetches, fetchCall{addr: addr, servers: servers})
+	} else {
+		f.fetches++
+	}
+	if f.silent[addr] {
+		return nil
+	}
 	if b == nil || f.down[addr] {
-		f.events <- torctl.DescFailed{Address: addr, HSDir: servers[0], Reason: "NOT_FOUND"}
+		for _, s := range servers { // tor answers for each HSDir asked
+			if ev, ok := f.held[addr][s]; ok {
+				f.events <- ev
+			} else {
+				f.events <- torctl.DescFailed{Address: addr, HSDir: s, Reason: "NOT_FOUND"}
+			}
+		}
 		return nil
 	}
 	cons, err := hashring.ParseConsensus(f.net.consensus)

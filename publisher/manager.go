@@ -47,6 +47,9 @@ type Config struct {
 	FetchServers int
 	// UploadTimeout marks an upload failed when tor reports nothing for this long.
 	UploadTimeout time.Duration
+	// RevisionProbeTimeout bounds how long the first upload for a blinded key with no publish record
+	// waits for the responsible HSDirs to say which revision counter they hold (see probe.go).
+	RevisionProbeTimeout time.Duration
 	// Node names this obhost in records.
 	Node   string
 	Logger hclog.Logger
@@ -73,6 +76,8 @@ func DefaultConfig() Config {
 		Logger:        hclog.NewNullLogger(),
 		Now:           time.Now,
 		Rand:          rand.Reader,
+
+		RevisionProbeTimeout: 10 * time.Second,
 	}
 }
 
@@ -203,8 +208,8 @@ func (m *Manager) step(ctx context.Context) {
 		}
 		m.expireUploads(ctx, now)
 		if !now.Before(m.checkDue) {
+			m.checkDue = now.Add(m.cfg.CheckInterval) // publishAll may bring it forward
 			m.publishAll(ctx, now)
-			m.checkDue = now.Add(m.cfg.CheckInterval)
 		}
 	}
 	m.publishStatus()
@@ -355,8 +360,10 @@ func (m *Manager) handleEvent(ctx context.Context, ev torctl.Event) {
 	case torctl.DescReceived:
 		if m.leading {
 			m.descReceived(ctx, e, now)
+			m.probeEvent(e, now)
 		}
 	case torctl.DescFailed:
+		m.probeEvent(e, now)
 		if len(m.byBackend[e.Address]) > 0 {
 			m.counters.FetchFailures[e.Reason]++
 		}

@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -623,5 +624,136 @@ func TestManagerOneIntroPointPerRelay(t *testing.T) {
 	}
 	if checked != len(inDesc) {
 		t.Errorf("status describes %d HSDir uploads, %d were made", checked, len(inDesc))
+	}
+}
+
+// clientSlot returns the slot tor clients fetch from now (the only one
+// HSFETCH can ask for) and that slot's blinded key and responsible HSDirs.
+func (h *harness) clientSlot() (hashring.Slot, ed25519.PublicKey, []string) {
+	h.t.Helper()
+	cons, err := hashring.ParseConsensus(h.net.consensus)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cons.AttachMicrodescs(mustMDs(h.t, h.net.mds))
+	sl := cons.ClientSlot()
+	bl, err := hsv3.BlindPublicKey(h.master.PublicKey(), sl.Period, sl.PeriodLength)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var fps []string
+	for _, d := range hashring.NewRing(cons, sl).Responsible([32]byte(bl)) {
+		fps = append(fps, d.Fingerprint)
+	}
+	return sl, bl, fps
+}
+
+// postsFor returns the uploads whose descriptor belongs to period, with their revision counters.
+func (h *harness) postsFor(posts []post, period uint64) []uint64 {
+	h.t.Helper()
+	var revs []uint64
+	for _, p := range posts {
+		if d, per := h.decodeAny(p.desc); per == period {
+			revs = append(revs, d.RevisionCounter)
+		}
+	}
+	return revs
+}
+
+// TestManagerRevisionAboveWhatHSDirsHold: a master descriptor with a revision counter far above the
+// time-based one is on an HSDir (published by the Python tool, or before the data dir was wiped) and
+// etcd has no publish record. The first upload must carry a higher counter, or every HSDir that holds
+// it refuses the upload.
+func TestManagerRevisionAboveWhatHSDirsHold(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	sl, bl, resp := h.clientSlot()
+	const planted = uint64(1) << 50
+	desc, err := hsv3.Encode(hsv3.EncodeParams{Identity: h.master, PeriodNum: sl.Period, PeriodLength: sl.PeriodLength,
+		RevisionCounter: planted, IntroPoints: h.bes[0].intros, Now: h.now.Add(-time.Hour), Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One HSDir holds it; the others have nothing (NOT_FOUND) or an older copy.
+	older, err := hsv3.Encode(hsv3.EncodeParams{Identity: h.master, PeriodNum: sl.Period, PeriodLength: sl.PeriodLength,
+		RevisionCounter: planted - 100, IntroPoints: h.bes[0].intros, Now: h.now.Add(-2 * time.Hour), Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A descriptor signed by another key is not believed, whatever counter it claims.
+	other, _ := hsv3.GenerateIdentityKey(rand.Reader)
+	forged, err := hsv3.Encode(hsv3.EncodeParams{Identity: other, PeriodNum: sl.Period, PeriodLength: sl.PeriodLength,
+		RevisionCounter: planted * 4, IntroPoints: h.bes[0].intros, Now: h.now, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(fp string, d []byte) torctl.DescReceived {
+		return torctl.DescReceived{Address: h.master.Address(), HSDir: fp, Blinded: b64.EncodeToString(bl), Descriptor: d}
+	}
+	h.tor.held = map[string]map[string]torctl.DescReceived{h.master.Address(): {
+		resp[2]: ev(resp[2], desc), resp[0]: ev(resp[0], older), resp[5]: ev(resp[5], forged),
+	}}
+
+	h.lead.set(true, 1)
+	h.run()
+	h.advance(3 * time.Second)
+	posts := h.tor.takePosts()
+	revs := h.postsFor(posts, sl.Period)
+	if len(revs) != 1 {
+		t.Fatalf("%d uploads for the clients' blinded key (of %d), want 1", len(revs), len(posts))
+	}
+	if revs[0] <= planted || revs[0] >= planted*4 {
+		t.Fatalf("first upload has revision counter %d, want just above %d (what an HSDir holds)", revs[0], planted)
+	}
+	if len(h.tor.otherFetches) != 1 || len(h.tor.otherFetches[0].servers) != len(resp) {
+		t.Errorf("master fetches = %+v, want one to its %d responsible HSDirs", h.tor.otherFetches, len(resp))
+	}
+	pubs, _ := h.state.PublishedAll(h.ctx, h.master.Address())
+	if r := pubs[slotKey(bl)]; r.RevisionCounter != revs[0] {
+		t.Errorf("publish record has revision %d, uploaded %d", r.RevisionCounter, revs[0])
+	}
+	// Later uploads keep counting from there, and the HSDirs are not asked again.
+	h.bes[1].newIntros(t, 3, h.now)
+	h.advance(DefaultConfig().FetchInterval)
+	h.advance(3 * time.Second)
+	again := h.postsFor(h.tor.takePosts(), sl.Period)
+	if len(again) != 1 || again[0] <= revs[0] {
+		t.Errorf("next upload revisions %v, want one above %d", again, revs[0])
+	}
+	if len(h.tor.otherFetches) != 1 {
+		t.Errorf("the master's descriptors were fetched %d times, want once", len(h.tor.otherFetches))
+	}
+}
+
+// TestManagerRevisionProbeTimesOut: tor never answers the fetch of the master's descriptors. The
+// upload waits for the probe's bound, not forever, then goes out with the time-based counter.
+func TestManagerRevisionProbeTimesOut(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	sl, _, _ := h.clientSlot()
+	h.tor.silent = map[string]bool{h.master.Address(): true}
+	h.lead.set(true, 1)
+	h.run()
+	h.advance(3 * time.Second)
+	posts := h.tor.takePosts()
+	if len(posts) != 1 || len(h.postsFor(posts, sl.Period)) != 0 {
+		t.Fatalf("%d uploads before the probe's bound, want only the other blinded key's", len(posts))
+	}
+	h.advance(DefaultConfig().RevisionProbeTimeout)
+	if revs := h.postsFor(h.tor.takePosts(), sl.Period); len(revs) != 1 || revs[0] == 0 {
+		t.Fatalf("after the probe's bound: uploads with revisions %v, want one", revs)
+	}
+	// A late answer still counts: the next upload goes above what that HSDir holds.
+	_, bl, resp := h.clientSlot()
+	const held = uint64(1) << 45
+	desc, err := hsv3.Encode(hsv3.EncodeParams{Identity: h.master, PeriodNum: sl.Period, PeriodLength: sl.PeriodLength,
+		RevisionCounter: held, IntroPoints: h.bes[0].intros, Now: h.now, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.tor.events <- torctl.DescReceived{Address: h.master.Address(), HSDir: resp[1], Blinded: b64.EncodeToString(bl), Descriptor: desc}
+	h.bes[0].newIntros(t, 3, h.now)
+	h.advance(DefaultConfig().FetchInterval)
+	h.advance(3 * time.Second)
+	if revs := h.postsFor(h.tor.takePosts(), sl.Period); len(revs) != 1 || revs[0] <= held {
+		t.Fatalf("after a late answer (%d held): uploads with revisions %v, want one above", held, revs)
 	}
 }

@@ -130,6 +130,9 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 	if !d.Publish {
 		return nil
 	}
+	if m.awaitProbe(ctx, svc, st, slot, blinded, now) {
+		return nil // the last answer, or the bound, brings the check forward
+	}
 	if len(bd.introMap) == 0 {
 		if st.published.UploadedAt.IsZero() {
 			m.log.Debug("nothing to publish yet: no live backend", "service", svc.addr, "descriptor", slotNames[i])
@@ -144,7 +147,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 			"left_out", strings.Join(bd.left, ","))
 	}
 
-	rev := NextRevision(m.timeBasedRevision(svc, i, slot, now), max(st.published.Revision, st.record.RevisionCounter))
+	rev := NextRevision(m.timeBasedRevision(svc, i, slot, now), max(st.published.Revision, st.record.RevisionCounter, st.heldRevision()))
 	descs, err := m.encodeSubsets(svc, slot, bd, rev, now)
 	if err != nil {
 		return err

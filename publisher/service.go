@@ -32,6 +32,8 @@ type slotAttempt struct {
 type slotState struct {
 	published Published
 	record    store.PublishRecord
+	// probe asks the HSDirs which revision counter they hold before the first upload (probe.go).
+	probe *revisionProbe
 }
 
 func newService(sc ServiceConfig, cfg Config) (*service, error) {

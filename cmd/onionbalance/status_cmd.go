@@ -79,6 +79,12 @@ func writeStatusText(w io.Writer, st *clusterStatus) {
 	for _, s := range st.Services {
 		fmt.Fprintln(w)
 		key := s.Key
+		switch s.Key {
+		case keyFromConfigFile:
+			key = "not in etcd: read from the node's config file"
+		case "missing":
+			key = "MISSING from etcd, which lists the service"
+		}
 		if s.KeyKEKID != "" {
 			key += ", key-encryption key " + s.KeyKEKID
 		}

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/storetest"
 )
@@ -95,5 +99,100 @@ func TestStatusNeedsEndpoints(t *testing.T) {
 	code, _, errOut := runCLIEnv(t, noEnv, "status", "--etcd-prefix", "/x")
 	if code != exitError || !strings.Contains(errOut, "no etcd endpoints") {
 		t.Errorf("code %d, stderr %q", code, errOut)
+	}
+}
+
+// TestStatusRoleAndKeySource: the leader is whoever the election keys say, never a heartbeat that
+// outlived its leadership; and a master key that is not in etcd is reported as read from the node's
+// config file when no cluster configuration in etcd lists the service (single hosts and nodes with
+// services in their config file), as missing only when one does.
+func TestStatusRoleAndKeySource(t *testing.T) {
+	cli := storetest.NewClient(t, storetest.Single(t)...)
+	keys := defaultKeys(t)
+	st := store.New(cli, keys, nil, time.Second)
+	ctx := context.Background()
+	now := time.Now()
+
+	// "a" led in epoch 5 and died: its heartbeat still says leader. "b" won since and has not
+	// rewritten its heartbeat yet; "c" follows.
+	if _, err := cli.Put(ctx, keys.Election()+"/694d8b6a1f3c2e07", "b"); err != nil {
+		t.Fatal(err)
+	}
+	var ops []clientv3.Op
+	for _, r := range []store.NodeRecord{
+		{Name: "a", Role: store.RoleLeader, Epoch: 5, Heartbeat: now.Add(-4 * time.Second)},
+		{Name: "b", Role: store.RoleFollower, Heartbeat: now.Add(-time.Second)},
+		{Name: "c", Role: store.RoleFollower, Heartbeat: now},
+	} {
+		op, err := st.PutNodeOp(r, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op)
+	}
+	// Two services with publish records and no key in etcd; the cluster configuration lists one.
+	var addrs [3]string
+	for i := range addrs {
+		k, err := hsv3.GenerateIdentityKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = k.Address()
+	}
+	fromFile, listed := addrs[0], addrs[1]
+	for _, svc := range []string{fromFile, listed} {
+		op, err := st.PutPublishedOp(svc, "00ff", store.PublishRecord{PeriodNum: 1, PeriodLength: 1440, RevisionCounter: 9, UploadedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op)
+	}
+	if err := st.Commit(ctx, ops...); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutConfig(ctx, []byte(`{"version":1,"services":[{"address":"`+listed+`","intro_points_per_backend":2,"instances":[{"address":"`+addrs[2]+`"}]}]}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := gatherStatus(ctx, cli, keys, time.Second, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Leader == nil || got.Leader.Name != "b" {
+		t.Fatalf("leader %+v, want b", got.Leader)
+	}
+	roles := map[string]string{}
+	leaders := 0
+	for _, n := range got.Nodes {
+		roles[n.Name] = n.Role
+		if n.Role == store.RoleLeader {
+			leaders++
+			if n.Epoch != got.Leader.Epoch {
+				t.Errorf("leader %s shown with epoch %d, the election says %d", n.Name, n.Epoch, got.Leader.Epoch)
+			}
+		}
+	}
+	if leaders != 1 || roles["b"] != store.RoleLeader || roles["a"] == store.RoleLeader || roles["c"] != store.RoleFollower {
+		t.Errorf("roles %v, want b alone as leader", roles)
+	}
+	keySource := map[string]string{}
+	for _, s := range got.Services {
+		keySource[s.Address] = s.Key
+	}
+	if keySource[fromFile] != keyFromConfigFile || keySource[listed] != "missing" {
+		t.Errorf("key sources %v, want %s: %q and %s: missing", keySource, fromFile, keyFromConfigFile, listed)
+	}
+
+	var out strings.Builder
+	writeStatusText(&out, got)
+	for _, want := range []string{"master key: not in etcd: read from the node's config file", "leader (stale)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status text lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "a" && f[1] == store.RoleLeader && !strings.Contains(line, "stale") {
+			t.Errorf("the dead leader is shown as leader: %q", line)
+		}
 	}
 }

@@ -46,7 +46,9 @@ type serviceStatus struct {
 	Address string `json:"address"`
 	// InConfig is true when the cluster configuration lists the service.
 	InConfig bool `json:"in_config"`
-	// Key says how the master key is stored: "sealed", "plaintext", "missing" or "unknown".
+	// Key says how the master key is stored: "sealed", "plaintext", "unknown" (not readable), or, when
+	// etcd has none, "config-file" (no cluster configuration in etcd lists the service: its nodes read
+	// the key from their config file) or "missing" (the cluster configuration lists it).
 	Key         string             `json:"key"`
 	KeyKEKID    string             `json:"key_kek_id,omitempty"`
 	Backends    []backendStatus    `json:"backends"`
@@ -88,6 +90,10 @@ type hsdirStatus struct {
 	Backends []string `json:"backends,omitempty"`
 }
 
+// keyFromConfigFile is serviceStatus.Key for a service whose master key is not in etcd and which no
+// cluster configuration in etcd lists: the nodes publishing it read the key from their config file.
+const keyFromConfigFile = "config-file"
+
 // gatherStatus reads the cluster's state under keys. Each read is bounded by timeout.
 func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration, now time.Time) (*clusterStatus, error) {
 	st := store.New(kv, keys, nil, timeout)
@@ -107,6 +113,7 @@ func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 		return nil, err
 	}
 	for _, n := range nodes {
+		n.Role, n.Epoch = electedRole(n, out.Leader)
 		out.Nodes = append(out.Nodes, nodeStatus{NodeRecord: n, HeartbeatAge: now.Sub(n.Heartbeat).Seconds()})
 	}
 
@@ -146,6 +153,24 @@ func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 		out.Services = append(out.Services, ss)
 	}
 	return out, nil
+}
+
+// roleStaleLeader is the role shown for a node whose heartbeat still says leader although the election
+// has another leader or none: it died or lost etcd, and its heartbeat outlives its leadership by up to
+// the heartbeat's lease.
+const roleStaleLeader = "leader (stale)"
+
+// electedRole is the role and epoch to show for a node: the election keys say who leads, not the
+// heartbeats. The leader's own heartbeat may still say follower for a moment after it won.
+func electedRole(n store.NodeRecord, leader *leaderStatus) (string, int64) {
+	switch {
+	case leader != nil && n.Name == leader.Name:
+		return store.RoleLeader, leader.Epoch
+	case n.Role == store.RoleLeader:
+		return roleStaleLeader, n.Epoch
+	default:
+		return n.Role, n.Epoch
+	}
 }
 
 // electionCandidates lists the election keys, oldest (the leader) first.
@@ -198,6 +223,9 @@ func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr str
 	timeout time.Duration, now time.Time) (serviceStatus, error) {
 	ss := serviceStatus{Address: addr, InConfig: inConfig, Backends: []backendStatus{}, Descriptors: []descriptorStatus{}}
 	ss.Key, ss.KeyKEKID = keyProtection(ctx, kv, st.Keys().ServiceKey(addr), timeout)
+	if ss.Key == "missing" && !inConfig {
+		ss.Key = keyFromConfigFile
+	}
 
 	recs, err := st.Instances(ctx, addr)
 	if err != nil {

@@ -36,6 +36,8 @@ type deployConfig struct {
 	Name     string // folder under the network directory, prefix of the answers
 	Backends int
 	Client   bool // also start a client tor of its own (SocksPort + ControlPort)
+	// BeforeDaemon, when set, runs once the tors are up and before the daemon starts.
+	BeforeDaemon func(d *deployment)
 }
 
 // deployment is one OnionBalance host on the shared network, laid out by
@@ -125,6 +127,9 @@ func deploy(ctx context.Context, t *testing.T, n *testnet.Network, cfg deployCon
 		d.checkBackendAccepted(ctx, t, b)
 	}
 
+	if cfg.BeforeDaemon != nil {
+		cfg.BeforeDaemon(d)
+	}
 	d.daemon = startDaemon(t, filepath.Join(bins, "onionbalance"), d.writeDaemonConfig(t), d.dir, cfg.Name)
 	t.Cleanup(func() { // registered last, so it runs first, while the deployment still runs
 		if t.Failed() {

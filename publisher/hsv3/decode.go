@@ -115,6 +115,23 @@ func DecodeBlinded(raw []byte, blinded ed25519.PublicKey, subcredential [32]byte
 	return d, nil
 }
 
+// DecodeOuter verifies the outer (plaintext) layer of a descriptor signed
+// through blinded and returns it without decrypting anything: the revision
+// counter, lifetime and signing key are set, the layers below are not. It
+// fails with ErrWrongService when the signing-key certificate is signed by
+// another blinded key, and with ErrBadSignature when a signature does not
+// verify. Use it to learn what an HSDir holds for a blinded key.
+func DecodeOuter(raw []byte, blinded ed25519.PublicKey, opts DecodeOptions) (*Descriptor, error) {
+	d, _, err := decodeOuter(raw, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(d.BlindedKey, blinded) {
+		return nil, fmt.Errorf("descriptor is signed by blinded key %s, want %s: %w", BlindedKeyID(d.BlindedKey), BlindedKeyID(blinded), ErrWrongService)
+	}
+	return d, nil
+}
+
 // DecodeForAddress verifies and decrypts a descriptor knowing only the
 // onion address, for inspection tools. It finds the time period from the
 // signing-key certificate's expiry (see findPeriod) and fails with

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -311,5 +312,38 @@ func TestEncodeHandBuiltCerts(t *testing.T) {
 	ips[0].EncKeyCert = &Cert{CertifiedKey: make([]byte, 5)}
 	if _, err := Encode(EncodeParams{Identity: identity, PeriodNum: 9, PeriodLength: 1440, Now: hsdesc1Now, Rand: testRand(14), IntroPoints: ips}); err == nil {
 		t.Error("5-byte certified key accepted")
+	}
+}
+
+// TestDecodeOuter reads the revision counter of a descriptor without decrypting it, and only when the
+// descriptor is signed through the blinded key asked for.
+func TestDecodeOuter(t *testing.T) {
+	arti, _ := vectorIntroPoints(t)
+	identity := testIdentity(t)
+	now := hsdesc1Now
+	const rev = 1<<40 + 3
+	raw, err := Encode(EncodeParams{Identity: identity, PeriodNum: 19382, PeriodLength: 1440, RevisionCounter: rev,
+		IntroPoints: arti[:2], Now: now, Rand: testRand(9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blinded, err := BlindPublicKey(identity.PublicKey(), 19382, 1440)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := DecodeOuter(raw, blinded, DecodeOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.RevisionCounter != rev || d.LifetimeMinutes != DefaultLifetimeMinutes || d.Inner != nil {
+		t.Errorf("revision %d lifetime %d inner %v, want %d %d nil", d.RevisionCounter, d.LifetimeMinutes, d.Inner, uint64(rev), DefaultLifetimeMinutes)
+	}
+	other, _ := BlindPublicKey(identity.PublicKey(), 19383, 1440)
+	if _, err := DecodeOuter(raw, other, DecodeOptions{Now: now}); !errors.Is(err, ErrWrongService) {
+		t.Errorf("other period's blinded key: err = %v, want ErrWrongService", err)
+	}
+	forged := bytes.Replace(raw, []byte(fmt.Sprintf("revision-counter %d\n", uint64(rev))), []byte("revision-counter 99999999999999\n"), 1)
+	if _, err := DecodeOuter(forged, blinded, DecodeOptions{Now: now}); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("changed revision counter: err = %v, want ErrBadSignature", err)
 	}
 }
