@@ -1,6 +1,7 @@
 package publisher
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -111,10 +112,14 @@ func backoff(attempts int, lo, hi time.Duration) time.Duration {
 
 // NextRevision returns the revision counter for a new upload: the time-based (OPE) value, but always
 // above the last one published for the same blinded key, so a new leader or a restarted node never goes
-// backwards (HSDirs only accept strictly greater counters).
+// backwards (HSDirs only accept strictly greater counters). At the largest counter it stays there
+// rather than wrap to 0, which would be below every counter the HSDirs hold and be stored for good.
 func NextRevision(timeBased, last uint64) uint64 {
-	if timeBased > last {
+	switch {
+	case timeBased > last:
 		return timeBased
+	case last == math.MaxUint64:
+		return last
 	}
 	return last + 1
 }

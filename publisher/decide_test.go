@@ -92,3 +92,13 @@ func TestDigestSplit(t *testing.T) {
 		}
 	}
 }
+
+func TestNextRevisionSaturatesAtTheMaximum(t *testing.T) {
+	const top = ^uint64(0)
+	for _, tc := range []struct{ timeBased, last uint64 }{{5, top}, {top, top}, {top, top - 1}, {0, top}} {
+		if got := NextRevision(tc.timeBased, tc.last); got != top {
+			t.Errorf("NextRevision(%d, %d) = %d, want %d: the counter must stay at the maximum, never wrap to 0",
+				tc.timeBased, tc.last, got, top)
+		}
+	}
+}
