@@ -354,7 +354,7 @@ func (m *Manager) handleEvent(ctx context.Context, ev torctl.Event) {
 			m.log.Info("tor control connection is back: reloading the consensus and fetching again")
 		}
 		m.consensusDue, m.fetchDue, m.checkDue = now, now, now
-		m.pending = map[string][]pendingUpload{}
+		m.failPending(ctx, reasonReconnected, now) // tor's answers to them are lost
 	case torctl.Disconnected:
 		m.log.Warn("tor control connection lost; reconnecting", "error", e.Err)
 	case torctl.DescReceived:

@@ -33,14 +33,23 @@ func (m *Manager) uploadResult(ctx context.Context, addr, hsdir, reason string, 
 
 // settle records the outcome of one upload in memory and in etcd.
 func (m *Manager) settle(ctx context.Context, pu pendingUpload, hsdir, reason string, now time.Time) {
+	if m.note(pu, hsdir, reason, now) {
+		m.writeResults(ctx, pu.svc, pu.slot)
+	}
+}
+
+// note records the outcome of one upload in memory. It returns false when the slot is gone (new period).
+func (m *Manager) note(pu pendingUpload, hsdir, reason string, now time.Time) bool {
 	st := pu.svc.slots[pu.slot]
 	if st == nil {
-		return // the slot is gone (new period)
+		return false
 	}
 	res := store.UploadResult{Status: store.UploadUploaded, At: now}
 	if reason != "" {
 		res = store.UploadResult{Status: store.UploadFailed, Reason: reason, At: now}
-		m.counters.UploadFailures[hsdir]++
+		if reason != reasonReconnected { // tor's connection, not the HSDir, failed
+			m.counters.UploadFailures[hsdir]++
+		}
 		f := st.published.Failed[hsdir]
 		st.published.Failed[hsdir] = Failure{Attempts: max(f.Attempts, 1), LastTry: now}
 		m.log.Warn("descriptor upload failed", "service", pu.svc.addr, "hsdir", hsdir, "reason", reason,
@@ -53,8 +62,43 @@ func (m *Manager) settle(ctx context.Context, pu pendingUpload, hsdir, reason st
 		st.record.HSDirs = map[string]store.UploadResult{}
 	}
 	st.record.HSDirs[hsdir] = res
-	if err := m.putPublished(ctx, pu.svc, pu.slot, st.record); err != nil {
-		m.log.Error("recording the upload result failed", "service", pu.svc.addr, "hsdir", hsdir, "error", err)
+	return true
+}
+
+// writeResults stores the publish record of one slot with the results noted so far.
+func (m *Manager) writeResults(ctx context.Context, svc *service, slot string) {
+	st := svc.slots[slot]
+	if st == nil {
+		return
+	}
+	if err := m.putPublished(ctx, svc, slot, st.record); err != nil {
+		m.log.Error("recording the upload result failed", "service", svc.addr, "error", err)
+	}
+}
+
+// reasonReconnected is the failure recorded for uploads whose outcome was lost with tor's control
+// connection.
+const reasonReconnected = "tor reconnected"
+
+// failPending settles every upload still waiting for tor as failed with reason, one etcd write per
+// publish record: after tor's control connection dropped, its answers are lost, and the failed
+// HSDirs are retried with the backoff of Decide rather than at the next refresh.
+func (m *Manager) failPending(ctx context.Context, reason string, now time.Time) {
+	type slotRef struct {
+		svc  *service
+		slot string
+	}
+	touched := map[slotRef]bool{}
+	for k, q := range m.pending {
+		for _, pu := range q {
+			if m.note(pu, k[len(pu.svc.addr)+1:], reason, now) {
+				touched[slotRef{pu.svc, pu.slot}] = true
+			}
+		}
+	}
+	m.pending = map[string][]pendingUpload{}
+	for r := range touched {
+		m.writeResults(ctx, r.svc, r.slot)
 	}
 }
 
