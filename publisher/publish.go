@@ -3,6 +3,7 @@ package publisher
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -127,6 +128,12 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		HSDirs: bd.responsible, Epoch: m.epoch}
 	copy(want.Blinded[:], blinded)
 	d := Decide(st.published, want, now, m.cfg.Timing)
+	if d.Retry {
+		// One upload at a time to an HSDir being retried, so that tor's answer is known to be this
+		// descriptor's (see uploadResult); the others wait for the next check.
+		d.Targets = slices.DeleteFunc(d.Targets, func(fp string) bool { return m.inFlight(svc, fp) })
+		d.Publish = len(d.Targets) > 0
+	}
 	if !d.Publish {
 		return nil
 	}

@@ -2,6 +2,8 @@ package publisher
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/obcluster/obcluster/store"
@@ -12,23 +14,55 @@ type pendingUpload struct {
 	svc   *service
 	slot  string
 	since time.Time
+	// answered and reason hold one of tor's answers for this HSDir ("" = accepted) while other uploads
+	// to the same HSDir are still in flight; see uploadResult.
+	answered bool
+	reason   string
 }
 
 // uploadResult applies tor's verdict for one HSDir. Tor's upload events name the address and the HSDir
-// but not the descriptor, so the oldest pending upload to that HSDir takes the result.
+// but not the descriptor (nor its blinded key), and tor may answer uploads to one HSDir in any order.
+// With one upload in flight to the HSDir the answer is its own. With several (both descriptors of a
+// service go to an HSDir responsible for both blinded keys), answers are only counted until every
+// upload has one: if they agree, each upload gets it; if they differ, nobody can tell which
+// descriptor was refused, so every one of them is recorded failed and retried. Retries go to an HSDir
+// one at a time (see publishSlot), so their answers are never ambiguous.
 func (m *Manager) uploadResult(ctx context.Context, addr, hsdir, reason string, now time.Time) {
 	k := addr + "|" + hsdir
 	q := m.pending[k]
-	if len(q) == 0 {
+	i := slices.IndexFunc(q, func(pu pendingUpload) bool { return !pu.answered })
+	if i < 0 {
 		return // not ours, or a late event after a timeout
 	}
-	pu := q[0]
-	if len(q) == 1 {
-		delete(m.pending, k)
-	} else {
-		m.pending[k] = q[1:]
+	if reason != "" {
+		m.counters.UploadFailures[hsdir]++
 	}
-	m.settle(ctx, pu, hsdir, reason, now)
+	q[i].answered, q[i].reason = true, reason
+	m.settleAnswered(ctx, k, hsdir, now)
+}
+
+// settleAnswered settles the uploads to one HSDir (key k of m.pending) once each has an answer.
+func (m *Manager) settleAnswered(ctx context.Context, k, hsdir string, now time.Time) {
+	q := m.pending[k]
+	if slices.ContainsFunc(q, func(pu pendingUpload) bool { return !pu.answered }) {
+		return
+	}
+	delete(m.pending, k)
+	reason, agree := q[0].reason, true
+	for _, pu := range q[1:] {
+		if pu.reason != reason {
+			agree = false
+		}
+		if reason == "" {
+			reason = pu.reason
+		}
+	}
+	if !agree {
+		reason = fmt.Sprintf("%s (answer to one of %d uploads in flight to this HSDir; tor does not say which)", reason, len(q))
+	}
+	for _, pu := range q {
+		m.settle(ctx, pu, hsdir, reason, now)
+	}
 }
 
 // settle records the outcome of one upload in memory and in etcd.
@@ -36,6 +70,11 @@ func (m *Manager) settle(ctx context.Context, pu pendingUpload, hsdir, reason st
 	if m.note(pu, hsdir, reason, now) {
 		m.writeResults(ctx, pu.svc, pu.slot)
 	}
+}
+
+// inFlight reports whether an upload of svc to hsdir still waits for tor's answer.
+func (m *Manager) inFlight(svc *service, hsdir string) bool {
+	return len(m.pending[svc.addr+"|"+hsdir]) > 0
 }
 
 // note records the outcome of one upload in memory. It returns false when the slot is gone (new period).
@@ -47,9 +86,6 @@ func (m *Manager) note(pu pendingUpload, hsdir, reason string, now time.Time) bo
 	res := store.UploadResult{Status: store.UploadUploaded, At: now}
 	if reason != "" {
 		res = store.UploadResult{Status: store.UploadFailed, Reason: reason, At: now}
-		if reason != reasonReconnected { // tor's connection, not the HSDir, failed
-			m.counters.UploadFailures[hsdir]++
-		}
 		f := st.published.Failed[hsdir]
 		st.published.Failed[hsdir] = Failure{Attempts: max(f.Attempts, 1), LastTry: now}
 		m.log.Warn("descriptor upload failed", "service", pu.svc.addr, "hsdir", hsdir, "reason", reason,
@@ -102,18 +138,19 @@ func (m *Manager) failPending(ctx context.Context, reason string, now time.Time)
 	}
 }
 
-// expireUploads fails uploads tor never reported on.
+// expireUploads gives uploads tor never answered the answer TIMEOUT.
 func (m *Manager) expireUploads(ctx context.Context, now time.Time) {
 	for k, q := range m.pending {
-		for len(q) > 0 && now.Sub(q[0].since) >= m.cfg.UploadTimeout {
-			hsdir := k[len(q[0].svc.addr)+1:]
-			m.settle(ctx, q[0], hsdir, "TIMEOUT", now)
-			q = q[1:]
+		if now.Sub(q[0].since) < m.cfg.UploadTimeout {
+			continue
 		}
-		if len(q) == 0 {
-			delete(m.pending, k)
-		} else {
-			m.pending[k] = q
+		hsdir := k[len(q[0].svc.addr)+1:]
+		for i := range q {
+			if !q[i].answered && now.Sub(q[i].since) >= m.cfg.UploadTimeout {
+				m.counters.UploadFailures[hsdir]++
+				q[i].answered, q[i].reason = true, "TIMEOUT"
+			}
 		}
+		m.settleAnswered(ctx, k, hsdir, now)
 	}
 }

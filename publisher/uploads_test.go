@@ -107,3 +107,90 @@ func TestManagerRetriesUploadsLostWithTheControlConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestManagerCreditsUploadResultsToTheRightDescriptor: one HSDir holds both blinded keys (both
+// descriptors of the service are uploaded to it) and accepts only one of them. Tor's HS_DESC
+// UPLOADED/FAILED events for uploads name the address and the HSDir but not the descriptor, and the
+// answers arrive in the opposite order of the uploads. The failure must not be credited to the
+// descriptor that was accepted (nor the acceptance to the one that was refused): the refused one is
+// retried until the HSDir has it, and the records end up saying which descriptor it holds.
+func TestManagerCreditsUploadResultsToTheRightDescriptor(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.set(true, 1)
+	h.run()
+	held := h.stepHolding(3 * time.Second)
+	posts := h.tor.takePosts()
+	if len(posts) != 2 {
+		t.Fatalf("%d uploads, want 2", len(posts))
+	}
+	slotOf := func(p post) string {
+		t.Helper()
+		d, _ := h.decodeAny(p.desc)
+		return slotKey(d.BlindedKey)
+	}
+	refused, accepted := slotOf(posts[0]), slotOf(posts[1]) // uploaded in this order
+	x := posts[0].servers[0]
+	found := false
+	for _, s := range posts[1].servers {
+		found = found || s == x
+	}
+	if !found {
+		t.Fatalf("HSDir %s is not responsible for both descriptors", x)
+	}
+	// Tor's answers: every other HSDir accepts both; x answers first for the second upload (accepted),
+	// then for the first (refused).
+	var answers []torctl.Event
+	for _, ev := range held {
+		if u, ok := ev.(torctl.Uploaded); !ok || u.HSDir != x {
+			answers = append(answers, ev)
+		}
+	}
+	answers = append(answers, torctl.Uploaded{Address: h.master.Address(), HSDir: x},
+		torctl.UploadFailed{Address: h.master.Address(), HSDir: x, Reason: "UPLOAD_REJECTED"})
+	h.deliver(answers...)
+	if r := h.records()[refused].HSDirs[x]; r.Status != store.UploadFailed {
+		t.Fatalf("the refused descriptor at %s is recorded %+v, want failed", x, r)
+	}
+
+	// Retries: x keeps refusing that descriptor and accepts the other; tor answers each upload truly.
+	for i := 0; i < 8; i++ {
+		held := h.stepHolding(5 * time.Second)
+		var answers []torctl.Event
+		for _, ev := range held {
+			if _, ok := ev.(torctl.Uploaded); !ok {
+				answers = append(answers, ev)
+			}
+		}
+		toX := 0
+		for _, p := range h.tor.takePosts() {
+			for _, s := range p.servers {
+				if s == x {
+					toX++
+				}
+				if s == x && slotOf(p) == refused {
+					answers = append(answers, torctl.UploadFailed{Address: p.addr, HSDir: s, Reason: "UPLOAD_REJECTED"})
+				} else {
+					answers = append(answers, torctl.Uploaded{Address: p.addr, HSDir: s})
+				}
+			}
+		}
+		if toX > 1 {
+			t.Fatalf("retry %d: %d uploads in flight to %s at once: tor's answers could not be told apart", i, toX, x)
+		}
+		h.deliver(answers...)
+	}
+	recs := h.records()
+	if r := recs[refused].HSDirs[x]; r.Status != store.UploadFailed || r.Reason != "UPLOAD_REJECTED" {
+		t.Errorf("the descriptor %s refuses is recorded %+v, want failed: UPLOAD_REJECTED", x, r)
+	}
+	if r := recs[accepted].HSDirs[x]; r.Status != store.UploadUploaded {
+		t.Errorf("the descriptor %s accepts is recorded %+v, want uploaded", x, r)
+	}
+	for slot, r := range recs {
+		for fp, res := range r.HSDirs {
+			if fp != x && res.Status != store.UploadUploaded {
+				t.Errorf("%s at %s is %+v, want uploaded", slot, fp, res)
+			}
+		}
+	}
+}
