@@ -291,6 +291,40 @@ func (s *memState) PutPublished(_ context.Context, _ int64, svc, slot string, re
 	return nil
 }
 
+func (s *memState) RecordKeys(context.Context) (map[string]store.ServiceRecords, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]store.ServiceRecords{}
+	for svc, m := range s.instances {
+		r := out[svc]
+		for inst := range m {
+			r.Instances = append(r.Instances, inst)
+		}
+		out[svc] = r
+	}
+	for svc, m := range s.published {
+		r := out[svc]
+		for slot := range m {
+			r.Slots = append(r.Slots, slot)
+		}
+		out[svc] = r
+	}
+	return out, nil
+}
+
+func (s *memState) DeleteRecords(_ context.Context, _ int64, svc string, insts, slots []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, inst := range insts {
+		delete(s.instances[svc], inst)
+	}
+	for _, slot := range slots {
+		delete(s.published[svc], slot)
+	}
+	s.writes++
+	return nil
+}
+
 // fakeLeader is a Leadership the test switches.
 type fakeLeader struct {
 	mu      sync.Mutex

@@ -42,6 +42,18 @@ func (s etcdState) PutPublished(ctx context.Context, _ int64, svc, slot string, 
 	return s.st.Commit(ctx, op)
 }
 
+func (s etcdState) RecordKeys(ctx context.Context) (map[string]store.ServiceRecords, error) {
+	return s.st.RecordKeys(ctx)
+}
+
+func (s etcdState) DeleteRecords(ctx context.Context, _ int64, svc string, insts, slots []string) error {
+	ops, err := s.st.DeleteRecordsOps(svc, insts, slots)
+	if err != nil {
+		return err
+	}
+	return s.st.Commit(ctx, ops...)
+}
+
 // managerWith is the harness's manager over another State.
 func (h *harness) managerWith(state State) *Manager {
 	h.t.Helper()

@@ -22,6 +22,11 @@ type State interface {
 	PublishedAll(ctx context.Context, svc string) (map[string]store.PublishRecord, error)
 	PutInstance(ctx context.Context, epoch int64, svc string, rec store.InstanceRecord) error
 	PutPublished(ctx context.Context, epoch int64, svc, slot string, rec store.PublishRecord) error
+	// RecordKeys lists the instance and publish records of every service that has any.
+	RecordKeys(ctx context.Context) (map[string]store.ServiceRecords, error)
+	// DeleteRecords removes the instance records of insts and the publish records of slots of svc,
+	// fenced like the writes.
+	DeleteRecords(ctx context.Context, epoch int64, svc string, insts, slots []string) error
 }
 
 // Leadership says whether this node may act as the leader. *cluster.Election implements it.

@@ -135,6 +135,10 @@ type Manager struct {
 	pending map[string][]pendingUpload // by master address + "|" + HSDir fingerprint
 	reconf  chan reconfig
 
+	// prunedEpoch is the leadership that last deleted the records of services and backends no longer
+	// configured (0: due again, after a reconfiguration).
+	prunedEpoch int64
+
 	counters Counters
 
 	status atomic.Pointer[Status]

@@ -26,22 +26,10 @@ func (m *Manager) publishAll(ctx context.Context, now time.Time) {
 				m.log.Error("publishing failed", "service", svc.addr, "descriptor", slotNames[i], "error", err)
 			}
 		}
-		svc.prune(slots)
+		m.prunePublished(ctx, svc, slots)
 	}
-}
-
-// prune forgets the publish state of blinded keys that are no longer current.
-func (s *service) prune(slots [2]hashring.Slot) {
-	keep := map[string]bool{}
-	for _, sl := range slots {
-		if blinded, err := hsv3.BlindPublicKey(s.key.PublicKey(), sl.Period, sl.PeriodLength); err == nil {
-			keep[slotKey(blinded)] = true
-		}
-	}
-	for k := range s.slots {
-		if !keep[k] {
-			delete(s.slots, k)
-		}
+	if m.prunedEpoch != m.epoch {
+		m.pruneUnconfigured(ctx)
 	}
 }
 

@@ -80,5 +80,7 @@ func (m *Manager) applyReconfig(rc reconfig) {
 		"backends_removed", removed, "backends_kept", kept)
 	now := m.cfg.Now()
 	m.fetchDue, m.checkDue = now, now.Add(m.cfg.Debounce) // fetch the new ones, then decide
+	// The leader deletes the records of what was removed at its next check.
+	m.prunedEpoch = 0
 	close(rc.done)
 }

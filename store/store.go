@@ -226,6 +226,60 @@ func (s *Store) DeletePublishedOp(svc, slot string) clientv3.Op {
 	return clientv3.OpDelete(s.keys.Published(svc, slot))
 }
 
+// ServiceRecords names the records stored for one service: the instance
+// addresses and the publish slots.
+type ServiceRecords struct {
+	Instances []string
+	Slots     []string
+}
+
+// RecordKeys lists, per service address, the instance and publish records
+// under the prefix, from their keys alone (a record that does not decode is
+// listed too). Services with only a key are not listed.
+func (s *Store) RecordKeys(ctx context.Context) (map[string]ServiceRecords, error) {
+	resp, err := s.get(ctx, s.keys.Services(), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]ServiceRecords{}
+	for _, kv := range resp.Kvs {
+		if svc, inst, ok := s.keys.ParseInstance(string(kv.Key)); ok {
+			r := out[svc]
+			r.Instances = append(r.Instances, inst)
+			out[svc] = r
+		} else if svc, slot, ok := s.keys.ParsePublished(string(kv.Key)); ok {
+			r := out[svc]
+			r.Slots = append(r.Slots, slot)
+			out[svc] = r
+		}
+	}
+	return out, nil
+}
+
+// DeleteRecordsOps returns the operations that remove the instance records
+// of insts and the publish records of slots of service svc. The service's
+// sealed key is never among them.
+func (s *Store) DeleteRecordsOps(svc string, insts, slots []string) ([]clientv3.Op, error) {
+	if err := CheckName(svc); err != nil {
+		return nil, fmt.Errorf("deleting records: service: %w", err)
+	}
+	ops := make([]clientv3.Op, 0, len(insts)+len(slots))
+	for _, inst := range insts {
+		if err := CheckName(inst); err != nil {
+			return nil, fmt.Errorf("deleting instance records of %s: %w", svc, err)
+		}
+		ops = append(ops, s.DeleteInstanceOp(svc, inst))
+	}
+	for _, slot := range slots {
+		if err := CheckName(slot); err != nil {
+			return nil, fmt.Errorf("deleting publish records of %s: %w", svc, err)
+		}
+		ops = append(ops, s.DeletePublishedOp(svc, slot))
+	}
+	return ops, nil
+}
+
 // Node returns the heartbeat record of node name.
 func (s *Store) Node(ctx context.Context, name string) (NodeRecord, error) {
 	var rec NodeRecord

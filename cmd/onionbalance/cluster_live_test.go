@@ -218,6 +218,12 @@ func (emptyState) PutInstance(context.Context, int64, string, store.InstanceReco
 func (emptyState) PutPublished(context.Context, int64, string, string, store.PublishRecord) error {
 	return nil
 }
+func (emptyState) RecordKeys(context.Context) (map[string]store.ServiceRecords, error) {
+	return nil, nil
+}
+func (emptyState) DeleteRecords(context.Context, int64, string, []string, []string) error {
+	return nil
+}
 
 type follower struct{}
 

@@ -348,6 +348,30 @@ func (s *storeState) PutPublished(ctx context.Context, epoch int64, svc, slot st
 	return s.el.Write(ctx, epoch, op)
 }
 
+func (s *storeState) RecordKeys(ctx context.Context) (map[string]store.ServiceRecords, error) {
+	defer s.observe("get_record_keys", time.Now())
+	return s.st.RecordKeys(ctx)
+}
+
+// deleteBatch keeps each fenced delete well below etcd's limit of operations per transaction (128).
+const deleteBatch = 100
+
+func (s *storeState) DeleteRecords(ctx context.Context, epoch int64, svc string, insts, slots []string) error {
+	defer s.observe("delete_records", time.Now())
+	ops, err := s.st.DeleteRecordsOps(svc, insts, slots)
+	if err != nil {
+		return err
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), deleteBatch)
+		if err := s.el.Write(ctx, epoch, ops[:n]...); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
 // serveStatus answers every connection on the unix socket with the status JSON, as the Python tool.
 func serveStatus(ctx context.Context, d *daemon, path string, m *publisher.Manager, log hclog.Logger) error {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {

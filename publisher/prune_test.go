@@ -1,0 +1,117 @@
+package publisher
+
+import (
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/obcluster/obcluster/publisher/hashring"
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/torctl"
+	"github.com/obcluster/obcluster/store"
+)
+
+func (h *harness) recordKeys() map[string]store.ServiceRecords {
+	h.t.Helper()
+	keys, err := h.state.RecordKeys(h.ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for svc, r := range keys {
+		sort.Strings(r.Instances)
+		sort.Strings(r.Slots)
+		if len(r.Instances)+len(r.Slots) == 0 {
+			delete(keys, svc)
+		} else {
+			keys[svc] = r
+		}
+	}
+	return keys
+}
+
+func (h *harness) slotOfPeriod(period uint64) string {
+	h.t.Helper()
+	bl, err := hsv3.BlindPublicKey(h.master.PublicKey(), period, 1440)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return slotKey(bl)
+}
+
+// TestManagerPrunesRecords: the leader deletes the publish records of time periods older than both it
+// publishes for (keeping a later one), the instance records of backends no longer configured, and
+// every record of a service no longer configured; it does so again when the period moves on and when
+// the configuration drops a backend.
+func TestManagerPrunesRecords(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	cons, err := hashring.ParseConsensus(h.net.consensus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := cons.Slots() // 13:00 UTC: periods tp-1 and tp
+	svc := h.master.Address()
+	gone := strings.Repeat("g", 56)
+	removed := newTestBackend(t, 3, h.now).key.Address()
+	old, later := h.slotOfPeriod(slots[0].Period-2), h.slotOfPeriod(slots[1].Period+3)
+	// What earlier leaders left: a past and a later period, a backend and a service since removed.
+	for _, r := range []struct {
+		svc, slot string
+		period    uint64
+	}{{svc, old, slots[0].Period - 2}, {svc, later, slots[1].Period + 3}, {gone, "00aa", 5}} {
+		if err := h.state.PutPublished(h.ctx, 1, r.svc, r.slot, store.PublishRecord{PeriodNum: r.period, PeriodLength: 1440,
+			RevisionCounter: 10, UploadedAt: h.now.Add(-72 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []struct{ svc, inst string }{{svc, removed}, {gone, removed}} {
+		if err := h.state.PutInstance(h.ctx, 1, r.svc, store.InstanceRecord{Address: r.inst, ReceivedAt: h.now.Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	h.lead.set(true, 2)
+	h.run()
+	h.advance(3 * time.Second)
+	configured := []string{h.bes[0].key.Address(), h.bes[1].key.Address()}
+	sort.Strings(configured)
+	want := []string{h.slotOfPeriod(slots[0].Period), h.slotOfPeriod(slots[1].Period), later}
+	sort.Strings(want)
+	got := h.recordKeys()
+	if len(got) != 1 || strings.Join(got[svc].Instances, ",") != strings.Join(configured, ",") ||
+		strings.Join(got[svc].Slots, ",") != strings.Join(want, ",") {
+		t.Fatalf("records after the first publish:\n%+v\nwant only service %s with instances %v and slots %v", got, svc, configured, want)
+	}
+
+	// A day later (13:00 UTC, periods tp and tp+1): the record of tp-1 goes.
+	next := newTestNetwork(t, 8, h.net.validAfter.Add(24*time.Hour), time.Hour)
+	h.tor.mu.Lock()
+	h.tor.net.consensus, h.tor.net.mds = next.consensus, next.mds
+	h.tor.mu.Unlock()
+	h.now = h.now.Add(24 * time.Hour)
+	for _, b := range h.bes {
+		b.newIntros(t, 3, h.now) // backends republish (a counter unchanged for hours means a dead backend)
+	}
+	h.tor.events <- torctl.ConsensusArrived{Source: "STATUS_CLIENT"}
+	h.run()                    // a refresh with the old consensus, which reloads a second later
+	h.advance(3 * time.Second) // the new consensus: fetch the backends' descriptors for it
+	h.advance(3 * time.Second) // the debounce: publish for the new period
+	want = []string{h.slotOfPeriod(slots[1].Period), h.slotOfPeriod(slots[1].Period + 1), later}
+	sort.Strings(want)
+	if got := h.recordKeys()[svc].Slots; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("slots a period later: %v, want %v", got, want)
+	}
+
+	// A backend leaves the configuration: its instance record goes at the next check.
+	sc := h.m.cfg.Services[0]
+	sc.Backends = sc.Backends[:1]
+	built, err := newService(sc, h.m.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m.applyReconfig(reconfig{services: []*service{built}, done: make(chan struct{})})
+	h.advance(3 * time.Second)
+	if got := h.recordKeys()[svc].Instances; len(got) != 1 || got[0] != h.bes[0].key.Address() {
+		t.Fatalf("instances after %s left the configuration: %v", h.bes[1].key.Address(), got)
+	}
+}
