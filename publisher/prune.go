@@ -95,3 +95,29 @@ func (m *Manager) pruneUnconfigured(ctx context.Context) {
 		m.prunedEpoch = m.epoch
 	}
 }
+
+// pruneFailureCounts keeps the per-HSDir upload failure counts of the HSDirs responsible for a current
+// descriptor of a service only: the metric labelled by HSDir then has at most one series per
+// responsible HSDir, however many HSDirs come and go.
+func (m *Manager) pruneFailureCounts(slots [2]hashring.Slot) {
+	if len(m.counters.UploadFailures) == 0 {
+		return
+	}
+	keep := map[string]bool{}
+	for _, svc := range m.services {
+		for _, sl := range slots {
+			blinded, err := hsv3.BlindPublicKey(svc.key.PublicKey(), sl.Period, sl.PeriodLength)
+			if err != nil {
+				continue
+			}
+			for _, h := range m.ring(sl).Responsible([32]byte(blinded)) {
+				keep[h.Fingerprint] = true
+			}
+		}
+	}
+	for fp := range m.counters.UploadFailures {
+		if !keep[fp] {
+			delete(m.counters.UploadFailures, fp)
+		}
+	}
+}

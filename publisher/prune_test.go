@@ -1,6 +1,7 @@
 package publisher
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -113,5 +114,46 @@ func TestManagerPrunesRecords(t *testing.T) {
 	h.advance(3 * time.Second)
 	if got := h.recordKeys()[svc].Instances; len(got) != 1 || got[0] != h.bes[0].key.Address() {
 		t.Fatalf("instances after %s left the configuration: %v", h.bes[1].key.Address(), got)
+	}
+}
+
+// TestManagerBoundsPerHSDirFailureCounts: the per-HSDir upload failure counts (the hsdir label of
+// onionbalance_hsdir_upload_failures_total) keep only HSDirs responsible for a current descriptor, so
+// they do not grow as HSDirs come and go.
+func TestManagerBoundsPerHSDirFailureCounts(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.set(true, 1)
+	h.run()
+	h.advance(3 * time.Second)
+	for round := 0; round < 5; round++ {
+		// A new set of 8 HSDirs, all refusing uploads.
+		next := newTestNetwork(t, 8, h.net.validAfter, time.Hour)
+		cons, err := hashring.ParseConsensus(next.consensus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		current := map[string]bool{}
+		for _, r := range cons.Relays {
+			current[fmt.Sprintf("%X", r.Identity[:])] = true
+		}
+		h.tor.mu.Lock()
+		h.tor.net.consensus, h.tor.net.mds = next.consensus, next.mds
+		h.tor.rejects = current
+		h.tor.mu.Unlock()
+		h.tor.events <- torctl.ConsensusArrived{Source: "NEWCONSENSUS"}
+		h.advance(2 * time.Second)
+		if len(h.tor.takePosts()) == 0 {
+			t.Fatalf("round %d: no upload to the new HSDirs", round)
+		}
+		h.advance(DefaultConfig().CheckInterval)
+		failures := h.m.Status().Counters.UploadFailures
+		if len(failures) == 0 || len(failures) > len(current) {
+			t.Fatalf("round %d: failure counts for %d HSDirs, want 1 to %d", round, len(failures), len(current))
+		}
+		for fp := range failures {
+			if !current[fp] {
+				t.Fatalf("round %d: failure count kept for %s, no longer in the consensus", round, fp)
+			}
+		}
 	}
 }

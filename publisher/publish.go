@@ -31,6 +31,7 @@ func (m *Manager) publishAll(ctx context.Context, now time.Time) {
 	if m.prunedEpoch != m.epoch {
 		m.pruneUnconfigured(ctx)
 	}
+	m.pruneFailureCounts(slots)
 }
 
 // build is one planned publication of one descriptor slot.
