@@ -280,20 +280,23 @@ func connectTor(ctx context.Context, d *daemon, cfg *config.Config, controls []s
 func connectEtcd(ctx context.Context, d *daemon, cfg *config.Config, log hclog.Logger) (*clientv3.Client, error) {
 	cc := etcdClientConfig(cfg)
 	if len(cc.Endpoints) == 0 {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		// The etcd takes writes from whoever can connect: it listens only on unix sockets in the
+		// data dir, which StartEmbedded keeps at 0700.
+		dataDir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
 			return nil, fmt.Errorf("data-dir %s: %w", cfg.DataDir, err)
 		}
-		ec := store.DefaultEmbedConfig(cfg.DataDir)
+		ec := store.DefaultEmbedConfig(dataDir)
 		ec.Logger = log
 		e, err := store.StartEmbedded(ctx, ec)
 		if err != nil {
-			return nil, fmt.Errorf("embedded etcd in %s: %w", filepath.Join(cfg.DataDir, "etcd"), err)
+			return nil, fmt.Errorf("embedded etcd in %s: %w", filepath.Join(dataDir, "etcd"), err)
 		}
 		d.closers = append(d.closers, func() { _ = e.Close() })
 		cc.Endpoints = e.Endpoints()
-		log.Info("embedded etcd started", "dir", filepath.Join(cfg.DataDir, "etcd"), "endpoints", cc.Endpoints)
+		log.Info("embedded etcd started", "dir", filepath.Join(dataDir, "etcd"), "endpoints", cc.Endpoints)
 		// Operator commands on this host (status, step-down) find the embedded etcd here.
-		epFile := filepath.Join(cfg.DataDir, endpointsFile)
+		epFile := filepath.Join(dataDir, endpointsFile)
 		if err := os.WriteFile(epFile, []byte(strings.Join(cc.Endpoints, "\n")+"\n"), 0o600); err != nil {
 			log.Warn("cannot record the embedded etcd endpoints for operator commands", "file", epFile, "error", err)
 		} else {
