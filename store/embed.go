@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -255,11 +256,15 @@ func checkSocketUnused(ctx context.Context, path string) error {
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(dctx, "unix", path)
-	if err != nil {
+	switch {
+	case err == nil:
+		conn.Close()
+		return fmt.Errorf("embedded etcd socket %s: %w", path, ErrSocketInUse)
+	case errors.Is(err, syscall.ECONNREFUSED): // nobody listens: stale
 		return nil
+	default:
+		return fmt.Errorf("embedded etcd socket %s: exists and cannot be checked: %w", path, err)
 	}
-	conn.Close()
-	return fmt.Errorf("embedded etcd socket %s: %w", path, ErrSocketInUse)
 }
 
 // startEtcd starts cfg and waits for it to be ready or to fail.
