@@ -252,3 +252,20 @@ func procNetAddr(s string) (string, error) {
 	}
 	return net.JoinHostPort(ip.String(), strconv.FormatUint(port, 10)), nil
 }
+
+// A normal start and stop of a single host logs nothing from etcd at INFO or above but the line that
+// says where the embedded etcd runs.
+func TestSingleHostQuietEtcdLogs(t *testing.T) {
+	h := startSingleHost(t, 0)
+	if code, _, errOut := runCLIEnv(t, noEnv, "status", "-c", h.config); code != exitOK {
+		t.Fatalf("status: %q", errOut)
+	}
+	if code := h.stop(); code != exitOK {
+		t.Fatalf("daemon exit code %d", code)
+	}
+	for line := range strings.Lines(h.log.String()) {
+		if strings.Contains(line, "onionbalance.etcd:") && !strings.Contains(line, "embedded etcd started") {
+			t.Errorf("etcd noise: %s", strings.TrimSpace(line))
+		}
+	}
+}
