@@ -139,3 +139,33 @@ func TestEmbedConfigUnixSocketPaths(t *testing.T) {
 		t.Errorf("relative socket path: %v", err)
 	}
 }
+
+// A data directory written by a version that listened on loopback TCP restarts on the sockets with its
+// data.
+func TestEmbeddedTCPDataDirRestartsOnSockets(t *testing.T) {
+	dir := t.TempDir()
+	cfg := store.DefaultEmbedConfig(dir)
+	cfg.ClientURL, cfg.PeerURL = "http://127.0.0.1:0", "http://127.0.0.1:0"
+	cfg.UnsafeNoFsync = true
+	old, err := store.StartEmbedded(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := putThrough(t, old.Endpoints()); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	e, err := startDefaultEmbedded(t, dir, nil)
+	if err != nil {
+		t.Fatalf("restart on sockets: %v", err)
+	}
+	cli, err := store.Connect(context.Background(), clientConfig(e.Endpoints()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	r, err := cli.Get(context.Background(), "/k")
+	if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != "v" {
+		t.Fatalf("data after the restart: %v, %v", r, err)
+	}
+}
