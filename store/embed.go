@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"net/url"
+	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -22,12 +26,15 @@ type EmbedConfig struct {
 	DataDir string
 	// Name is the etcd member name.
 	Name string
-	// ClientURL is where the server listens for clients. The default,
-	// "http://127.0.0.1:0", picks a free loopback port; "unix:///path/sock"
-	// listens on a unix socket instead.
+	// ClientURL is where the server listens for clients. The default is the
+	// unix socket DataDir/etcd.sock: etcd takes writes from any client that
+	// can connect, and only the owner of the 0700 DataDir can connect to it.
+	// "http://127.0.0.1:0" picks a free loopback port instead, which every
+	// local user can reach (tests only).
 	ClientURL string
 	// PeerURL is where the server listens for peers. A single member never
-	// talks to a peer, so the default is a free loopback port.
+	// talks to a peer; the default is the unix socket DataDir/etcd-peer.sock,
+	// out of other users' reach for the same reason.
 	PeerURL string
 	// CompactionRetention is how much history periodic auto-compaction keeps.
 	CompactionRetention time.Duration
@@ -43,14 +50,25 @@ type EmbedConfig struct {
 	UnsafeNoFsync bool
 }
 
+// Socket names of the default configuration, in the data directory.
+const (
+	ClientSocket = "etcd.sock"
+	PeerSocket   = "etcd-peer.sock"
+)
+
+// maxUnixPath is the longest path a unix socket can have on Linux: sun_path
+// holds 108 bytes including the terminating NUL.
+const maxUnixPath = 107
+
 // DefaultEmbedConfig returns the configuration of a single-member etcd kept
-// under dataDir.
+// under dataDir (an absolute path), reachable only through unix sockets in
+// dataDir.
 func DefaultEmbedConfig(dataDir string) EmbedConfig {
 	return EmbedConfig{
 		DataDir:             dataDir,
 		Name:                "obhost",
-		ClientURL:           "http://127.0.0.1:0",
-		PeerURL:             "http://127.0.0.1:0",
+		ClientURL:           "unix://" + filepath.Join(dataDir, ClientSocket),
+		PeerURL:             "unix://" + filepath.Join(dataDir, PeerSocket),
 		CompactionRetention: time.Hour,
 		QuotaBackendBytes:   256 << 20,
 		StartTimeout:        30 * time.Second,
@@ -89,15 +107,36 @@ func parseListenURL(s string) (url.URL, error) {
 		return url.URL{}, err
 	}
 	switch u.Scheme {
-	case "http", "unix":
+	case "http":
+		return *u, nil
+	case "unix":
 	default:
 		return url.URL{}, fmt.Errorf("%q: scheme must be http or unix", s)
 	}
-	if u.Scheme == "unix" && u.Host+u.Path == "" {
+	path := u.Host + u.Path
+	switch {
+	case path == "":
 		return url.URL{}, fmt.Errorf("%q: no socket path", s)
+	case !filepath.IsAbs(path):
+		return url.URL{}, fmt.Errorf("%q: socket path %s is not absolute", s, path)
+	case len(path) > maxUnixPath:
+		return url.URL{}, fmt.Errorf("%q: socket path is %d bytes, longer than the %d a unix socket allows "+
+			"(use a shorter data-dir)", s, len(path), maxUnixPath)
 	}
 	return *u, nil
 }
+
+// socketPath is the file of a unix URL ("" for others).
+func socketPath(u url.URL) string {
+	if u.Scheme != "unix" {
+		return ""
+	}
+	return u.Host + u.Path
+}
+
+// ErrSocketInUse means that a running process answers on a unix socket this
+// process was to listen on: most likely another daemon on the same data-dir.
+var ErrSocketInUse = errors.New("another process is serving this socket (another daemon on the same data-dir?)")
 
 // Embedded is a running embedded etcd server.
 type Embedded struct {
@@ -113,13 +152,32 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 	}
 	curl, _ := parseListenURL(c.ClientURL)
 	purl, _ := parseListenURL(c.PeerURL)
+	log := c.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	dir := filepath.Join(c.DataDir, "etcd")
+	for _, d := range []string{c.DataDir, dir} {
+		if err := privateDir(d, log); err != nil {
+			return nil, err
+		}
+	}
+	sockets := []string{socketPath(curl), socketPath(purl)}
+	for _, p := range sockets {
+		if p == "" {
+			continue
+		}
+		if err := checkSocketUnused(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 
 	cfg := embed.NewConfig()
 	cfg.Name = c.Name
-	cfg.Dir = filepath.Join(c.DataDir, "etcd")
+	cfg.Dir = dir
 	cfg.ListenClientUrls = []url.URL{curl}
 	cfg.AdvertiseClientUrls = []url.URL{curl}
-	cfg.ListenPeerUrls = []url.URL{purl}
+	cfg.ListenPeerUrls = []url.URL{peerListenURL(purl)}
 	cfg.AdvertisePeerUrls = []url.URL{purl}
 	cfg.InitialCluster = cfg.InitialClusterFromName(c.Name)
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic
@@ -128,7 +186,85 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 	cfg.UnsafeNoFsync = c.UnsafeNoFsync
 	cfg.Metrics = "basic"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(NewZapLogger(c.Logger))
-	return startEtcd(ctx, cfg, c.StartTimeout, []url.URL{curl})
+	e, err := startEtcd(ctx, cfg, c.StartTimeout, []url.URL{curl})
+	if err != nil {
+		return nil, err
+	}
+	// The directory already keeps other users out; the sockets' own mode
+	// (from the umask) should not invite them either.
+	for _, p := range sockets {
+		if p == "" {
+			continue
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("embedded etcd socket: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// peerListenURL is the URL to give etcd's ListenPeerUrls for u. etcd opens
+// a peer listener at the URL's host alone (client listeners at host + path),
+// so a unix socket's path goes into the host there.
+func peerListenURL(u url.URL) url.URL {
+	if u.Scheme != "unix" {
+		return u
+	}
+	return url.URL{Scheme: "unix", Host: socketPath(u)}
+}
+
+// privateDir makes path a directory that only its owner can enter: whoever
+// can enter the data directory can connect to the etcd sockets in it and
+// write to etcd without credentials. It is created 0700; an existing one
+// with other permissions is set to 0700, with a warning naming it.
+func privateDir(path string, log hclog.Logger) error {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return fmt.Errorf("embedded etcd: data-dir: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("embedded etcd: data-dir: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		if err := os.Chmod(path, 0o700); err != nil {
+			return fmt.Errorf("embedded etcd: data-dir %s has mode %04o, which lets other users reach etcd, "+
+				"and cannot be set to 0700: %w", path, perm, err)
+		}
+		log.Warn("set the embedded etcd's directory to mode 0700: other users could reach etcd through it",
+			"dir", path, "old_mode", fmt.Sprintf("%04o", perm))
+	}
+	return nil
+}
+
+// checkSocketUnused fails when path is a socket that a running process
+// serves (another daemon on the same data-dir) or a file that is not a
+// socket. A stale socket left by a process that died is fine: etcd replaces
+// it.
+func checkSocketUnused(ctx context.Context, path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("embedded etcd socket: %w", err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return fmt.Errorf("embedded etcd socket %s: exists and is not a socket", path)
+	}
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "unix", path)
+	switch {
+	case err == nil:
+		conn.Close()
+		return fmt.Errorf("embedded etcd socket %s: %w", path, ErrSocketInUse)
+	case errors.Is(err, syscall.ECONNREFUSED): // nobody listens: stale
+		return nil
+	default:
+		return fmt.Errorf("embedded etcd socket %s: exists and cannot be checked: %w", path, err)
+	}
 }
 
 // startEtcd starts cfg and waits for it to be ready or to fail.

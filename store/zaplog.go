@@ -1,10 +1,15 @@
 package store
 
 import (
+	"errors"
 	"maps"
+	"net"
+	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -12,8 +17,9 @@ import (
 // NewZapLogger returns a zap logger, as the etcd server and client want, that
 // writes to l. etcd is chatty and logs routine events (a graceful shutdown
 // among them) as errors, so every line is demoted one level: etcd's Info
-// becomes Debug, Warn becomes Info, Error and above become Warn. A nil l
-// gives a logger that discards everything.
+// becomes Debug, Warn becomes Info, Error and above become Warn. Lines that
+// are routine on every healthy start and stop go to Debug (see routine). A
+// nil l gives a logger that discards everything.
 func NewZapLogger(l hclog.Logger) *zap.Logger {
 	if l == nil {
 		return zap.NewNop()
@@ -72,8 +78,44 @@ func (c *hclogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	for _, k := range slices.Sorted(maps.Keys(enc.Fields)) {
 		args = append(args, k, enc.Fields[k])
 	}
-	c.log.Log(demote(e.Level), e.Message, args...)
+	level := demote(e.Level)
+	if routine(e.Message, c.fields) || routine(e.Message, fields) {
+		level = min(level, hclog.Debug)
+	}
+	c.log.Log(level, e.Message, args...)
 	return nil
+}
+
+// routineAdvice are warnings the embedded etcd logs on every start that do not
+// apply to it: it serves no HTTP clients, and has no users (so no tokens).
+var routineAdvice = map[string]bool{
+	"Running http and grpc server on single port. This is not recommended for production.": true,
+	"simple token is not cryptographically signed":                                         true,
+}
+
+// routine reports whether an etcd log line is no news: start-up advice that
+// does not apply, a request that this program abandoned itself (the client
+// logs each canceled call as a failed retry, e.g. when Connect takes the first
+// member's answer and cancels the others), or a listener or server reporting
+// that it was closed by a graceful stop. Real failures (refused connections,
+// timeouts, lost leaders) keep their level.
+func routine(msg string, fields []zapcore.Field) bool {
+	if routineAdvice[msg] {
+		return true
+	}
+	for _, f := range fields {
+		err, ok := f.Interface.(error)
+		if f.Type != zapcore.ErrorType || !ok {
+			continue
+		}
+		// IsConnCanceled also takes "transport is closing" (the server went away): not routine.
+		canceled := clientv3.IsConnCanceled(err) && !strings.Contains(err.Error(), "transport is closing")
+		if canceled || errors.Is(err, net.ErrClosed) || errors.Is(err, http.ErrServerClosed) ||
+			err.Error() == "mux: server closed" { // cmux.ErrServerClosed, etcd's listener multiplexer
+			return true
+		}
+	}
+	return false
 }
 
 func (c *hclogCore) Sync() error { return nil }

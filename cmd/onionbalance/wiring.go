@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -280,20 +281,23 @@ func connectTor(ctx context.Context, d *daemon, cfg *config.Config, controls []s
 func connectEtcd(ctx context.Context, d *daemon, cfg *config.Config, log hclog.Logger) (*clientv3.Client, error) {
 	cc := etcdClientConfig(cfg)
 	if len(cc.Endpoints) == 0 {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		// The etcd takes writes from whoever can connect: it listens only on unix sockets in the
+		// data dir, which StartEmbedded keeps at 0700.
+		dataDir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
 			return nil, fmt.Errorf("data-dir %s: %w", cfg.DataDir, err)
 		}
-		ec := store.DefaultEmbedConfig(cfg.DataDir)
+		ec := store.DefaultEmbedConfig(dataDir)
 		ec.Logger = log
 		e, err := store.StartEmbedded(ctx, ec)
 		if err != nil {
-			return nil, fmt.Errorf("embedded etcd in %s: %w", filepath.Join(cfg.DataDir, "etcd"), err)
+			return nil, fmt.Errorf("embedded etcd in %s: %w", filepath.Join(dataDir, "etcd"), err)
 		}
 		d.closers = append(d.closers, func() { _ = e.Close() })
 		cc.Endpoints = e.Endpoints()
-		log.Info("embedded etcd started", "dir", filepath.Join(cfg.DataDir, "etcd"), "endpoints", cc.Endpoints)
+		log.Info("embedded etcd started", "dir", filepath.Join(dataDir, "etcd"), "endpoints", cc.Endpoints)
 		// Operator commands on this host (status, step-down) find the embedded etcd here.
-		epFile := filepath.Join(cfg.DataDir, endpointsFile)
+		epFile := filepath.Join(dataDir, endpointsFile)
 		if err := os.WriteFile(epFile, []byte(strings.Join(cc.Endpoints, "\n")+"\n"), 0o600); err != nil {
 			log.Warn("cannot record the embedded etcd endpoints for operator commands", "file", epFile, "error", err)
 		} else {
@@ -374,8 +378,8 @@ func (s *storeState) DeleteRecords(ctx context.Context, epoch int64, svc string,
 
 // serveStatus answers every connection on the unix socket with the status JSON, as the Python tool.
 func serveStatus(ctx context.Context, d *daemon, path string, m *publisher.Manager, log hclog.Logger) error {
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-		_ = os.Remove(path) // a stale socket from an earlier run
+	if err := removeStaleSocket(ctx, path); err != nil {
+		return fmt.Errorf("status-socket-location %s: %w", path, err)
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -404,4 +408,29 @@ func serveStatus(ctx context.Context, d *daemon, path string, m *publisher.Manag
 	}()
 	log.Info("status socket listening", "path", path)
 	return nil
+}
+
+// errSocketServed means that a live process answers on a socket this daemon was to listen on.
+var errSocketServed = errors.New("another running process serves this socket (another onionbalance?)")
+
+// removeStaleSocket removes the socket at path if it is left over from a process that died, and fails
+// with errSocketServed if a process still answers on it. Anything that is not a socket is left alone.
+func removeStaleSocket(ctx context.Context, path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return nil // absent, or not a socket: Listen reports it
+	}
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(dctx, "unix", path)
+	switch {
+	case err == nil:
+		_ = conn.Close()
+		return errSocketServed
+	case errors.Is(err, syscall.ECONNREFUSED): // nobody listens: stale
+		return os.Remove(path)
+	default: // e.g. another user's socket, or a busy one: not ours to remove
+		return fmt.Errorf("socket exists and cannot be checked: %w", err)
+	}
 }

@@ -26,10 +26,13 @@ import (
 const startTimeout = 30 * time.Second
 
 // Single starts a single-member embedded etcd in a temporary directory and
-// returns its client endpoints. It is stopped when the test ends.
+// returns its client endpoints. It is stopped when the test ends. Unlike the
+// daemon's, it listens on loopback TCP, so that tests can put a TCP proxy
+// in front of it.
 func Single(t testing.TB) []string {
 	t.Helper()
 	cfg := store.DefaultEmbedConfig(t.TempDir())
+	cfg.ClientURL, cfg.PeerURL = "http://127.0.0.1:0", "http://127.0.0.1:0"
 	cfg.UnsafeNoFsync = true
 	e, err := store.StartEmbedded(context.Background(), cfg)
 	if err != nil {
