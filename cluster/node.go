@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // NodeConfig configures a node's heartbeat.
@@ -67,7 +68,7 @@ type Node struct {
 	clock func() time.Time
 
 	mu      sync.Mutex
-	rec     store.NodeRecord
+	rec     record.Node
 	changed chan struct{}
 }
 
@@ -86,12 +87,12 @@ func NewNode(cli *clientv3.Client, st *store.Store, cfg NodeConfig) (*Node, erro
 	}
 	return &Node{
 		cli: cli, st: st, cfg: cfg, log: log, clock: clock,
-		rec:     store.NodeRecord{Name: cfg.Name, Version: cfg.Version, Role: store.RoleFollower, StartedAt: clock()},
+		rec:     record.Node{Name: cfg.Name, Version: cfg.Version, Role: record.RoleFollower, StartedAt: clock()},
 		changed: make(chan struct{}, 1),
 	}, nil
 }
 
-func (n *Node) update(f func(*store.NodeRecord)) {
+func (n *Node) update(f func(*record.Node)) {
 	n.mu.Lock()
 	f(&n.rec)
 	n.mu.Unlock()
@@ -103,22 +104,22 @@ func (n *Node) update(f func(*store.NodeRecord)) {
 
 // SetTor records tor's bootstrap progress (percent) and state.
 func (n *Node) SetTor(bootstrap int, state string) {
-	n.update(func(r *store.NodeRecord) { r.TorBootstrap, r.TorState = bootstrap, state })
+	n.update(func(r *record.Node) { r.TorBootstrap, r.TorState = bootstrap, state })
 }
 
 // SetLeadership records the node's role from an election state.
 func (n *Node) SetLeadership(s State) {
-	n.update(func(r *store.NodeRecord) {
-		r.Role, r.Epoch = store.RoleFollower, 0
+	n.update(func(r *record.Node) {
+		r.Role, r.Epoch = record.RoleFollower, 0
 		if s.Leader {
-			r.Role, r.Epoch = store.RoleLeader, s.Epoch
+			r.Role, r.Epoch = record.RoleLeader, s.Epoch
 		}
 	})
 }
 
 // SetError records the last error worth showing in `status`; nil clears it.
 func (n *Node) SetError(err error) {
-	n.update(func(r *store.NodeRecord) {
+	n.update(func(r *record.Node) {
 		r.LastError = ""
 		if err != nil {
 			r.LastError = err.Error()
@@ -127,7 +128,7 @@ func (n *Node) SetError(err error) {
 }
 
 // Record returns the record the next heartbeat will write.
-func (n *Node) Record() store.NodeRecord {
+func (n *Node) Record() record.Node {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.rec

@@ -8,6 +8,7 @@ import (
 
 	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
@@ -27,7 +28,7 @@ func TestNodeHeartbeat(t *testing.T) {
 	defer cancel()
 
 	// waitRecord polls the stored record until ok accepts it.
-	waitRecord := func(what string, ok func(store.NodeRecord, error) bool) store.NodeRecord {
+	waitRecord := func(what string, ok func(record.Node, error) bool) record.Node {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
@@ -38,19 +39,19 @@ func TestNodeHeartbeat(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		t.Fatalf("no heartbeat record with %s within 10s", what)
-		return store.NodeRecord{}
+		return record.Node{}
 	}
-	first := waitRecord("version", func(r store.NodeRecord, err error) bool { return err == nil && r.Version == "0.1.0" })
-	if first.Role != store.RoleFollower || first.Heartbeat.IsZero() || first.StartedAt.IsZero() {
+	first := waitRecord("version", func(r record.Node, err error) bool { return err == nil && r.Version == "0.1.0" })
+	if first.Role != record.RoleFollower || first.Heartbeat.IsZero() || first.StartedAt.IsZero() {
 		t.Fatalf("first record %+v", first)
 	}
-	waitRecord("a later heartbeat", func(r store.NodeRecord, err error) bool { return err == nil && r.Heartbeat.After(first.Heartbeat) })
+	waitRecord("a later heartbeat", func(r record.Node, err error) bool { return err == nil && r.Heartbeat.After(first.Heartbeat) })
 
 	n.SetTor(100, "done")
 	n.SetLeadership(cluster.State{Leader: true, Epoch: 12, LeaderName: "n1"})
 	n.SetError(errors.New("hsdir upload failed"))
-	waitRecord("tor, role and error", func(r store.NodeRecord, err error) bool {
-		return err == nil && r.TorBootstrap == 100 && r.TorState == "done" && r.Role == store.RoleLeader &&
+	waitRecord("tor, role and error", func(r record.Node, err error) bool {
+		return err == nil && r.TorBootstrap == 100 && r.TorState == "done" && r.Role == record.RoleLeader &&
 			r.Epoch == 12 && r.LastError == "hsdir upload failed"
 	})
 

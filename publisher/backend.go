@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/publisher/hsv3"
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // Backend is one backend onion service and what was last learnt of it.
@@ -25,7 +25,7 @@ type Backend struct {
 
 	// Intro points of the last good descriptor: fetched and verified, or loaded from etcd and verified
 	// again (verifyRecord).
-	Record store.InstanceRecord
+	Record record.Instance
 	// RevisionSince is when the current descriptor revision was first seen: a live tor re-uploads its
 	// descriptor with a new revision counter at least every two hours.
 	RevisionSince time.Time
@@ -62,8 +62,8 @@ func (b *Backend) Live(now time.Time, l Liveness) (bool, string) {
 
 // usableIntroPoints returns the backend's intro points that can be copied into a master descriptor now,
 // in a stable order (by auth key).
-func (b *Backend) usableIntroPoints(now time.Time, margin time.Duration) []store.IntroPoint {
-	var ips []store.IntroPoint
+func (b *Backend) usableIntroPoints(now time.Time, margin time.Duration) []record.IntroPoint {
+	var ips []record.IntroPoint
 	for _, ip := range b.Record.IntroPoints {
 		if ip.AuthKeyExpires.Before(now.Add(margin)) || ip.EncKeyCertExpires.Before(now.Add(margin)) {
 			continue
@@ -77,7 +77,7 @@ func (b *Backend) usableIntroPoints(now time.Time, margin time.Duration) []store
 // introRelay names the relay an intro point is on: its RSA identity digest (hex), which is what a tor
 // client matches intro points by. An intro point without one (tor always writes it) is named by its
 // whole link-specifier block, so it never collides with another.
-func introRelay(ip store.IntroPoint) string {
+func introRelay(ip record.IntroPoint) string {
 	if specs, err := hsv3.ParseLinkSpecifiers(ip.LinkSpecifiers); err == nil {
 		for _, l := range specs {
 			if l.Type == hsv3.LinkSpecLegacyID {
@@ -90,8 +90,8 @@ func introRelay(ip store.IntroPoint) string {
 
 // recordFromDescriptor converts a decoded backend descriptor into its etcd record, keeping only intro
 // points that can be copied (no legacy keys). The caller adds the raw descriptor.
-func recordFromDescriptor(addr, name string, d *hsv3.Descriptor, hsdir string, now time.Time) store.InstanceRecord {
-	rec := store.InstanceRecord{
+func recordFromDescriptor(addr, name string, d *hsv3.Descriptor, hsdir string, now time.Time) record.Instance {
+	rec := record.Instance{
 		Address:            addr,
 		Name:               name,
 		ReceivedAt:         now,
@@ -105,7 +105,7 @@ func recordFromDescriptor(addr, name string, d *hsv3.Descriptor, hsdir string, n
 		if ip.HasLegacyKey() || ip.AuthKeyCert == nil || ip.EncKeyCert == nil {
 			continue
 		}
-		rec.IntroPoints = append(rec.IntroPoints, store.IntroPoint{
+		rec.IntroPoints = append(rec.IntroPoints, record.IntroPoint{
 			LinkSpecifiers:    slices.Clone(ip.LinkSpecifiersRaw),
 			OnionKey:          slices.Clone(ip.OnionKey[:]),
 			AuthKey:           slices.Clone(ip.AuthKeyCert.CertifiedKey),
@@ -124,16 +124,16 @@ func recordFromDescriptor(addr, name string, d *hsv3.Descriptor, hsdir string, n
 // valid at now), and the record returned is rebuilt from that descriptor alone. Its intro points are
 // the descriptor's, whatever the stored summary says; only when the descriptor was received (never
 // later than now) and the writer's epoch and node are taken from the stored record.
-func verifyRecord(b *Backend, r store.InstanceRecord, now time.Time) (store.InstanceRecord, error) {
+func verifyRecord(b *Backend, r record.Instance, now time.Time) (record.Instance, error) {
 	if r.Address != b.Address {
-		return store.InstanceRecord{}, fmt.Errorf("record is for %s, not %s", r.Address, b.Address)
+		return record.Instance{}, fmt.Errorf("record is for %s, not %s", r.Address, b.Address)
 	}
 	if r.Descriptor == "" || r.PeriodLength == 0 {
-		return store.InstanceRecord{}, errors.New("record carries no descriptor to verify (written by an older version?)")
+		return record.Instance{}, errors.New("record carries no descriptor to verify (written by an older version?)")
 	}
 	d, err := hsv3.Decode([]byte(r.Descriptor), b.Identity, r.PeriodNum, r.PeriodLength, hsv3.DecodeOptions{Now: now})
 	if err != nil {
-		return store.InstanceRecord{}, fmt.Errorf("its descriptor does not verify for %s: %w", b.Address, err)
+		return record.Instance{}, fmt.Errorf("its descriptor does not verify for %s: %w", b.Address, err)
 	}
 	rec := recordFromDescriptor(b.Address, b.Name, d, r.HSDir, r.ReceivedAt)
 	if rec.ReceivedAt.After(now) {
@@ -145,7 +145,7 @@ func verifyRecord(b *Backend, r store.InstanceRecord, now time.Time) (store.Inst
 
 // hsv3IntroPoint turns a stored intro point back into the encoder's input. The certificates carry only
 // what the encoder re-issues: the certified key and the expiry.
-func hsv3IntroPoint(ip store.IntroPoint) (hsv3.IntroPoint, error) {
+func hsv3IntroPoint(ip record.IntroPoint) (hsv3.IntroPoint, error) {
 	out := hsv3.IntroPoint{LinkSpecifiersRaw: ip.LinkSpecifiers}
 	ls, err := hsv3.ParseLinkSpecifiers(ip.LinkSpecifiers)
 	if err != nil {
@@ -162,14 +162,14 @@ func hsv3IntroPoint(ip store.IntroPoint) (hsv3.IntroPoint, error) {
 func hours(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
 
 // introSetKey identifies an intro point: its auth key.
-func introSetKey(ip store.IntroPoint) string { return base64.StdEncoding.EncodeToString(ip.AuthKey) }
+func introSetKey(ip record.IntroPoint) string { return base64.StdEncoding.EncodeToString(ip.AuthKey) }
 
 // sameIntroPoints compares two intro-point sets by auth key, ignoring order.
-func sameIntroPoints(a, b []store.IntroPoint) bool {
+func sameIntroPoints(a, b []record.IntroPoint) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	keys := func(ips []store.IntroPoint) []string {
+	keys := func(ips []record.IntroPoint) []string {
 		out := make([]string, len(ips))
 		for i, ip := range ips {
 			out[i] = introSetKey(ip)

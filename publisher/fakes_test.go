@@ -16,7 +16,7 @@ import (
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 var b64 = base64.RawStdEncoding
@@ -238,29 +238,29 @@ func (f *fakeTor) takePosts() []post {
 // memState is an in-memory State.
 type memState struct {
 	mu        sync.Mutex
-	instances map[string]map[string]store.InstanceRecord
-	published map[string]map[string]store.PublishRecord
+	instances map[string]map[string]record.Instance
+	published map[string]map[string]record.Publish
 	writes    int
 }
 
 func newMemState() *memState {
-	return &memState{instances: map[string]map[string]store.InstanceRecord{}, published: map[string]map[string]store.PublishRecord{}}
+	return &memState{instances: map[string]map[string]record.Instance{}, published: map[string]map[string]record.Publish{}}
 }
 
-func (s *memState) Instances(_ context.Context, svc string) ([]store.InstanceRecord, error) {
+func (s *memState) Instances(_ context.Context, svc string) ([]record.Instance, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []store.InstanceRecord
+	var out []record.Instance
 	for _, r := range s.instances[svc] {
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-func (s *memState) PublishedAll(_ context.Context, svc string) (map[string]store.PublishRecord, error) {
+func (s *memState) PublishedAll(_ context.Context, svc string) (map[string]record.Publish, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]store.PublishRecord{}
+	out := map[string]record.Publish{}
 	for k, v := range s.published[svc] {
 		v.HSDirs = cloneMap(v.HSDirs)
 		out[k] = v
@@ -268,22 +268,22 @@ func (s *memState) PublishedAll(_ context.Context, svc string) (map[string]store
 	return out, nil
 }
 
-func (s *memState) PutInstance(_ context.Context, _ int64, svc string, rec store.InstanceRecord) error {
+func (s *memState) PutInstance(_ context.Context, _ int64, svc string, rec record.Instance) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.instances[svc] == nil {
-		s.instances[svc] = map[string]store.InstanceRecord{}
+		s.instances[svc] = map[string]record.Instance{}
 	}
 	s.instances[svc][rec.Address] = rec
 	s.writes++
 	return nil
 }
 
-func (s *memState) PutPublished(_ context.Context, _ int64, svc, slot string, rec store.PublishRecord) error {
+func (s *memState) PutPublished(_ context.Context, _ int64, svc, slot string, rec record.Publish) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.published[svc] == nil {
-		s.published[svc] = map[string]store.PublishRecord{}
+		s.published[svc] = map[string]record.Publish{}
 	}
 	rec.HSDirs = cloneMap(rec.HSDirs)
 	s.published[svc][slot] = rec
@@ -291,10 +291,10 @@ func (s *memState) PutPublished(_ context.Context, _ int64, svc, slot string, re
 	return nil
 }
 
-func (s *memState) RecordKeys(context.Context) (map[string]store.ServiceRecords, error) {
+func (s *memState) RecordKeys(context.Context) (map[string]record.ServiceKeys, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]store.ServiceRecords{}
+	out := map[string]record.ServiceKeys{}
 	for svc, m := range s.instances {
 		r := out[svc]
 		for inst := range m {
@@ -305,7 +305,7 @@ func (s *memState) RecordKeys(context.Context) (map[string]store.ServiceRecords,
 	for svc, m := range s.published {
 		r := out[svc]
 		for slot := range m {
-			r.Slots = append(r.Slots, slot)
+			r.Published = append(r.Published, slot)
 		}
 		out[svc] = r
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
@@ -18,15 +19,15 @@ import (
 // here it is the content of the records that matters).
 type etcdState struct{ st *store.Store }
 
-func (s etcdState) Instances(ctx context.Context, svc string) ([]store.InstanceRecord, error) {
+func (s etcdState) Instances(ctx context.Context, svc string) ([]record.Instance, error) {
 	return s.st.Instances(ctx, svc)
 }
 
-func (s etcdState) PublishedAll(ctx context.Context, svc string) (map[string]store.PublishRecord, error) {
+func (s etcdState) PublishedAll(ctx context.Context, svc string) (map[string]record.Publish, error) {
 	return s.st.PublishedAll(ctx, svc)
 }
 
-func (s etcdState) PutInstance(ctx context.Context, _ int64, svc string, rec store.InstanceRecord) error {
+func (s etcdState) PutInstance(ctx context.Context, _ int64, svc string, rec record.Instance) error {
 	op, err := s.st.PutInstanceOp(svc, rec)
 	if err != nil {
 		return err
@@ -34,7 +35,7 @@ func (s etcdState) PutInstance(ctx context.Context, _ int64, svc string, rec sto
 	return s.st.Commit(ctx, op)
 }
 
-func (s etcdState) PutPublished(ctx context.Context, _ int64, svc, slot string, rec store.PublishRecord) error {
+func (s etcdState) PutPublished(ctx context.Context, _ int64, svc, slot string, rec record.Publish) error {
 	op, err := s.st.PutPublishedOp(svc, slot, rec)
 	if err != nil {
 		return err
@@ -42,7 +43,7 @@ func (s etcdState) PutPublished(ctx context.Context, _ int64, svc, slot string, 
 	return s.st.Commit(ctx, op)
 }
 
-func (s etcdState) RecordKeys(ctx context.Context) (map[string]store.ServiceRecords, error) {
+func (s etcdState) RecordKeys(ctx context.Context) (map[string]record.ServiceKeys, error) {
 	return s.st.RecordKeys(ctx)
 }
 
@@ -191,7 +192,7 @@ func TestVerifyRecord(t *testing.T) {
 	slot := cons.ClientSlot()
 	be, other := h.bes[0], h.bes[1]
 	b := &Backend{Address: be.key.Address(), Name: "a", Identity: be.key.PublicKey()}
-	record := func(tb *testBackend) store.InstanceRecord {
+	recordOf := func(tb *testBackend) record.Instance {
 		raw := tb.descriptor(t, slot, h.now)
 		d, err := hsv3.Decode(raw, tb.key.PublicKey(), slot.Period, slot.PeriodLength, hsv3.DecodeOptions{Now: h.now})
 		if err != nil {
@@ -201,7 +202,7 @@ func TestVerifyRecord(t *testing.T) {
 		r.Descriptor, r.Epoch, r.Key = string(raw), 3, "/k"
 		return r
 	}
-	good := record(be)
+	good := recordOf(be)
 	v, err := verifyRecord(b, good, h.now)
 	if err != nil {
 		t.Fatal(err)
@@ -215,12 +216,12 @@ func TestVerifyRecord(t *testing.T) {
 	if v, err := verifyRecord(b, future, h.now); err != nil || !v.ReceivedAt.Equal(h.now) {
 		t.Errorf("received_at in the future: %v, %v; want clamped to now", v.ReceivedAt, err)
 	}
-	for name, r := range map[string]store.InstanceRecord{
-		"no descriptor":   func() store.InstanceRecord { r := good; r.Descriptor = ""; return r }(),
-		"other period":    func() store.InstanceRecord { r := good; r.PeriodNum++; return r }(),
-		"other address":   func() store.InstanceRecord { r := good; r.Address = other.key.Address(); return r }(),
-		"other backend's": record(other),
-		"truncated":       func() store.InstanceRecord { r := good; r.Descriptor = r.Descriptor[:len(r.Descriptor)/2]; return r }(),
+	for name, r := range map[string]record.Instance{
+		"no descriptor":   func() record.Instance { r := good; r.Descriptor = ""; return r }(),
+		"other period":    func() record.Instance { r := good; r.PeriodNum++; return r }(),
+		"other address":   func() record.Instance { r := good; r.Address = other.key.Address(); return r }(),
+		"other backend's": recordOf(other),
+		"truncated":       func() record.Instance { r := good; r.Descriptor = r.Descriptor[:len(r.Descriptor)/2]; return r }(),
 		"certs expired":   good, // checked at a later time below
 	} {
 		now := h.now

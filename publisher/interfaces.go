@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // Tor is the local tor as the publisher uses it. *torctl.Client implements it.
@@ -18,12 +18,12 @@ type Tor interface {
 // State is the state shared by the cluster. Writes carry the epoch of the leadership that decided them
 // and fail (wrapping the cluster's not-leader sentinel) unless this node still leads in that epoch.
 type State interface {
-	Instances(ctx context.Context, svc string) ([]store.InstanceRecord, error)
-	PublishedAll(ctx context.Context, svc string) (map[string]store.PublishRecord, error)
-	PutInstance(ctx context.Context, epoch int64, svc string, rec store.InstanceRecord) error
-	PutPublished(ctx context.Context, epoch int64, svc, slot string, rec store.PublishRecord) error
+	Instances(ctx context.Context, svc string) ([]record.Instance, error)
+	PublishedAll(ctx context.Context, svc string) (map[string]record.Publish, error)
+	PutInstance(ctx context.Context, epoch int64, svc string, rec record.Instance) error
+	PutPublished(ctx context.Context, epoch int64, svc, slot string, rec record.Publish) error
 	// RecordKeys lists the instance and publish records of every service that has any.
-	RecordKeys(ctx context.Context) (map[string]store.ServiceRecords, error)
+	RecordKeys(ctx context.Context) (map[string]record.ServiceKeys, error)
 	// DeleteRecords removes the instance records of insts and the publish records of slots of svc,
 	// fenced like the writes.
 	DeleteRecords(ctx context.Context, epoch int64, svc string, insts, slots []string) error

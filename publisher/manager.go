@@ -14,7 +14,7 @@ import (
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // ServiceConfig is one public onion service.
@@ -248,7 +248,7 @@ func (m *Manager) checkLeadership(ctx context.Context, now time.Time) {
 func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 	for _, svc := range m.services {
 		recs, err := m.state.Instances(ctx, svc.addr)
-		if err != nil && !errors.Is(err, store.ErrBadRecord) {
+		if err != nil && !errors.Is(err, record.ErrBad) {
 			return fmt.Errorf("reading instances of %s: %w", svc.addr, err)
 		}
 		if err != nil {
@@ -277,7 +277,7 @@ func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 			}
 		}
 		pubs, err := m.state.PublishedAll(ctx, svc.addr)
-		if err != nil && !errors.Is(err, store.ErrBadRecord) {
+		if err != nil && !errors.Is(err, record.ErrBad) {
 			return fmt.Errorf("reading publish records of %s: %w", svc.addr, err)
 		}
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // harness drives a Manager step by step with a fake clock.
@@ -184,7 +184,7 @@ func TestManagerPublishesAndKeepsRecords(t *testing.T) {
 			t.Errorf("record %s = epoch %d rev %d hsdirs %d intro points %d", k, r.Epoch, r.RevisionCounter, len(r.HSDirs), len(r.IntroPoints))
 		}
 		for fp, res := range r.HSDirs {
-			if res.Status != store.UploadUploaded {
+			if res.Status != record.UploadUploaded {
 				t.Errorf("HSDir %s status %q, want uploaded", fp, res.Status)
 			}
 		}
@@ -401,11 +401,11 @@ func TestManagerRetriesFailedHSDirs(t *testing.T) {
 	if p := h.tor.takePosts(); len(p) != 2 {
 		t.Fatalf("%d uploads", len(p))
 	}
-	rec := func() store.PublishRecord {
+	rec := func() record.Publish {
 		pubs, _ := h.state.PublishedAll(h.ctx, h.master.Address())
-		return pubs[slotKey(bl)]
+		return pubs[record.BlindedKeyHex(bl)]
 	}
-	if r := rec().HSDirs[failed]; r.Status != store.UploadFailed || r.Reason != "UPLOAD_REJECTED" {
+	if r := rec().HSDirs[failed]; r.Status != record.UploadFailed || r.Reason != "UPLOAD_REJECTED" {
 		t.Fatalf("record for the rejecting HSDir: %+v", r)
 	}
 	h.advance(10 * time.Second)
@@ -436,7 +436,7 @@ func TestManagerRetriesFailedHSDirs(t *testing.T) {
 	if p := h.tor.takePosts(); len(p) == 0 {
 		t.Fatalf("no second retry after 35s")
 	}
-	if r := rec().HSDirs[failed]; r.Status != store.UploadUploaded {
+	if r := rec().HSDirs[failed]; r.Status != record.UploadUploaded {
 		t.Fatalf("after a successful retry the record says %+v", r)
 	}
 	h.advance(DefaultConfig().CheckInterval) // the other descriptor's retry
@@ -715,7 +715,7 @@ func TestManagerRevisionAboveWhatHSDirsHold(t *testing.T) {
 		t.Errorf("master fetches = %+v, want one to its %d responsible HSDirs", h.tor.otherFetches, len(resp))
 	}
 	pubs, _ := h.state.PublishedAll(h.ctx, h.master.Address())
-	if r := pubs[slotKey(bl)]; r.RevisionCounter != revs[0] {
+	if r := pubs[record.BlindedKeyHex(bl)]; r.RevisionCounter != revs[0] {
 		t.Errorf("publish record has revision %d, uploaded %d", r.RevisionCounter, revs[0])
 	}
 	// Later uploads keep counting from there, and the HSDirs are not asked again.

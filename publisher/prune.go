@@ -6,6 +6,7 @@ import (
 
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // prunePublished deletes the publish records of svc whose time period ended before the older of the
@@ -18,7 +19,7 @@ func (m *Manager) prunePublished(ctx context.Context, svc *service, slots [2]has
 	oldest := ^uint64(0) // start of the older period, in minutes
 	for _, sl := range slots {
 		if blinded, err := hsv3.BlindPublicKey(svc.key.PublicKey(), sl.Period, sl.PeriodLength); err == nil {
-			keep[slotKey(blinded)] = true
+			keep[record.BlindedKeyHex(blinded)] = true
 		}
 		oldest = min(oldest, sl.Period*sl.PeriodLength)
 	}
@@ -67,7 +68,7 @@ func (m *Manager) pruneUnconfigured(ctx context.Context) {
 	}
 	done := true
 	for addr, recs := range recorded {
-		insts, slots := recs.Instances, recs.Slots
+		insts, slots := recs.Instances, recs.Published
 		if svc := configured[addr]; svc != nil {
 			insts, slots = nil, nil // its publish records are pruned by period
 			for _, inst := range recs.Instances {

@@ -10,10 +10,10 @@ import (
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
-func (h *harness) recordKeys() map[string]store.ServiceRecords {
+func (h *harness) recordKeys() map[string]record.ServiceKeys {
 	h.t.Helper()
 	keys, err := h.state.RecordKeys(h.ctx)
 	if err != nil {
@@ -21,8 +21,8 @@ func (h *harness) recordKeys() map[string]store.ServiceRecords {
 	}
 	for svc, r := range keys {
 		sort.Strings(r.Instances)
-		sort.Strings(r.Slots)
-		if len(r.Instances)+len(r.Slots) == 0 {
+		sort.Strings(r.Published)
+		if len(r.Instances)+len(r.Published) == 0 {
 			delete(keys, svc)
 		} else {
 			keys[svc] = r
@@ -37,7 +37,7 @@ func (h *harness) slotOfPeriod(period uint64) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return slotKey(bl)
+	return record.BlindedKeyHex(bl)
 }
 
 // TestManagerPrunesRecords: the leader deletes the publish records of time periods older than both it
@@ -60,13 +60,13 @@ func TestManagerPrunesRecords(t *testing.T) {
 		svc, slot string
 		period    uint64
 	}{{svc, old, slots[0].Period - 2}, {svc, later, slots[1].Period + 3}, {gone, "00aa", 5}} {
-		if err := h.state.PutPublished(h.ctx, 1, r.svc, r.slot, store.PublishRecord{PeriodNum: r.period, PeriodLength: 1440,
+		if err := h.state.PutPublished(h.ctx, 1, r.svc, r.slot, record.Publish{PeriodNum: r.period, PeriodLength: 1440,
 			RevisionCounter: 10, UploadedAt: h.now.Add(-72 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, r := range []struct{ svc, inst string }{{svc, removed}, {gone, removed}} {
-		if err := h.state.PutInstance(h.ctx, 1, r.svc, store.InstanceRecord{Address: r.inst, ReceivedAt: h.now.Add(-time.Hour)}); err != nil {
+		if err := h.state.PutInstance(h.ctx, 1, r.svc, record.Instance{Address: r.inst, ReceivedAt: h.now.Add(-time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,7 +80,7 @@ func TestManagerPrunesRecords(t *testing.T) {
 	sort.Strings(want)
 	got := h.recordKeys()
 	if len(got) != 1 || strings.Join(got[svc].Instances, ",") != strings.Join(configured, ",") ||
-		strings.Join(got[svc].Slots, ",") != strings.Join(want, ",") {
+		strings.Join(got[svc].Published, ",") != strings.Join(want, ",") {
 		t.Fatalf("records after the first publish:\n%+v\nwant only service %s with instances %v and slots %v", got, svc, configured, want)
 	}
 
@@ -99,7 +99,7 @@ func TestManagerPrunesRecords(t *testing.T) {
 	h.advance(3 * time.Second) // the debounce: publish for the new period
 	want = []string{h.slotOfPeriod(slots[1].Period), h.slotOfPeriod(slots[1].Period + 1), later}
 	sort.Strings(want)
-	if got := h.recordKeys()[svc].Slots; strings.Join(got, ",") != strings.Join(want, ",") {
+	if got := h.recordKeys()[svc].Published; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("slots a period later: %v, want %v", got, want)
 	}
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // slotNames are the Python tool's names of a service's two descriptors.
@@ -39,15 +39,15 @@ type build struct {
 	responsible []string       // fingerprints, in ring order
 	byHSDir     map[string]int // fingerprint -> subset index
 	subsets     [][]Share
-	introMap    map[string]string             // auth key (base64) -> backend address
-	usable      map[string][]store.IntroPoint // per live backend; shares index these
+	introMap    map[string]string              // auth key (base64) -> backend address
+	usable      map[string][]record.IntroPoint // per live backend; shares index these
 	left        []string
 }
 
 // plan computes which backends' intro points go to which responsible HSDir.
 func (m *Manager) plan(svc *service, ring *hashring.Ring, blinded [32]byte, now time.Time) build {
 	var pbs []PlanBackend
-	usable := map[string][]store.IntroPoint{}
+	usable := map[string][]record.IntroPoint{}
 	for _, b := range svc.backends {
 		if ok, _ := b.Live(now, m.cfg.Liveness); !ok {
 			continue
@@ -105,7 +105,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 	if err != nil {
 		return err
 	}
-	key := slotKey(blinded)
+	key := record.BlindedKeyHex(blinded)
 	st := svc.slots[key]
 	if st == nil {
 		st = &slotState{}
@@ -158,15 +158,15 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 			rec.Backends[fp] = backends[fp]
 		}
 	} else {
-		rec = store.PublishRecord{
+		rec = record.Publish{
 			PeriodNum: slot.Period, PeriodLength: slot.PeriodLength, BlindedKey: blinded,
-			UploadedAt: now, HSDirs: map[string]store.UploadResult{}, IntroPoints: bd.introMap,
+			UploadedAt: now, HSDirs: map[string]record.UploadResult{}, IntroPoints: bd.introMap,
 			Backends: backends,
 		}
 	}
 	rec.RevisionCounter, rec.Epoch, rec.Node = rev, m.epoch, m.cfg.Node
 	for _, fp := range d.Targets {
-		rec.HSDirs[fp] = store.UploadResult{Status: store.UploadPending, At: now}
+		rec.HSDirs[fp] = record.UploadResult{Status: record.UploadPending, At: now}
 	}
 	if err := m.putPublished(ctx, svc, key, rec); err != nil {
 		return fmt.Errorf("recording revision %d: %w", rev, err)
@@ -199,7 +199,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		cancel()
 		if err != nil {
 			for _, fp := range targets {
-				st.record.HSDirs[fp] = store.UploadResult{Status: store.UploadFailed, Reason: err.Error(), At: now}
+				st.record.HSDirs[fp] = record.UploadResult{Status: record.UploadFailed, Reason: err.Error(), At: now}
 			}
 			m.log.Error("HSPOST failed", "service", svc.addr, "descriptor", slotNames[i], "hsdirs", targets, "error", err)
 			continue
@@ -222,7 +222,7 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		switch {
 		case d.Retry: // one more attempt; the outcome arrives as an HS_DESC event
 			p.Failed[fp] = Failure{Attempts: p.Failed[fp].Attempts + 1, LastTry: now}
-		case st.record.HSDirs[fp].Status == store.UploadFailed: // HSPOST itself failed
+		case st.record.HSDirs[fp].Status == record.UploadFailed: // HSPOST itself failed
 			p.Failed[fp] = Failure{Attempts: 1, LastTry: now}
 		}
 	}
@@ -298,7 +298,7 @@ func (m *Manager) encodeSubsets(svc *service, slot hashring.Slot, bd build, rev 
 	return out, nil
 }
 
-func (m *Manager) putPublished(ctx context.Context, svc *service, slot string, rec store.PublishRecord) error {
+func (m *Manager) putPublished(ctx context.Context, svc *service, slot string, rec record.Publish) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return m.state.PutPublished(cctx, m.epoch, svc.addr, slot, rec)

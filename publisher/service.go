@@ -1,12 +1,11 @@
 package publisher
 
 import (
-	"encoding/hex"
 	"fmt"
 	"strings"
 
 	"github.com/obcluster/obcluster/publisher/hsv3"
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // service is one public onion address and its backends, as owned by the Run goroutine.
@@ -31,7 +30,7 @@ type slotAttempt struct {
 // slotState is the publish state of one descriptor (one blinded key).
 type slotState struct {
 	published Published
-	record    store.PublishRecord
+	record    record.Publish
 	// probe asks the HSDirs which revision counter they hold before the first upload (probe.go).
 	probe *revisionProbe
 }
@@ -80,7 +79,7 @@ func (s *service) backend(addr string) *Backend {
 }
 
 // loadPublished adopts publish records from etcd when they are newer than what this node knows.
-func (s *service) loadPublished(recs map[string]store.PublishRecord) {
+func (s *service) loadPublished(recs map[string]record.Publish) {
 	for slot, rec := range recs {
 		st := s.slots[slot]
 		if st != nil && st.record.RevisionCounter >= rec.RevisionCounter {
@@ -92,7 +91,7 @@ func (s *service) loadPublished(recs map[string]store.PublishRecord) {
 
 // publishedFromRecord rebuilds the decision input from a stored record. HSDirs still pending (the
 // leader died mid-upload) count as failed, so they are retried.
-func publishedFromRecord(rec store.PublishRecord) Published {
+func publishedFromRecord(rec record.Publish) Published {
 	p := Published{
 		Period:     rec.PeriodNum,
 		IntroSet:   digestIntroMap(rec.IntroPoints),
@@ -105,11 +104,9 @@ func publishedFromRecord(rec store.PublishRecord) Published {
 	copy(p.Blinded[:], rec.BlindedKey)
 	for fp, r := range rec.HSDirs {
 		p.HSDirs = append(p.HSDirs, fp)
-		if r.Status != store.UploadUploaded {
+		if r.Status != record.UploadUploaded {
 			p.Failed[fp] = Failure{Attempts: 1, LastTry: r.At}
 		}
 	}
 	return p
 }
-
-func slotKey(blinded []byte) string { return hex.EncodeToString(blinded) }

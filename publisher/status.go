@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"sort"
 	"time"
+
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // Status is a snapshot of what the manager knows, for the status socket, the status command and metrics.
@@ -106,7 +108,7 @@ func (m *Manager) publishStatus() {
 		current := map[string]string{}
 		if m.cons != nil {
 			for i, sl := range m.cons.Slots() {
-				current[slotKey(svc.key.BlindedKey(sl.Period, sl.PeriodLength).PublicKey())] = slotNames[i]
+				current[record.BlindedKeyHex(svc.key.BlindedKey(sl.Period, sl.PeriodLength).PublicKey())] = slotNames[i]
 			}
 		}
 		for key, s := range svc.slots {

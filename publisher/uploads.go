@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // pendingUpload is an HSPOST target still waiting for tor's HS_DESC UPLOADED or FAILED.
@@ -83,9 +83,9 @@ func (m *Manager) note(pu pendingUpload, hsdir, reason string, now time.Time) bo
 	if st == nil {
 		return false
 	}
-	res := store.UploadResult{Status: store.UploadUploaded, At: now}
+	res := record.UploadResult{Status: record.UploadUploaded, At: now}
 	if reason != "" {
-		res = store.UploadResult{Status: store.UploadFailed, Reason: reason, At: now}
+		res = record.UploadResult{Status: record.UploadFailed, Reason: reason, At: now}
 		f := st.published.Failed[hsdir]
 		st.published.Failed[hsdir] = Failure{Attempts: max(f.Attempts, 1), LastTry: now}
 		m.log.Warn("descriptor upload failed", "service", pu.svc.addr, "hsdir", hsdir, "reason", reason,
@@ -95,7 +95,7 @@ func (m *Manager) note(pu pendingUpload, hsdir, reason string, now time.Time) bo
 		m.log.Debug("descriptor uploaded", "service", pu.svc.addr, "hsdir", hsdir)
 	}
 	if st.record.HSDirs == nil {
-		st.record.HSDirs = map[string]store.UploadResult{}
+		st.record.HSDirs = map[string]record.UploadResult{}
 	}
 	st.record.HSDirs[hsdir] = res
 	return true

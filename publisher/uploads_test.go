@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/publisher/torctl"
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // stepHolding advances the clock by d and runs one step, but keeps tor's answers to the uploads it
@@ -34,7 +34,7 @@ func (h *harness) deliver(evs ...torctl.Event) {
 	h.m.step(h.ctx)
 }
 
-func (h *harness) records() map[string]store.PublishRecord {
+func (h *harness) records() map[string]record.Publish {
 	h.t.Helper()
 	pubs, err := h.state.PublishedAll(h.ctx, h.master.Address())
 	if err != nil {
@@ -64,7 +64,7 @@ func TestManagerRetriesUploadsLostWithTheControlConnection(t *testing.T) {
 	}
 	for slot, r := range h.records() {
 		for fp, res := range r.HSDirs {
-			if res.Status != store.UploadPending {
+			if res.Status != record.UploadPending {
 				t.Fatalf("before tor answered, %s at %s is %q, want pending", slot, fp, res.Status)
 			}
 		}
@@ -76,7 +76,7 @@ func TestManagerRetriesUploadsLostWithTheControlConnection(t *testing.T) {
 			t.Fatalf("record %s has %d HSDirs, want 8", slot, len(r.HSDirs))
 		}
 		for fp, res := range r.HSDirs {
-			if res.Status != store.UploadFailed || res.Reason != "tor reconnected" {
+			if res.Status != record.UploadFailed || res.Reason != "tor reconnected" {
 				t.Errorf("after the reconnect, %s at %s is %+v, want failed: tor reconnected", slot, fp, res)
 			}
 		}
@@ -101,7 +101,7 @@ func TestManagerRetriesUploadsLostWithTheControlConnection(t *testing.T) {
 	}
 	for slot, r := range h.records() {
 		for fp, res := range r.HSDirs {
-			if res.Status != store.UploadUploaded {
+			if res.Status != record.UploadUploaded {
 				t.Errorf("after the retry, %s at %s is %+v, want uploaded", slot, fp, res)
 			}
 		}
@@ -126,7 +126,7 @@ func TestManagerCreditsUploadResultsToTheRightDescriptor(t *testing.T) {
 	slotOf := func(p post) string {
 		t.Helper()
 		d, _ := h.decodeAny(p.desc)
-		return slotKey(d.BlindedKey)
+		return record.BlindedKeyHex(d.BlindedKey)
 	}
 	refused, accepted := slotOf(posts[0]), slotOf(posts[1]) // uploaded in this order
 	x := posts[0].servers[0]
@@ -148,7 +148,7 @@ func TestManagerCreditsUploadResultsToTheRightDescriptor(t *testing.T) {
 	answers = append(answers, torctl.Uploaded{Address: h.master.Address(), HSDir: x},
 		torctl.UploadFailed{Address: h.master.Address(), HSDir: x, Reason: "UPLOAD_REJECTED"})
 	h.deliver(answers...)
-	if r := h.records()[refused].HSDirs[x]; r.Status != store.UploadFailed {
+	if r := h.records()[refused].HSDirs[x]; r.Status != record.UploadFailed {
 		t.Fatalf("the refused descriptor at %s is recorded %+v, want failed", x, r)
 	}
 
@@ -180,15 +180,15 @@ func TestManagerCreditsUploadResultsToTheRightDescriptor(t *testing.T) {
 		h.deliver(answers...)
 	}
 	recs := h.records()
-	if r := recs[refused].HSDirs[x]; r.Status != store.UploadFailed || r.Reason != "UPLOAD_REJECTED" {
+	if r := recs[refused].HSDirs[x]; r.Status != record.UploadFailed || r.Reason != "UPLOAD_REJECTED" {
 		t.Errorf("the descriptor %s refuses is recorded %+v, want failed: UPLOAD_REJECTED", x, r)
 	}
-	if r := recs[accepted].HSDirs[x]; r.Status != store.UploadUploaded {
+	if r := recs[accepted].HSDirs[x]; r.Status != record.UploadUploaded {
 		t.Errorf("the descriptor %s accepts is recorded %+v, want uploaded", x, r)
 	}
 	for slot, r := range recs {
 		for fp, res := range r.HSDirs {
-			if fp != x && res.Status != store.UploadUploaded {
+			if fp != x && res.Status != record.UploadUploaded {
 				t.Errorf("%s at %s is %+v, want uploaded", slot, fp, res)
 			}
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/publisher/torctl/torctltest"
-	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // TestManagerRetriesAfterTorDropsTheControlConnection is TestManagerRetriesUploadsLostWithTheControlConnection
@@ -109,13 +109,13 @@ func TestManagerRetriesAfterTorDropsTheControlConnection(t *testing.T) {
 	if n := len(srv.Posts()); n != 2 {
 		t.Fatalf("%d HSPOSTs, want 2", n)
 	}
-	if !allStatus(store.UploadPending, "")() {
+	if !allStatus(record.UploadPending, "")() {
 		t.Fatal("uploads not pending before tor answered")
 	}
 
 	srv.DropConnections()
 	until("the reconnect", func() bool { return reconnects() == 1 })
-	if !allStatus(store.UploadFailed, reasonReconnected)() {
+	if !allStatus(record.UploadFailed, reasonReconnected)() {
 		t.Fatalf("after the reconnect the records are not all failed: %s: %+v", reasonReconnected, h.records())
 	}
 
@@ -125,7 +125,7 @@ func TestManagerRetriesAfterTorDropsTheControlConnection(t *testing.T) {
 	h.now = h.now.Add(cfg.CheckInterval) // the other descriptor, one upload at a time per HSDir
 	until("the first retry's answers", func() bool { return len(srv.Posts()) >= 3 && len(m.pending) == 0 })
 	m.step(ctx)
-	until("every upload answered", allStatus(store.UploadUploaded, ""))
+	until("every upload answered", allStatus(record.UploadUploaded, ""))
 	if n := len(srv.Posts()); n != 4 {
 		t.Errorf("%d HSPOSTs, want 4: two lost and one retry of each", n)
 	}

@@ -1,5 +1,6 @@
-// Package store is obcluster's access to etcd: the key schema (Keys), the
-// typed JSON records kept there (InstanceRecord, PublishRecord, NodeRecord),
+// Package store is obcluster's access to etcd: the key schema (Keys), typed
+// reads and writes of the JSON records kept there (their types are in
+// store/record, which does not import etcd),
 // sealed secrets for the service master keys (KEK, Sealer), watches that
 // survive disconnections and compactions (Watch), connecting to an external
 // cluster (Connect) and running a single-member etcd inside the process

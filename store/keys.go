@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -13,15 +12,15 @@ const DefaultPrefix = "/onionbalance"
 //
 //	<prefix>/config                                  services and instances (JSON)
 //	<prefix>/services/<svc>/key                      sealed master key of <svc>
-//	<prefix>/services/<svc>/instances/<instance>     InstanceRecord
-//	<prefix>/services/<svc>/published/<slot>         PublishRecord
+//	<prefix>/services/<svc>/instances/<instance>     record.Instance
+//	<prefix>/services/<svc>/published/<slot>         record.Publish
 //	<prefix>/election/<lease-id>                     election candidates (value = node name)
-//	<prefix>/nodes/<name>                            NodeRecord, lease-bound
-//	<prefix>/step-down/<name>                        StepDownRequest, lease-bound
+//	<prefix>/nodes/<name>                            record.Node, lease-bound
+//	<prefix>/step-down/<name>                        record.StepDown, lease-bound
 //
 // <svc> and <instance> are onion addresses without ".onion". A published
 // slot is the hex of the blinded public key the descriptor was published
-// under (see PublishedSlot): HSDirs keep one revision counter per blinded
+// under (see record.BlindedKeyHex): HSDirs keep one revision counter per blinded
 // key, so one record per blinded key carries exactly the counter that must
 // keep growing, and the two descriptors of a service (current and next time
 // period) never share one. Records of old periods are pruned by the
@@ -71,10 +70,6 @@ func (k Keys) PublishedPrefix(svc string) string { return k.Services() + svc + "
 
 // Published is the key of the publish record of service svc in slot.
 func (k Keys) Published(svc, slot string) string { return k.PublishedPrefix(svc) + slot }
-
-// PublishedSlot names the slot of a descriptor published under the given
-// blinded public key.
-func PublishedSlot(blindedKey []byte) string { return hex.EncodeToString(blindedKey) }
 
 // Election is the prefix passed to concurrency.NewElection (which adds "/").
 func (k Keys) Election() string { return k.prefix + "/election" }

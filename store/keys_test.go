@@ -1,6 +1,10 @@
 package store
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/obcluster/obcluster/store/record"
+)
 
 func TestKeysLayout(t *testing.T) {
 	k, err := NewKeys("/ob")
@@ -15,7 +19,7 @@ func TestKeysLayout(t *testing.T) {
 		{k.Election(), "/ob/election"},
 		{k.Node("n1"), "/ob/nodes/n1"},
 		{k.StepDown("n1"), "/ob/step-down/n1"},
-		{PublishedSlot([]byte{0xab, 1}), "ab01"},
+		{k.Published("svc", record.BlindedKeyHex([]byte{0xab, 1})), "/ob/services/svc/published/ab01"},
 		{k.All(), "/ob/"},
 	} {
 		if c.got != c.want {

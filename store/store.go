@@ -8,16 +8,12 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // ErrNotFound is returned when a key does not exist.
 var ErrNotFound = errors.New("key not found")
-
-// ErrBadRecord marks a record that does not decode. The readers of many
-// records (Instances, PublishedAll) skip such a record and return the others
-// with an error wrapping ErrBadRecord that names each skipped key: whoever can
-// write garbage into etcd must not hide the good records from a new leader.
-var ErrBadRecord = errors.New("record does not decode")
 
 // Store is typed access to the schema in Keys. Reads go straight to etcd.
 // Writes that only the leader may do are returned as operations (the ...Op
@@ -130,26 +126,26 @@ func (s *Store) PutConfig(ctx context.Context, config []byte) error {
 }
 
 // Instance returns the record of instance inst of service svc.
-func (s *Store) Instance(ctx context.Context, svc, inst string) (InstanceRecord, error) {
-	var rec InstanceRecord
+func (s *Store) Instance(ctx context.Context, svc, inst string) (record.Instance, error) {
+	var rec record.Instance
 	_, err := s.GetJSON(ctx, s.keys.Instance(svc, inst), &rec)
 	return rec, err
 }
 
 // Instances returns the records of every instance of service svc, ordered by
 // address, each with the Key it was read from. Records that do not decode are
-// left out and reported in an error wrapping ErrBadRecord.
-func (s *Store) Instances(ctx context.Context, svc string) ([]InstanceRecord, error) {
+// left out and reported in an error wrapping record.ErrBad.
+func (s *Store) Instances(ctx context.Context, svc string) ([]record.Instance, error) {
 	resp, err := s.get(ctx, s.keys.Instances(svc), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, err
 	}
-	out := make([]InstanceRecord, 0, len(resp.Kvs))
+	out := make([]record.Instance, 0, len(resp.Kvs))
 	var bad []error
 	for _, kv := range resp.Kvs {
-		var rec InstanceRecord
+		var rec record.Instance
 		if err := json.Unmarshal(kv.Value, &rec); err != nil {
-			bad = append(bad, fmt.Errorf("%w: %s: %v", ErrBadRecord, kv.Key, err))
+			bad = append(bad, fmt.Errorf("%w: %s: %v", record.ErrBad, kv.Key, err))
 			continue
 		}
 		rec.Key = string(kv.Key)
@@ -159,7 +155,7 @@ func (s *Store) Instances(ctx context.Context, svc string) ([]InstanceRecord, er
 }
 
 // PutInstanceOp returns the operation that stores rec for service svc.
-func (s *Store) PutInstanceOp(svc string, rec InstanceRecord) (clientv3.Op, error) {
+func (s *Store) PutInstanceOp(svc string, rec record.Instance) (clientv3.Op, error) {
 	if err := CheckName(svc); err != nil {
 		return clientv3.Op{}, fmt.Errorf("instance record: service: %w", err)
 	}
@@ -176,31 +172,31 @@ func (s *Store) DeleteInstanceOp(svc, inst string) clientv3.Op {
 }
 
 // Published returns the publish record of service svc in slot.
-func (s *Store) Published(ctx context.Context, svc, slot string) (PublishRecord, error) {
-	var rec PublishRecord
+func (s *Store) Published(ctx context.Context, svc, slot string) (record.Publish, error) {
+	var rec record.Publish
 	_, err := s.GetJSON(ctx, s.keys.Published(svc, slot), &rec)
 	return rec, err
 }
 
 // PublishedAll returns every publish record of service svc by slot. Records
 // that do not decode are left out and reported in an error wrapping
-// ErrBadRecord.
-func (s *Store) PublishedAll(ctx context.Context, svc string) (map[string]PublishRecord, error) {
+// record.ErrBad.
+func (s *Store) PublishedAll(ctx context.Context, svc string) (map[string]record.Publish, error) {
 	prefix := s.keys.PublishedPrefix(svc)
 	resp, err := s.get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]PublishRecord, len(resp.Kvs))
+	out := make(map[string]record.Publish, len(resp.Kvs))
 	var bad []error
 	for _, kv := range resp.Kvs {
 		_, slot, ok := s.keys.ParsePublished(string(kv.Key))
 		if !ok {
 			continue
 		}
-		var rec PublishRecord
+		var rec record.Publish
 		if err := json.Unmarshal(kv.Value, &rec); err != nil {
-			bad = append(bad, fmt.Errorf("%w: %s: %v", ErrBadRecord, kv.Key, err))
+			bad = append(bad, fmt.Errorf("%w: %s: %v", record.ErrBad, kv.Key, err))
 			continue
 		}
 		out[slot] = rec
@@ -210,7 +206,7 @@ func (s *Store) PublishedAll(ctx context.Context, svc string) (map[string]Publis
 
 // PutPublishedOp returns the operation that stores rec for service svc in
 // slot.
-func (s *Store) PutPublishedOp(svc, slot string, rec PublishRecord) (clientv3.Op, error) {
+func (s *Store) PutPublishedOp(svc, slot string, rec record.Publish) (clientv3.Op, error) {
 	if err := CheckName(svc); err != nil {
 		return clientv3.Op{}, fmt.Errorf("publish record: service: %w", err)
 	}
@@ -226,23 +222,16 @@ func (s *Store) DeletePublishedOp(svc, slot string) clientv3.Op {
 	return clientv3.OpDelete(s.keys.Published(svc, slot))
 }
 
-// ServiceRecords names the records stored for one service: the instance
-// addresses and the publish slots.
-type ServiceRecords struct {
-	Instances []string
-	Slots     []string
-}
-
 // RecordKeys lists, per service address, the instance and publish records
 // under the prefix, from their keys alone (a record that does not decode is
 // listed too). Services with only a key are not listed.
-func (s *Store) RecordKeys(ctx context.Context) (map[string]ServiceRecords, error) {
+func (s *Store) RecordKeys(ctx context.Context) (map[string]record.ServiceKeys, error) {
 	resp, err := s.get(ctx, s.keys.Services(), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]ServiceRecords{}
+	out := map[string]record.ServiceKeys{}
 	for _, kv := range resp.Kvs {
 		if svc, inst, ok := s.keys.ParseInstance(string(kv.Key)); ok {
 			r := out[svc]
@@ -250,7 +239,7 @@ func (s *Store) RecordKeys(ctx context.Context) (map[string]ServiceRecords, erro
 			out[svc] = r
 		} else if svc, slot, ok := s.keys.ParsePublished(string(kv.Key)); ok {
 			r := out[svc]
-			r.Slots = append(r.Slots, slot)
+			r.Published = append(r.Published, slot)
 			out[svc] = r
 		}
 	}
@@ -281,19 +270,19 @@ func (s *Store) DeleteRecordsOps(svc string, insts, slots []string) ([]clientv3.
 }
 
 // Node returns the heartbeat record of node name.
-func (s *Store) Node(ctx context.Context, name string) (NodeRecord, error) {
-	var rec NodeRecord
+func (s *Store) Node(ctx context.Context, name string) (record.Node, error) {
+	var rec record.Node
 	_, err := s.GetJSON(ctx, s.keys.Node(name), &rec)
 	return rec, err
 }
 
 // Nodes returns the heartbeat records of every live node, ordered by name.
-func (s *Store) Nodes(ctx context.Context) ([]NodeRecord, error) {
-	return list[NodeRecord](ctx, s, s.keys.Nodes())
+func (s *Store) Nodes(ctx context.Context) ([]record.Node, error) {
+	return list[record.Node](ctx, s, s.keys.Nodes())
 }
 
 // PutNodeOp returns the operation that stores rec bound to lease.
-func (s *Store) PutNodeOp(rec NodeRecord, lease clientv3.LeaseID) (clientv3.Op, error) {
+func (s *Store) PutNodeOp(rec record.Node, lease clientv3.LeaseID) (clientv3.Op, error) {
 	if err := CheckName(rec.Name); err != nil {
 		return clientv3.Op{}, fmt.Errorf("node record: name: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
@@ -37,10 +38,10 @@ var t0 = time.Date(2026, 11, 22, 10, 30, 0, 123456789, time.UTC)
 func TestInstanceRecordRoundTrip(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
-	rec := store.InstanceRecord{
+	rec := record.Instance{
 		Address: "backendaddr",
 		Name:    "srv1",
-		IntroPoints: []store.IntroPoint{{
+		IntroPoints: []record.IntroPoint{{
 			LinkSpecifiers:    []byte{2, 0, 6, 127, 0, 0, 1, 0x23, 0x28},
 			OnionKey:          []byte("onion-key-32-bytes-onion-key-32b"),
 			AuthKey:           []byte("auth-key-32-bytes-auth-key-32byt"),
@@ -85,7 +86,7 @@ func TestInstanceRecordRoundTrip(t *testing.T) {
 func TestInstanceRecordIsReadableJSON(t *testing.T) {
 	s, cli := newStore(t)
 	ctx := context.Background()
-	op, err := s.PutInstanceOp("svc", store.InstanceRecord{Address: "inst", ReceivedAt: t0})
+	op, err := s.PutInstanceOp("svc", record.Instance{Address: "inst", ReceivedAt: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,16 +106,16 @@ func TestPublishRecordRoundTrip(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
 	blinded := []byte("blinded-key-32-bytes-blinded-key")
-	slot := store.PublishedSlot(blinded)
-	rec := store.PublishRecord{
+	slot := record.BlindedKeyHex(blinded)
+	rec := record.Publish{
 		PeriodNum:       20412,
 		PeriodLength:    1440,
 		BlindedKey:      blinded,
 		RevisionCounter: 1234567,
 		UploadedAt:      t0,
-		HSDirs: map[string]store.UploadResult{
-			"FP1": {Status: store.UploadUploaded, At: t0.Add(time.Second)},
-			"FP2": {Status: store.UploadFailed, Reason: "UPLOAD_REJECTED", At: t0.Add(2 * time.Second)},
+		HSDirs: map[string]record.UploadResult{
+			"FP1": {Status: record.UploadUploaded, At: t0.Add(time.Second)},
+			"FP2": {Status: record.UploadFailed, Reason: "UPLOAD_REJECTED", At: t0.Add(2 * time.Second)},
 		},
 		Epoch:       7,
 		Node:        "node-b",
@@ -153,9 +154,9 @@ func TestNodeRecordRoundTripAndLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := store.NodeRecord{
+	rec := record.Node{
 		Name: "node-a", Version: "0.1.0", TorBootstrap: 100, TorState: "done",
-		Role: store.RoleLeader, Epoch: 9, LastError: "none yet", StartedAt: t0, Heartbeat: t0.Add(time.Minute),
+		Role: record.RoleLeader, Epoch: 9, LastError: "none yet", StartedAt: t0, Heartbeat: t0.Add(time.Minute),
 	}
 	op, err := s.PutNodeOp(rec, lease.ID)
 	if err != nil {
@@ -266,12 +267,12 @@ func TestUndecodableRecordsAreSkipped(t *testing.T) {
 	s, cli := newStore(t)
 	ctx := context.Background()
 	keys := s.Keys()
-	good := store.InstanceRecord{Address: "good", Name: "n1", ReceivedAt: t0}
+	good := record.Instance{Address: "good", Name: "n1", ReceivedAt: t0}
 	op, err := s.PutInstanceOp("svc", good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := store.PublishRecord{PeriodNum: 7, RevisionCounter: 42}
+	pub := record.Publish{PeriodNum: 7, RevisionCounter: 42}
 	pop, err := s.PutPublishedOp("svc", "aa", pub)
 	if err != nil {
 		t.Fatal(err)
@@ -287,15 +288,15 @@ func TestUndecodableRecordsAreSkipped(t *testing.T) {
 	}
 
 	recs, err := s.Instances(ctx, "svc")
-	if !errors.Is(err, store.ErrBadRecord) || !strings.Contains(err.Error(), keys.Instance("svc", "bad")) {
-		t.Errorf("Instances error = %v, want ErrBadRecord naming the bad key", err)
+	if !errors.Is(err, record.ErrBad) || !strings.Contains(err.Error(), keys.Instance("svc", "bad")) {
+		t.Errorf("Instances error = %v, want record.ErrBad naming the bad key", err)
 	}
 	if len(recs) != 1 || recs[0].Address != "good" {
 		t.Errorf("Instances = %+v, want the good record only", recs)
 	}
 	pubs, err := s.PublishedAll(ctx, "svc")
-	if !errors.Is(err, store.ErrBadRecord) || !strings.Contains(err.Error(), keys.Published("svc", "bb")) {
-		t.Errorf("PublishedAll error = %v, want ErrBadRecord naming the bad key", err)
+	if !errors.Is(err, record.ErrBad) || !strings.Contains(err.Error(), keys.Published("svc", "bb")) {
+		t.Errorf("PublishedAll error = %v, want record.ErrBad naming the bad key", err)
 	}
 	if len(pubs) != 1 || pubs["aa"].RevisionCounter != 42 {
 		t.Errorf("PublishedAll = %+v, want slot aa only", pubs)

@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // drillState is the file naming the obhost processes of a test cluster, written by whatever started
@@ -197,7 +198,7 @@ func (d drill) run(ctx context.Context, pause time.Duration) (drillReport, error
 	st := store.New(d.kv, d.keys, nil, d.timeout)
 	err = d.until(ctx, func(now time.Time) (bool, error) {
 		rec, err := st.Node(ctx, old.Name)
-		if err != nil || rec.Heartbeat.Before(resumedAt) || rec.Role != store.RoleFollower {
+		if err != nil || rec.Heartbeat.Before(resumedAt) || rec.Role != record.RoleFollower {
 			return false, nil
 		}
 		rep.RejoinedAfter = now.Sub(rep.SignalAt)
@@ -210,11 +211,11 @@ func (d drill) run(ctx context.Context, pause time.Duration) (drillReport, error
 }
 
 // laterPublish returns a publish record written under an epoch after epoch, if any.
-func (d drill) laterPublish(ctx context.Context, epoch int64) (store.PublishRecord, bool) {
+func (d drill) laterPublish(ctx context.Context, epoch int64) (record.Publish, bool) {
 	st := store.New(d.kv, d.keys, nil, d.timeout)
 	svcs, err := storedServices(ctx, d.kv, d.keys, d.timeout)
 	if err != nil {
-		return store.PublishRecord{}, false
+		return record.Publish{}, false
 	}
 	for _, svc := range svcs {
 		recs, err := st.PublishedAll(ctx, svc)
@@ -227,7 +228,7 @@ func (d drill) laterPublish(ctx context.Context, epoch int64) (store.PublishReco
 			}
 		}
 	}
-	return store.PublishRecord{}, false
+	return record.Publish{}, false
 }
 
 // until calls cond every poll interval until it returns true or an error, or ctx ends.

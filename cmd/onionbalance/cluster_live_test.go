@@ -16,6 +16,7 @@ import (
 	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
@@ -123,7 +124,7 @@ func TestStepDownRequestForOldEpochIgnored(t *testing.T) {
 	ea := a.waitLeader(t)
 	cli := storetest.NewClient(t, eps...)
 	keys := defaultKeys(t)
-	op, err := store.OpPutJSON(keys.StepDown("a"), store.StepDownRequest{Epoch: ea - 1})
+	op, err := store.OpPutJSON(keys.StepDown("a"), record.StepDown{Epoch: ea - 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestDrillKillMeasuresTakeover(t *testing.T) {
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
 			if eb, ok := b.el.IsLeader(); ok {
-				op, _ := st.PutPublishedOp(svc, "00ff", store.PublishRecord{RevisionCounter: 42, Epoch: eb, Node: "b", UploadedAt: time.Now()})
+				op, _ := st.PutPublishedOp(svc, "00ff", record.Publish{RevisionCounter: 42, Epoch: eb, Node: "b", UploadedAt: time.Now()})
 				b.el.Write(context.Background(), eb, op)
 				return
 			}
@@ -210,15 +211,15 @@ func (fakeTor) PostDescriptor(context.Context, []byte, string, []string) error {
 
 type emptyState struct{}
 
-func (emptyState) Instances(context.Context, string) ([]store.InstanceRecord, error) { return nil, nil }
-func (emptyState) PublishedAll(context.Context, string) (map[string]store.PublishRecord, error) {
+func (emptyState) Instances(context.Context, string) ([]record.Instance, error) { return nil, nil }
+func (emptyState) PublishedAll(context.Context, string) (map[string]record.Publish, error) {
 	return nil, nil
 }
-func (emptyState) PutInstance(context.Context, int64, string, store.InstanceRecord) error { return nil }
-func (emptyState) PutPublished(context.Context, int64, string, string, store.PublishRecord) error {
+func (emptyState) PutInstance(context.Context, int64, string, record.Instance) error { return nil }
+func (emptyState) PutPublished(context.Context, int64, string, string, record.Publish) error {
 	return nil
 }
-func (emptyState) RecordKeys(context.Context) (map[string]store.ServiceRecords, error) {
+func (emptyState) RecordKeys(context.Context) (map[string]record.ServiceKeys, error) {
 	return nil, nil
 }
 func (emptyState) DeleteRecords(context.Context, int64, string, []string, []string) error {

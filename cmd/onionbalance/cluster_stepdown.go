@@ -11,12 +11,13 @@ import (
 
 	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // Graceful hand-over goes through etcd, so it works from any host that reaches the cluster:
 //
 //  1. `onionbalance cluster step-down` reads the leader (name, epoch) and writes a
-//     store.StepDownRequest for that epoch at <prefix>/step-down/<leader>, bound to a lease of
+//     record.StepDown for that epoch at <prefix>/step-down/<leader>, bound to a lease of
 //     --timeout so that an unserved request disappears by itself.
 //  2. Every daemon watches its own <prefix>/step-down/<name>. The leader, when the request names its
 //     current epoch, calls Election.Resign: its election key is deleted, the next candidate wins at
@@ -33,7 +34,7 @@ func serveStepDown(ctx context.Context, cli *clientv3.Client, keys store.Keys, n
 		if kv == nil {
 			continue
 		}
-		var req store.StepDownRequest
+		var req record.StepDown
 		if err := json.Unmarshal(kv.Value, &req); err != nil {
 			log.Warn("ignoring a malformed step-down request", "key", key, "error", err)
 			continue
@@ -130,7 +131,7 @@ func stepDown(ctx context.Context, cli *clientv3.Client, keys store.Keys, node s
 		cancel()
 	}()
 	op, err := store.OpPutJSON(keys.StepDown(old.Name),
-		store.StepDownRequest{Epoch: old.Epoch, RequestedAt: time.Now().UTC(), By: by}, clientv3.WithLease(grant.ID))
+		record.StepDown{Epoch: old.Epoch, RequestedAt: time.Now().UTC(), By: by}, clientv3.WithLease(grant.ID))
 	if err != nil {
 		return stepDownResult{}, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
@@ -110,7 +111,7 @@ func TestReadyPeersCountsOtherBootstrappedNodes(t *testing.T) {
 	cli := storetest.NewClient(t, storetest.Single(t)...)
 	st := store.New(cli, defaultKeys(t), nil, 5*time.Second)
 	var ops []clientv3.Op
-	for _, nr := range []store.NodeRecord{
+	for _, nr := range []record.Node{
 		{Name: "self", TorBootstrap: 100}, {Name: "ready", TorBootstrap: 100}, {Name: "starting", TorBootstrap: 45},
 		{Name: "torless", TorBootstrap: 0, TorState: "unreachable: connection refused"},
 	} {

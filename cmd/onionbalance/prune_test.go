@@ -13,6 +13,7 @@ import (
 
 	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
@@ -40,7 +41,7 @@ func TestStoreStateDeletesRecordsFenced(t *testing.T) {
 	put := func(svc string, insts []string) {
 		t.Helper()
 		for _, inst := range insts {
-			if err := ss.PutInstance(ctx, epoch, svc, store.InstanceRecord{Address: inst}); err != nil {
+			if err := ss.PutInstance(ctx, epoch, svc, record.Instance{Address: inst}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -48,7 +49,7 @@ func TestStoreStateDeletesRecordsFenced(t *testing.T) {
 	put(svc, []string{"inst1", "inst2"})
 	put(other, many)
 	for _, slot := range []string{"01", "02"} {
-		if err := ss.PutPublished(ctx, epoch, svc, slot, store.PublishRecord{PeriodNum: 1, PeriodLength: 1440}); err != nil {
+		if err := ss.PutPublished(ctx, epoch, svc, slot, record.Publish{PeriodNum: 1, PeriodLength: 1440}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,18 +57,18 @@ func TestStoreStateDeletesRecordsFenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := recs[svc]; strings.Join(got.Instances, ",") != "inst1,inst2" || strings.Join(got.Slots, ",") != "01,02" {
+	if got := recs[svc]; strings.Join(got.Instances, ",") != "inst1,inst2" || strings.Join(got.Published, ",") != "01,02" {
 		t.Fatalf("records of %s: %+v", svc, got)
 	}
-	if got := recs[other]; !slices.Equal(got.Instances, many) || len(got.Slots) != 0 {
-		t.Fatalf("records of %s: %d instances, slots %v", other, len(got.Instances), got.Slots)
+	if got := recs[other]; !slices.Equal(got.Instances, many) || len(got.Published) != 0 {
+		t.Fatalf("records of %s: %d instances, slots %v", other, len(got.Instances), got.Published)
 	}
 
 	// A stale epoch deletes nothing.
 	if err := ss.DeleteRecords(ctx, epoch-1, svc, []string{"inst1"}, []string{"01"}); !errors.Is(err, cluster.ErrNotLeader) {
 		t.Fatalf("delete under a stale epoch: %v, want ErrNotLeader", err)
 	}
-	if recs, _ := ss.RecordKeys(ctx); len(recs[svc].Instances) != 2 || len(recs[svc].Slots) != 2 {
+	if recs, _ := ss.RecordKeys(ctx); len(recs[svc].Instances) != 2 || len(recs[svc].Published) != 2 {
 		t.Fatalf("a stale epoch deleted records: %+v", recs[svc])
 	}
 
@@ -81,7 +82,7 @@ func TestStoreStateDeletesRecordsFenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := recs[svc]; strings.Join(got.Instances, ",") != "inst2" || strings.Join(got.Slots, ",") != "02" {
+	if got := recs[svc]; strings.Join(got.Instances, ",") != "inst2" || strings.Join(got.Published, ",") != "02" {
 		t.Fatalf("records of %s after deleting inst1 and 01: %+v", svc, got)
 	}
 	if _, ok := recs[other]; ok {

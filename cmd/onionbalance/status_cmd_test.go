@@ -12,6 +12,7 @@ import (
 
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
@@ -28,13 +29,13 @@ func TestStatusReportsClusterWithoutKeys(t *testing.T) {
 	st := store.New(cli, keys, nil, time.Second)
 	svc := f.master.Address()
 	received := time.Now().Add(-30 * time.Second).UTC()
-	inst, _ := st.PutInstanceOp(svc, store.InstanceRecord{Address: f.backends[0], IntroPoints: make([]store.IntroPoint, 3),
+	inst, _ := st.PutInstanceOp(svc, record.Instance{Address: f.backends[0], IntroPoints: make([]record.IntroPoint, 3),
 		ReceivedAt: received, DescriptorRevision: 7, Epoch: epoch, Node: "a"})
-	pub, _ := st.PutPublishedOp(svc, "aabbccddeeff00112233", store.PublishRecord{PeriodNum: 100, PeriodLength: 1440, RevisionCounter: 555,
-		UploadedAt: received, Epoch: epoch, Node: "a", HSDirs: map[string]store.UploadResult{
-			"FP1": {Status: store.UploadUploaded, At: received}, "FP2": {Status: store.UploadFailed, Reason: "UPLOAD_REJECTED", At: received}},
+	pub, _ := st.PutPublishedOp(svc, "aabbccddeeff00112233", record.Publish{PeriodNum: 100, PeriodLength: 1440, RevisionCounter: 555,
+		UploadedAt: received, Epoch: epoch, Node: "a", HSDirs: map[string]record.UploadResult{
+			"FP1": {Status: record.UploadUploaded, At: received}, "FP2": {Status: record.UploadFailed, Reason: "UPLOAD_REJECTED", At: received}},
 		Backends: map[string][]string{"FP1": {f.backends[0]}, "FP2": {f.backends[0]}}})
-	node, _ := st.PutNodeOp(store.NodeRecord{Name: "a", Role: store.RoleLeader, Epoch: epoch, TorBootstrap: 100, TorState: "done",
+	node, _ := st.PutNodeOp(record.Node{Name: "a", Role: record.RoleLeader, Epoch: epoch, TorBootstrap: 100, TorState: "done",
 		Heartbeat: time.Now(), LastError: "something odd"}, 0)
 	if err := st.Commit(context.Background(), inst, pub, node); err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestStatusReportsClusterWithoutKeys(t *testing.T) {
 	if got.Leader == nil || got.Leader.Name != "a" || got.Leader.Epoch != epoch || got.ConfigRevision == 0 {
 		t.Errorf("leader %+v, config revision %d", got.Leader, got.ConfigRevision)
 	}
-	if len(got.Nodes) != 1 || got.Nodes[0].Role != store.RoleLeader || got.Nodes[0].LastError != "something odd" ||
+	if len(got.Nodes) != 1 || got.Nodes[0].Role != record.RoleLeader || got.Nodes[0].LastError != "something odd" ||
 		got.Nodes[0].HeartbeatAge < 0 || got.Nodes[0].HeartbeatAge > 30 {
 		t.Errorf("nodes %+v", got.Nodes)
 	}
@@ -119,10 +120,10 @@ func TestStatusRoleAndKeySource(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ops []clientv3.Op
-	for _, r := range []store.NodeRecord{
-		{Name: "a", Role: store.RoleLeader, Epoch: 5, Heartbeat: now.Add(-4 * time.Second)},
-		{Name: "b", Role: store.RoleFollower, Heartbeat: now.Add(-time.Second)},
-		{Name: "c", Role: store.RoleFollower, Heartbeat: now},
+	for _, r := range []record.Node{
+		{Name: "a", Role: record.RoleLeader, Epoch: 5, Heartbeat: now.Add(-4 * time.Second)},
+		{Name: "b", Role: record.RoleFollower, Heartbeat: now.Add(-time.Second)},
+		{Name: "c", Role: record.RoleFollower, Heartbeat: now},
 	} {
 		op, err := st.PutNodeOp(r, 0)
 		if err != nil {
@@ -141,7 +142,7 @@ func TestStatusRoleAndKeySource(t *testing.T) {
 	}
 	fromFile, listed := addrs[0], addrs[1]
 	for _, svc := range []string{fromFile, listed} {
-		op, err := st.PutPublishedOp(svc, "00ff", store.PublishRecord{PeriodNum: 1, PeriodLength: 1440, RevisionCounter: 9, UploadedAt: now})
+		op, err := st.PutPublishedOp(svc, "00ff", record.Publish{PeriodNum: 1, PeriodLength: 1440, RevisionCounter: 9, UploadedAt: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,14 +166,14 @@ func TestStatusRoleAndKeySource(t *testing.T) {
 	leaders := 0
 	for _, n := range got.Nodes {
 		roles[n.Name] = n.Role
-		if n.Role == store.RoleLeader {
+		if n.Role == record.RoleLeader {
 			leaders++
 			if n.Epoch != got.Leader.Epoch {
 				t.Errorf("leader %s shown with epoch %d, the election says %d", n.Name, n.Epoch, got.Leader.Epoch)
 			}
 		}
 	}
-	if leaders != 1 || roles["b"] != store.RoleLeader || roles["a"] == store.RoleLeader || roles["c"] != store.RoleFollower {
+	if leaders != 1 || roles["b"] != record.RoleLeader || roles["a"] == record.RoleLeader || roles["c"] != record.RoleFollower {
 		t.Errorf("roles %v, want b alone as leader", roles)
 	}
 	keySource := map[string]string{}
@@ -191,7 +192,7 @@ func TestStatusRoleAndKeySource(t *testing.T) {
 		}
 	}
 	for _, line := range strings.Split(out.String(), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == "a" && f[1] == store.RoleLeader && !strings.Contains(line, "stale") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "a" && f[1] == record.RoleLeader && !strings.Contains(line, "stale") {
 			t.Errorf("the dead leader is shown as leader: %q", line)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // clusterStatus is what `onionbalance status` reports, read from etcd alone: any host that reaches
@@ -38,7 +39,7 @@ type leaderStatus struct {
 
 // nodeStatus is one node's heartbeat.
 type nodeStatus struct {
-	store.NodeRecord
+	record.Node
 	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
 }
 
@@ -114,7 +115,7 @@ func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 	}
 	for _, n := range nodes {
 		n.Role, n.Epoch = electedRole(n, out.Leader)
-		out.Nodes = append(out.Nodes, nodeStatus{NodeRecord: n, HeartbeatAge: now.Sub(n.Heartbeat).Seconds()})
+		out.Nodes = append(out.Nodes, nodeStatus{Node: n, HeartbeatAge: now.Sub(n.Heartbeat).Seconds()})
 	}
 
 	configured := map[string]clusterService{}
@@ -162,11 +163,11 @@ const roleStaleLeader = "leader (stale)"
 
 // electedRole is the role and epoch to show for a node: the election keys say who leads, not the
 // heartbeats. The leader's own heartbeat may still say follower for a moment after it won.
-func electedRole(n store.NodeRecord, leader *leaderStatus) (string, int64) {
+func electedRole(n record.Node, leader *leaderStatus) (string, int64) {
 	switch {
 	case leader != nil && n.Name == leader.Name:
-		return store.RoleLeader, leader.Epoch
-	case n.Role == store.RoleLeader:
+		return record.RoleLeader, leader.Epoch
+	case n.Role == record.RoleLeader:
 		return roleStaleLeader, n.Epoch
 	default:
 		return n.Role, n.Epoch
@@ -231,7 +232,7 @@ func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr str
 	if err != nil {
 		return ss, err
 	}
-	byAddr := map[string]store.InstanceRecord{}
+	byAddr := map[string]record.Instance{}
 	for _, r := range recs {
 		byAddr[r.Address] = r
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // daemon is the running set of components. stop tears them down in reverse order.
@@ -324,17 +325,17 @@ func (s *storeState) observe(op string, start time.Time) {
 	s.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
-func (s *storeState) Instances(ctx context.Context, svc string) ([]store.InstanceRecord, error) {
+func (s *storeState) Instances(ctx context.Context, svc string) ([]record.Instance, error) {
 	defer s.observe("get_instances", time.Now())
 	return s.st.Instances(ctx, svc)
 }
 
-func (s *storeState) PublishedAll(ctx context.Context, svc string) (map[string]store.PublishRecord, error) {
+func (s *storeState) PublishedAll(ctx context.Context, svc string) (map[string]record.Publish, error) {
 	defer s.observe("get_published", time.Now())
 	return s.st.PublishedAll(ctx, svc)
 }
 
-func (s *storeState) PutInstance(ctx context.Context, epoch int64, svc string, rec store.InstanceRecord) error {
+func (s *storeState) PutInstance(ctx context.Context, epoch int64, svc string, rec record.Instance) error {
 	defer s.observe("put_instance", time.Now())
 	op, err := s.st.PutInstanceOp(svc, rec)
 	if err != nil {
@@ -343,7 +344,7 @@ func (s *storeState) PutInstance(ctx context.Context, epoch int64, svc string, r
 	return s.el.Write(ctx, epoch, op)
 }
 
-func (s *storeState) PutPublished(ctx context.Context, epoch int64, svc, slot string, rec store.PublishRecord) error {
+func (s *storeState) PutPublished(ctx context.Context, epoch int64, svc, slot string, rec record.Publish) error {
 	defer s.observe("put_published", time.Now())
 	op, err := s.st.PutPublishedOp(svc, slot, rec)
 	if err != nil {
@@ -352,7 +353,7 @@ func (s *storeState) PutPublished(ctx context.Context, epoch int64, svc, slot st
 	return s.el.Write(ctx, epoch, op)
 }
 
-func (s *storeState) RecordKeys(ctx context.Context) (map[string]store.ServiceRecords, error) {
+func (s *storeState) RecordKeys(ctx context.Context) (map[string]record.ServiceKeys, error) {
 	defer s.observe("get_record_keys", time.Now())
 	return s.st.RecordKeys(ctx)
 }

@@ -2,9 +2,15 @@ package deploytest
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,25 +147,69 @@ func TestEtcdLayoutDocumentsEveryKeyAndField(t *testing.T) {
 			t.Errorf("%s: key %s is not documented", rel, key)
 		}
 	}
-	var fields []string
-	for _, v := range []any{store.InstanceRecord{}, store.IntroPoint{}, store.PublishRecord{}, store.UploadResult{},
-		store.NodeRecord{}, store.StepDownRequest{}} {
-		rt := reflect.TypeOf(v)
-		for i := 0; i < rt.NumField(); i++ {
-			name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
-			if name != "" && name != "-" {
-				fields = append(fields, rt.Name()+"."+name)
-				if !strings.Contains(text, `"`+name+`"`) {
-					t.Errorf("%s: field %q of %s is not in any example", rel, name, rt.Name())
-				}
-			}
+	fields := recordFields(t)
+	if len(fields) < 30 {
+		t.Fatalf("found only %d JSON fields in store/record: %v", len(fields), fields)
+	}
+	for _, f := range fields {
+		if !strings.Contains(text, `"`+f.json+`"`) {
+			t.Errorf("%s: field %q of record.%s is not in any example", rel, f.json, f.typ)
 		}
 	}
-	sort.Strings(fields)
 	t.Logf("checked %d record fields", len(fields))
 	for _, s := range []string{"obseal:v1:", "obplain:v1:"} {
 		if !strings.Contains(text, s) {
 			t.Errorf("%s: the sealed value format %s is not documented", rel, s)
 		}
 	}
+}
+
+// recordField is one JSON field of a record type.
+type recordField struct{ typ, json string }
+
+// recordFields returns the JSON fields of every struct type declared in store/record, read from the
+// source, so that a record type or field added there is checked without being listed here.
+func recordFields(t *testing.T) []recordField {
+	t.Helper()
+	dir := repoFile(t, "store/record")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []recordField
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, e.Name()), nil, 0)
+		if err != nil {
+			t.Fatalf("parsing %s: %v", e.Name(), err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			ts, ok := n.(*ast.TypeSpec)
+			if !ok {
+				return true
+			}
+			st, ok := ts.Type.(*ast.StructType)
+			if !ok {
+				return false
+			}
+			for _, fld := range st.Fields.List {
+				if fld.Tag == nil {
+					continue
+				}
+				tag, err := strconv.Unquote(fld.Tag.Value)
+				if err != nil {
+					t.Fatalf("%s: tag of a field of %s: %v", dir, ts.Name.Name, err)
+				}
+				name, _, _ := strings.Cut(reflect.StructTag(tag).Get("json"), ",")
+				if name != "" && name != "-" {
+					out = append(out, recordField{typ: ts.Name.Name, json: name})
+				}
+			}
+			return false
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].typ+"."+out[i].json < out[j].typ+"."+out[j].json })
+	return out
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/obcluster/obcluster/deploy/testnet"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
@@ -273,11 +274,11 @@ func (c *clCluster) leader() (string, int64) {
 }
 
 // nodes returns the heartbeat records by name.
-func (c *clCluster) nodes() map[string]store.NodeRecord {
+func (c *clCluster) nodes() map[string]record.Node {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	recs, err := store.New(c.kv, c.keys, nil, 3*time.Second).Nodes(ctx)
-	out := map[string]store.NodeRecord{}
+	out := map[string]record.Node{}
 	if err != nil {
 		return out
 	}
@@ -288,7 +289,7 @@ func (c *clCluster) nodes() map[string]store.NodeRecord {
 }
 
 // published returns the master's publish records.
-func (c *clCluster) published() map[string]store.PublishRecord {
+func (c *clCluster) published() map[string]record.Publish {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	recs, err := store.New(c.kv, c.keys, nil, 3*time.Second).PublishedAll(ctx, c.master)
@@ -299,13 +300,13 @@ func (c *clCluster) published() map[string]store.PublishRecord {
 }
 
 // publishAfter returns a publish record of an epoch after epoch, or uploaded after t0.
-func (c *clCluster) publishAfter(epoch int64, t0 time.Time) (store.PublishRecord, bool) {
+func (c *clCluster) publishAfter(epoch int64, t0 time.Time) (record.Publish, bool) {
 	for _, r := range c.published() {
 		if r.Epoch > epoch && (t0.IsZero() || r.UploadedAt.After(t0)) {
 			return r, true
 		}
 	}
-	return store.PublishRecord{}, false
+	return record.Publish{}, false
 }
 
 // waitFollower waits until node's heartbeat, written after t0, says follower.
@@ -313,7 +314,7 @@ func (c *clCluster) waitFollower(node string, t0 time.Time, d time.Duration) {
 	c.t.Helper()
 	clPoll(c.t, d, node+" back as follower", func() bool {
 		r, ok := c.nodes()[node]
-		return ok && r.Heartbeat.After(t0) && r.Role == store.RoleFollower
+		return ok && r.Heartbeat.After(t0) && r.Role == record.RoleFollower
 	})
 }
 
@@ -326,12 +327,12 @@ func (c *clCluster) checkOneLeader() {
 			if r.TorBootstrap != 100 {
 				return false
 			}
-			if r.Role == store.RoleLeader {
+			if r.Role == record.RoleLeader {
 				leaders++
 			}
 		}
 		name, _ := c.leader()
-		return len(nodes) == 3 && leaders == 1 && nodes[name].Role == store.RoleLeader
+		return len(nodes) == 3 && leaders == 1 && nodes[name].Role == record.RoleLeader
 	})
 	var st struct {
 		Leader *struct {
@@ -357,7 +358,7 @@ func (c *clCluster) checkOneLeader() {
 	name, epoch := c.leader()
 	leaders := 0
 	for _, n := range st.Nodes {
-		if n.Role == store.RoleLeader {
+		if n.Role == record.RoleLeader {
 			leaders++
 		}
 	}
@@ -589,7 +590,7 @@ func (c *clCluster) checkPause() {
 	if name, _ := c.leader(); name == old {
 		t.Errorf("%s leads again right after the pause", old)
 	}
-	if r := c.nodes()[old]; r.Role != store.RoleFollower {
+	if r := c.nodes()[old]; r.Role != record.RoleFollower {
 		t.Errorf("%s's heartbeat says %q after the pause", old, r.Role)
 	}
 }
@@ -601,7 +602,7 @@ func (c *clCluster) checkPartition() {
 	logOffset := h.logSize()
 	cut := time.Now()
 	h.blackhole()
-	var rec store.PublishRecord
+	var rec record.Publish
 	clPoll(t, clTTL+20*time.Second, "a new leader's publication after the partition", func() bool {
 		var ok bool
 		rec, ok = c.publishAfter(oldEpoch, time.Time{})
@@ -683,7 +684,7 @@ func (c *clCluster) checkQuorumLost() {
 	// The next leader publishes both descriptors again; each must carry a higher counter than the
 	// last one published under the same blinded key before the loss.
 	var slot string
-	var rec store.PublishRecord
+	var rec record.Publish
 	clPoll(t, 60*time.Second, "a publication after the quorum came back", func() bool {
 		for s, r := range c.published() {
 			if _, known := before[s]; known && r.UploadedAt.After(back) {
