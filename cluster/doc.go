@@ -12,7 +12,8 @@
 // have given the leadership to anyone else, re-checks the guard, and returns
 // that deadline to bound the upload's context with.
 //
-// The publisher sees only the small Leadership interface. A single host is a
+// The publisher sees only its own small interface (publisher.Leadership:
+// IsLeader and MayPublish), which *Election implements. A single host is a
 // cluster of one on its embedded etcd and runs exactly the same code.
 //
 // Node keeps a lease-bound heartbeat record per obhost for `status`.

@@ -21,7 +21,7 @@ import (
 var ErrNoLeader = errors.New("no leader")
 
 // Election runs this node's candidacy and follows who leads. It implements
-// Leadership.
+// the publisher's Leadership (IsLeader, MayPublish).
 //
 // Each term is one lease: grant it (TTL), keep it alive, campaign under the
 // session's context, and lead until the lease is lost, a fenced write finds
@@ -59,8 +59,6 @@ func NewElection(cli *clientv3.Client, keys store.Keys, cfg Config) (*Election, 
 	}
 	return &Election{cli: cli, keys: keys, cfg: cfg, log: cfg.logger(), clock: cfg.clock()}, nil
 }
-
-var _ Leadership = (*Election)(nil)
 
 // Run campaigns and leads until ctx ends, then resigns if leader and
 // returns nil. It returns an error only if it cannot go on: the etcd client
@@ -288,8 +286,9 @@ func (e *Election) IsLeader() (int64, bool) {
 	return e.leading.fence.Epoch(), true
 }
 
-// Changes returns a channel with the current state followed by every
-// change; see Leadership.
+// Changes returns a channel that delivers the current state at once and then
+// every change. A slow reader only misses intermediate states, never the
+// latest one. The channel closes when the election stops.
 func (e *Election) Changes() <-chan State { return e.states.subscribe() }
 
 // Fence returns the fence of the leadership of epoch, or ErrNotLeader.

@@ -1,12 +1,6 @@
 package cluster
 
-import (
-	"context"
-	"sync"
-	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-)
+import "sync"
 
 // State is a node's view of the leadership.
 type State struct {
@@ -17,30 +11,6 @@ type State struct {
 	Epoch int64
 	// LeaderName is the name of the current leader, "" when none is known.
 	LeaderName string
-}
-
-// Leadership is what the publisher needs from the cluster. A single host
-// is a cluster of one on its embedded etcd, with the same implementation.
-//
-// The publisher takes the epoch from IsLeader at the start of a round and
-// passes it to every Write and MayPublish of that round, so that nothing
-// decided under one leadership is committed under another.
-type Leadership interface {
-	// IsLeader returns the epoch of this node's leadership and whether it
-	// is the leader now.
-	IsLeader() (epoch int64, ok bool)
-	// Changes returns a channel that delivers the current state at once
-	// and then every change. A slow reader only misses intermediate
-	// states, never the latest one. The channel closes when the election
-	// stops.
-	Changes() <-chan State
-	// Write commits ops in one transaction if this node is still the
-	// leader of epoch; otherwise it returns ErrNotLeader.
-	Write(ctx context.Context, epoch int64, ops ...clientv3.Op) error
-	// MayPublish returns nil if this node may start an upload to the Tor
-	// network as leader of epoch, and the deadline after which the upload
-	// must not start: bound its context with it (see Fence.MayPublish).
-	MayPublish(ctx context.Context, epoch int64) (until time.Time, err error)
 }
 
 // broadcaster keeps the latest State and hands it to every subscriber.

@@ -17,11 +17,10 @@ import (
 // Client is a self-healing connection to one tor control port. Its methods are safe for
 // concurrent use. Create it with New and drive it with Run.
 type Client struct {
-	cfg     Config
-	log     hclog.Logger
-	queue   *eventQueue
-	events  chan Event
-	uploads *uploadRegistry
+	cfg    Config
+	log    hclog.Logger
+	queue  *eventQueue
+	events chan Event
 
 	mu      sync.Mutex
 	sess    *session      // nil while disconnected
@@ -42,12 +41,11 @@ func New(cfg Config) (*Client, error) {
 		log = hclog.NewNullLogger()
 	}
 	return &Client{
-		cfg:     cfg,
-		log:     log,
-		queue:   newEventQueue(cfg.EventQueue),
-		events:  make(chan Event),
-		uploads: newUploadRegistry(),
-		ready:   make(chan struct{}),
+		cfg:    cfg,
+		log:    log,
+		queue:  newEventQueue(cfg.EventQueue),
+		events: make(chan Event),
+		ready:  make(chan struct{}),
 	}, nil
 }
 
@@ -185,7 +183,6 @@ func (c *Client) clearSession(s *session) {
 		c.ready = make(chan struct{})
 	}
 	c.mu.Unlock()
-	c.uploads.abort(fmt.Errorf("%w: %w", ErrConnectionLost, s.cause()))
 }
 
 // connect opens, authenticates and subscribes both connections within RequestTimeout.
@@ -266,7 +263,6 @@ func (c *Client) readEvents(s *session) {
 		if ev == nil {
 			continue
 		}
-		c.uploads.observe(ev)
 		if !c.queue.push(ev) {
 			if n := c.queue.droppedCount(); n == 1 || n%1000 == 0 {
 				c.log.Warn("event consumer is behind: dropping events", "dropped_total", n)

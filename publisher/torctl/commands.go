@@ -184,7 +184,7 @@ func (c *Client) FetchDescriptor(ctx context.Context, addr string, servers []str
 // PostDescriptor uploads desc for addr to each of servers (at least one) with HSPOST. It returns
 // once tor accepted the command; a ReplyError wrapping ErrUnknownServer (552) or
 // ErrInvalidDescriptor (554) says it did not. Per-HSDir results arrive as Uploaded and
-// UploadFailed events; PostDescriptorAndWait collects them. If ctx ends before the reply, tor may
+// UploadFailed events (the publisher matches them to its uploads). If ctx ends before the reply, tor may
 // still carry out the upload.
 func (c *Client) PostDescriptor(ctx context.Context, desc []byte, addr string, servers []string) error {
 	cmd, err := hsPostCommand(desc, addr, servers)
