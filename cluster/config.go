@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/obcluster/obcluster/internal/clock"
 	"github.com/obcluster/obcluster/store"
 )
 
@@ -47,10 +48,10 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// Logger receives the election's log lines; nil discards them.
 	Logger hclog.Logger
-	// Clock returns the current time; nil means time.Now. Self-fencing
-	// deadlines are computed with it, and MayPublish's deadline bounds
-	// contexts: anything but time.Now is for tests.
-	Clock func() time.Time
+	// Clock tells the time and times the retries; nil means clock.Real{}.
+	// Self-fencing deadlines are computed with it, and MayPublish's
+	// deadline bounds contexts: anything but the real clock is for tests.
+	Clock clock.Clock
 }
 
 // DefaultConfig returns the default configuration for the node name.
@@ -91,12 +92,7 @@ func (c Config) requestTimeout() time.Duration {
 	return c.TTL / 3
 }
 
-func (c Config) clock() func() time.Time {
-	if c.Clock != nil {
-		return c.Clock
-	}
-	return time.Now
-}
+func (c Config) clock() clock.Clock { return clock.Or(c.Clock) }
 
 func (c Config) logger() hclog.Logger {
 	if c.Logger != nil {

@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/obcluster/obcluster/internal/clock"
 	"github.com/obcluster/obcluster/store"
 )
 
@@ -34,7 +35,7 @@ type Election struct {
 	keys  store.Keys
 	cfg   Config
 	log   hclog.Logger
-	clock func() time.Time
+	clock clock.Clock
 
 	running atomic.Bool
 	states  broadcaster
@@ -95,11 +96,7 @@ func (e *Election) Run(ctx context.Context) error {
 			continue
 		}
 		e.log.Warn("election term ended", "error", err, "retry_in", retry)
-		t := time.NewTimer(retry)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, e.clock, retry) {
 			return nil
 		}
 		retry = min(2*retry, e.cfg.RetryMax)
@@ -110,7 +107,7 @@ func (e *Election) Run(ctx context.Context) error {
 // led reports whether it became leader.
 func (e *Election) runTerm(ctx context.Context) (led bool, err error) {
 	timeout := e.cfg.requestTimeout()
-	start := e.clock()
+	start := e.clock.Now()
 	gctx, cancel := context.WithTimeout(ctx, timeout)
 	grant, err := e.cli.Grant(gctx, int64(e.cfg.TTL/time.Second))
 	cancel()
@@ -198,7 +195,7 @@ func (e *Election) runTerm(ctx context.Context) (led bool, err error) {
 func (e *Election) keepAlive(ctx context.Context, id clientv3.LeaseID, lease *leaseClock) {
 	interval := e.cfg.TTL / 3
 	for {
-		sent := e.clock()
+		sent := e.clock.Now()
 		kctx, cancel := context.WithTimeout(ctx, e.cfg.requestTimeout())
 		resp, err := e.cli.KeepAliveOnce(kctx, id)
 		cancel()
@@ -215,11 +212,7 @@ func (e *Election) keepAlive(ctx context.Context, id clientv3.LeaseID, lease *le
 			e.log.Debug("lease keepalive failed", "lease", fmt.Sprintf("%x", int64(id)), "error", err)
 			wait = min(interval, e.cfg.RetryMin)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, e.clock, wait) {
 			return
 		}
 	}

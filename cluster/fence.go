@@ -8,6 +8,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/obcluster/obcluster/internal/clock"
 )
 
 var (
@@ -60,7 +62,7 @@ type Fence struct {
 	epoch    int64
 	timeout  time.Duration
 	margin   time.Duration
-	clock    func() time.Time
+	clock    clock.Clock
 	lease    *leaseClock
 	stepDown func()
 }
@@ -73,14 +75,14 @@ type Fence struct {
 func NewFence(kv clientv3.KV, key string, epoch int64, sent time.Time, ttl, margin, requestTimeout time.Duration, stepDown func()) *Fence {
 	lc := &leaseClock{}
 	lc.renewed(sent, ttl)
-	return newFence(kv, key, epoch, lc, margin, requestTimeout, time.Now, stepDown)
+	return newFence(kv, key, epoch, lc, margin, requestTimeout, clock.Real{}, stepDown)
 }
 
-func newFence(kv clientv3.KV, key string, epoch int64, lease *leaseClock, margin, timeout time.Duration, clock func() time.Time, stepDown func()) *Fence {
+func newFence(kv clientv3.KV, key string, epoch int64, lease *leaseClock, margin, timeout time.Duration, clk clock.Clock, stepDown func()) *Fence {
 	if stepDown == nil {
 		stepDown = func() {}
 	}
-	return &Fence{kv: kv, key: key, epoch: epoch, timeout: timeout, margin: margin, clock: clock, lease: lease, stepDown: stepDown}
+	return &Fence{kv: kv, key: key, epoch: epoch, timeout: timeout, margin: margin, clock: clk, lease: lease, stepDown: stepDown}
 }
 
 // Epoch returns the epoch (fencing token) of the term.
@@ -172,9 +174,9 @@ func (f *Fence) Check(ctx context.Context) error {
 // deadline. until is the deadline of the final check: the publication must
 // not start after it, so bound its context with it
 // (context.WithDeadline(ctx, until)). It is read from the fence's clock,
-// which is time.Now outside tests.
+// which is the real clock outside tests.
 func (f *Fence) MayPublish(ctx context.Context) (until time.Time, err error) {
-	now := f.clock()
+	now := f.clock.Now()
 	until, err = f.checkDeadline(now)
 	if err != nil {
 		return time.Time{}, err
@@ -185,12 +187,12 @@ func (f *Fence) MayPublish(ctx context.Context) (until time.Time, err error) {
 		if errors.Is(err, ErrNotLeader) {
 			return time.Time{}, err
 		}
-		if _, cerr := f.checkDeadline(f.clock()); cerr != nil {
+		if _, cerr := f.checkDeadline(f.clock.Now()); cerr != nil {
 			return time.Time{}, cerr
 		}
 		return time.Time{}, err
 	}
-	until, err = f.checkDeadline(f.clock())
+	until, err = f.checkDeadline(f.clock.Now())
 	if err != nil {
 		return time.Time{}, err
 	}

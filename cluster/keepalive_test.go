@@ -10,11 +10,14 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/obcluster/obcluster/internal/clock"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
-// stepClock is a fake clock that only moves when step is called.
+// stepClock is a clock whose Now only moves when step is called; its timers
+// are real (the election's retries wait on them against a real etcd).
 type stepClock struct {
+	clock.Real
 	mu  sync.Mutex
 	now time.Time
 }
@@ -34,12 +37,12 @@ func (c *stepClock) step(d time.Duration) {
 // lateReplies returns gRPC interceptors that move clock forward by delay
 // whenever a lease grant or keepalive reply arrives: on the fake clock, every
 // reply of the lease service comes delay after its request was sent.
-func lateReplies(clock *stepClock, delay time.Duration) []grpc.DialOption {
+func lateReplies(clk *stepClock, delay time.Duration) []grpc.DialOption {
 	const grant, keepAlive = "/etcdserverpb.Lease/LeaseGrant", "/etcdserverpb.Lease/LeaseKeepAlive"
 	unary := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		err := invoker(ctx, method, req, reply, cc, opts...)
 		if method == grant {
-			clock.step(delay)
+			clk.step(delay)
 		}
 		return err
 	}
@@ -48,7 +51,7 @@ func lateReplies(clock *stepClock, delay time.Duration) []grpc.DialOption {
 		if err != nil || method != keepAlive {
 			return s, err
 		}
-		return &lateStream{ClientStream: s, clock: clock, delay: delay}, nil
+		return &lateStream{ClientStream: s, clock: clk, delay: delay}, nil
 	}
 	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(unary), grpc.WithChainStreamInterceptor(stream)}
 }
@@ -75,11 +78,11 @@ func (s *lateStream) RecvMsg(m any) error {
 // before "now + TTL - margin".
 func TestSelfFenceDeadlineCountsFromKeepAliveSend(t *testing.T) {
 	const delay = 3 * time.Second
-	clock := &stepClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := &stepClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   storetest.Single(t),
 		DialTimeout: 5 * time.Second,
-		DialOptions: lateReplies(clock, delay),
+		DialOptions: lateReplies(clk, delay),
 		Logger:      zap.NewNop(),
 	})
 	if err != nil {
@@ -88,7 +91,7 @@ func TestSelfFenceDeadlineCountsFromKeepAliveSend(t *testing.T) {
 	t.Cleanup(func() { cli.Close() })
 
 	cfg := testConfig("a")
-	cfg.Clock = clock.Now
+	cfg.Clock = clk
 	a := startCandidate(t, cli, testKeys(t, "/ob"), cfg)
 	epoch := a.waitLeader(t, 10*time.Second).Epoch
 	f, err := a.el.Fence(epoch)
@@ -96,7 +99,7 @@ func TestSelfFenceDeadlineCountsFromKeepAliveSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The bound every answered request obeys: sent at least delay before now.
-	bound := func() time.Time { return clock.Now().Add(-delay).Add(cfg.TTL - cfg.Margin) }
+	bound := func() time.Time { return clk.Now().Add(-delay).Add(cfg.TTL - cfg.Margin) }
 	first := f.ValidUntil()
 	if first.After(bound()) {
 		t.Fatalf("deadline after the grant = %v, later than sent + ttl - margin = %v", first, bound())

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/obcluster/obcluster/internal/clock"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 )
@@ -29,8 +30,8 @@ type NodeConfig struct {
 	RequestTimeout time.Duration
 	// Logger receives log lines; nil discards them.
 	Logger hclog.Logger
-	// Clock returns the current time; nil means time.Now.
-	Clock func() time.Time
+	// Clock tells the time and ticks the heartbeat; nil means clock.Real{}.
+	Clock clock.Clock
 }
 
 // DefaultNodeConfig returns the default heartbeat configuration of node
@@ -65,7 +66,7 @@ type Node struct {
 	st    *store.Store
 	cfg   NodeConfig
 	log   hclog.Logger
-	clock func() time.Time
+	clock clock.Clock
 
 	mu      sync.Mutex
 	rec     record.Node
@@ -77,17 +78,14 @@ func NewNode(cli *clientv3.Client, st *store.Store, cfg NodeConfig) (*Node, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	clock := cfg.Clock
-	if clock == nil {
-		clock = time.Now
-	}
+	clk := clock.Or(cfg.Clock)
 	log := cfg.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
 	return &Node{
-		cli: cli, st: st, cfg: cfg, log: log, clock: clock,
-		rec:     record.Node{Name: cfg.Name, Version: cfg.Version, Role: record.RoleFollower, StartedAt: clock()},
+		cli: cli, st: st, cfg: cfg, log: log, clock: clk,
+		rec:     record.Node{Name: cfg.Name, Version: cfg.Version, Role: record.RoleFollower, StartedAt: clk.Now()},
 		changed: make(chan struct{}, 1),
 	}, nil
 }
@@ -153,7 +151,7 @@ func (n *Node) Run(ctx context.Context) error {
 			cancel()
 		}
 	}()
-	tick := time.NewTicker(n.cfg.Interval)
+	tick := n.clock.NewTicker(n.cfg.Interval)
 	defer tick.Stop()
 	for {
 		var err error
@@ -164,7 +162,7 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-tick.C():
 		case <-n.changed:
 		}
 	}
@@ -191,7 +189,7 @@ func (n *Node) beat(ctx context.Context, lease clientv3.LeaseID) (clientv3.Lease
 		lease = g.ID
 	}
 	rec := n.Record()
-	rec.Heartbeat = n.clock()
+	rec.Heartbeat = n.clock.Now()
 	op, err := n.st.PutNodeOp(rec, lease)
 	if err != nil {
 		return lease, err

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obcluster/obcluster/internal/clock"
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
@@ -357,3 +358,12 @@ func (l *fakeLeader) MayPublish(_ context.Context, epoch int64) (time.Time, erro
 	}
 	return l.until, nil
 }
+
+// nowClock is the harness's clock: Now reads the time the test moves step by step; timers and
+// tickers are real (Run's one-second tick only makes it look again).
+type nowClock struct {
+	clock.Real
+	now func() time.Time
+}
+
+func (c nowClock) Now() time.Time { return c.now() }

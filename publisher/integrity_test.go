@@ -59,7 +59,7 @@ func (s etcdState) DeleteRecords(ctx context.Context, _ int64, svc string, insts
 func (h *harness) managerWith(state State) *Manager {
 	h.t.Helper()
 	cfg := DefaultConfig()
-	cfg.Now = func() time.Time { return h.now }
+	cfg.Clock = nowClock{now: func() time.Time { return h.now }}
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})
 	cfg.Node = "test"
 	sc := ServiceConfig{Key: h.master, IntroPointsPerBackend: 2}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/obcluster/obcluster/internal/clock"
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
@@ -53,9 +54,9 @@ type Config struct {
 	// Node names this obhost in records.
 	Node   string
 	Logger hclog.Logger
-	// Now and Rand are injectable for tests.
-	Now  func() time.Time
-	Rand io.Reader
+	// Clock and Rand are injectable for tests.
+	Clock clock.Clock
+	Rand  io.Reader
 }
 
 // DefaultConfig returns the production defaults.
@@ -74,7 +75,7 @@ func DefaultConfig() Config {
 		FetchServers:  3,
 		UploadTimeout: 2 * time.Minute,
 		Logger:        hclog.NewNullLogger(),
-		Now:           time.Now,
+		Clock:         clock.Real{},
 		Rand:          rand.Reader,
 
 		RevisionProbeTimeout: 10 * time.Second,
@@ -103,8 +104,8 @@ func (c Config) Validate() error {
 	if c.FetchInterval <= 0 || c.CheckInterval <= 0 || c.UploadTimeout <= 0 || c.Timing.Refresh <= 0 {
 		errs = append(errs, errors.New("publisher: intervals must be positive"))
 	}
-	if c.Now == nil || c.Rand == nil || c.Logger == nil {
-		errs = append(errs, errors.New("publisher: Now, Rand and Logger are required"))
+	if c.Clock == nil || c.Rand == nil || c.Logger == nil {
+		errs = append(errs, errors.New("publisher: Clock, Rand and Logger are required"))
 	}
 	return errors.Join(errs...)
 }
@@ -177,7 +178,7 @@ func New(cfg Config, tor Tor, state State, lead Leadership) (*Manager, error) {
 
 // Run drives the manager until ctx ends. events is the tor event feed (torctl.Client.Events()).
 func (m *Manager) Run(ctx context.Context, events <-chan torctl.Event) error {
-	tick := time.NewTicker(time.Second)
+	tick := m.cfg.Clock.NewTicker(time.Second)
 	defer tick.Stop()
 	m.step(ctx)
 	for {
@@ -192,7 +193,7 @@ func (m *Manager) Run(ctx context.Context, events <-chan torctl.Event) error {
 			m.handleEvent(ctx, ev)
 		case rc := <-m.reconf:
 			m.applyReconfig(rc)
-		case <-tick.C:
+		case <-tick.C():
 		}
 		m.step(ctx)
 	}
@@ -200,7 +201,7 @@ func (m *Manager) Run(ctx context.Context, events <-chan torctl.Event) error {
 
 // step runs whatever is due: leadership changes, consensus reload, fetches, publish checks, timeouts.
 func (m *Manager) step(ctx context.Context) {
-	now := m.cfg.Now()
+	now := m.cfg.Clock.Now()
 	m.checkLeadership(ctx, now)
 	if m.cons == nil || (!m.consensusDue.IsZero() && !now.Before(m.consensusDue)) {
 		m.loadConsensus(ctx, now)
@@ -346,7 +347,7 @@ func (m *Manager) ring(s hashring.Slot) *hashring.Ring {
 
 // handleEvent reacts to one tor event.
 func (m *Manager) handleEvent(ctx context.Context, ev torctl.Event) {
-	now := m.cfg.Now()
+	now := m.cfg.Clock.Now()
 	switch e := ev.(type) {
 	case torctl.ConsensusArrived:
 		if m.consensusDue.IsZero() || m.consensusDue.After(now.Add(time.Second)) {

@@ -54,7 +54,7 @@ func newHarness(t *testing.T, nBackends, nRelays int) *harness {
 
 func (h *harness) newManager() *Manager {
 	cfg := DefaultConfig()
-	cfg.Now = func() time.Time { return h.now }
+	cfg.Clock = nowClock{now: func() time.Time { return h.now }}
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})
 	cfg.Node = "test"
 	sc := ServiceConfig{Key: h.master, IntroPointsPerBackend: 2}

@@ -78,7 +78,7 @@ func (m *Manager) applyReconfig(rc reconfig) {
 	m.services, m.byBackend = rc.services, byBackend
 	m.log.Info("configuration reloaded", "services", len(m.services), "backends_added", added,
 		"backends_removed", removed, "backends_kept", kept)
-	now := m.cfg.Now()
+	now := m.cfg.Clock.Now()
 	m.fetchDue, m.checkDue = now, now.Add(m.cfg.Debounce) // fetch the new ones, then decide
 	// The leader deletes the records of what was removed at its next check.
 	m.prunedEpoch = 0

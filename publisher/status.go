@@ -86,7 +86,7 @@ type UploadState struct {
 }
 
 func (m *Manager) publishStatus() {
-	now := m.cfg.Now()
+	now := m.cfg.Clock.Now()
 	st := &Status{Leading: m.leading, Node: m.cfg.Node, Counters: m.counters.clone()}
 	if m.leading {
 		st.Epoch = m.epoch

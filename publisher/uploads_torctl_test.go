@@ -42,7 +42,7 @@ func TestManagerRetriesAfterTorDropsTheControlConnection(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	cfg := DefaultConfig()
-	cfg.Now = func() time.Time { return h.now }
+	cfg.Clock = nowClock{now: func() time.Time { return h.now }}
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})
 	sc := ServiceConfig{Key: h.master, IntroPointsPerBackend: 2}
 	for _, b := range h.bes {

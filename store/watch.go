@@ -9,6 +9,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/obcluster/obcluster/internal/clock"
 )
 
 // WatchClient is what Watch needs from an etcd client.
@@ -70,7 +72,7 @@ func (w *watcher) run(ctx context.Context) {
 			r, err := w.list(ctx)
 			if err != nil {
 				w.log.Warn("list failed", "prefix", w.prefix, "error", err)
-				if !sleep(ctx, retry) {
+				if !clock.Sleep(ctx, clock.Real{}, retry) {
 					return
 				}
 				retry = min(2*retry, watchRetryMax)
@@ -91,7 +93,7 @@ func (w *watcher) run(ctx context.Context) {
 			retry = watchRetryMin
 		}
 		w.log.Debug("watch closed; restarting", "prefix", w.prefix, "revision", rev, "error", err)
-		if !sleep(ctx, retry) {
+		if !clock.Sleep(ctx, clock.Real{}, retry) {
 			return
 		}
 		retry = min(2*retry, watchRetryMax)
@@ -148,18 +150,6 @@ func (w *watcher) watch(ctx context.Context, rev *int64) (progressed, compacted 
 func (w *watcher) send(ctx context.Context, u Update) bool {
 	select {
 	case w.out <- u:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// sleep waits for d or until ctx is done, and reports whether ctx is live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
 		return true
 	case <-ctx.Done():
 		return false

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/obcluster/obcluster/deploy/testnet"
+	"github.com/obcluster/obcluster/internal/clock"
 )
 
 // Daemon log messages of the operations tests (cmd/onionbalance, publisher).
@@ -147,7 +148,7 @@ func TestOBHostMetrics(t *testing.T) {
 				}
 				prev[b.name], maxAge[b.name] = age, max(maxAge[b.name], age)
 			}
-			sleepCtx(ctx, time.Second)
+			clock.Sleep(ctx, clock.Real{}, time.Second)
 		}
 		for _, b := range d.backends {
 			if refreshed[b.name] == 0 {
@@ -704,12 +705,4 @@ func (m metricsView) sum(name string, labels ...string) float64 {
 		total += v
 	}
 	return total
-}
-
-// sleepCtx sleeps for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }

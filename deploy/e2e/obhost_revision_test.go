@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/obcluster/obcluster/internal/clock"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 )
 
@@ -100,7 +101,7 @@ func plantMasterDescriptor(ctx context.Context, t *testing.T, d *deployment) pla
 		left := time.Until(sched.PeriodStart(slot.Period + 1))
 		if left < 150*time.Second {
 			t.Logf("time period %d ends in %s: waiting for the next one", slot.Period, left.Round(time.Second))
-			sleepCtx(ctx, left+30*time.Second) // and for a consensus of the new period
+			clock.Sleep(ctx, clock.Real{}, left+30*time.Second) // and for a consensus of the new period
 			continue
 		}
 		blinded, hsdirs, err := v.clientHSDirs(key.Address())

@@ -12,6 +12,8 @@ import (
 
 	"github.com/cretz/bine/control"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/obcluster/obcluster/internal/clock"
 )
 
 // Client is a self-healing connection to one tor control port. Its methods are safe for
@@ -111,7 +113,7 @@ func (c *Client) Run(ctx context.Context) error {
 				return nil
 			}
 			c.log.Warn("cannot connect to the tor control port", "address", c.cfg.Address, "error", err, "retry_in", wait)
-			if !sleep(ctx, wait) {
+			if !clock.Sleep(ctx, clock.Real{}, wait) {
 				return nil
 			}
 			wait = min(2*wait, c.cfg.ReconnectMax)
@@ -144,22 +146,10 @@ func (c *Client) Run(ctx context.Context) error {
 		if time.Since(up) >= c.cfg.ReconnectMax {
 			wait = c.cfg.ReconnectMin // it was stable: start over
 		}
-		if !sleep(ctx, wait) {
+		if !clock.Sleep(ctx, clock.Real{}, wait) {
 			return nil
 		}
 		wait = min(2*wait, c.cfg.ReconnectMax)
-	}
-}
-
-// sleep waits d or until ctx ends, and reports whether the full wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

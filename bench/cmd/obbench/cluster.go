@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/obcluster/obcluster/internal/clock"
 )
 
 // failoverResult is the 3-node drill: kill -9 of the leader.
@@ -80,7 +82,7 @@ func (b *bench) cluster(ctx context.Context, m master) failoverResult {
 	// Wait for the first upload and find the leader.
 	var leader string
 	for time.Since(started) < 2*time.Minute && ctx.Err() == nil && leader == "" {
-		sleepCtx(ctx, time.Second)
+		clock.Sleep(ctx, clock.Real{}, time.Second)
 		for name, bl := range nodes {
 			if t, ok := firstLogLine(bl.log, "uploaded descriptor", started); ok {
 				if _, led := firstLogLine(bl.log, "became leader", started); led {
@@ -93,14 +95,14 @@ func (b *bench) cluster(ctx context.Context, m master) failoverResult {
 		res.Note = "no node uploaded a descriptor within 2 min"
 		return res
 	}
-	sleepCtx(ctx, 5*time.Second) // let the followers settle
+	clock.Sleep(ctx, clock.Real{}, 5*time.Second) // let the followers settle
 
 	killed := time.Now()
 	b.reg.kill9(nodes[leader].proc)
 	delete(nodes, leader)
 	b.log.Info("cluster: leader killed", "node", leader)
 	for time.Since(killed) < 90*time.Second && ctx.Err() == nil && !res.UploadOK {
-		sleepCtx(ctx, 500*time.Millisecond)
+		clock.Sleep(ctx, clock.Real{}, 500*time.Millisecond)
 		for _, bl := range nodes {
 			if t, ok := firstLogLine(bl.log, "became leader", killed); ok && (!res.TakeoverOK || t.Sub(killed) < res.Takeover) {
 				res.Takeover, res.TakeoverOK = t.Sub(killed), true
@@ -158,7 +160,7 @@ func waitHealthy(ctx context.Context, url string, bound time.Duration) error {
 			err = fmt.Errorf("status %s", resp.Status)
 		}
 		last = err
-		sleepCtx(ctx, 300*time.Millisecond)
+		clock.Sleep(ctx, clock.Real{}, 300*time.Millisecond)
 	}
 	return fmt.Errorf("%s: %v", url, last)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/bench/internal/probe"
+	"github.com/obcluster/obcluster/internal/clock"
 )
 
 // killResult is how long a killed backend's intro points stayed in one balancer's master descriptor.
@@ -113,7 +114,7 @@ func (b *bench) startKill(ctx context.Context, py, ours master, bound time.Durat
 				b.log.Info("kill phase: master carries the victim", "kind", bl.kind, "after", time.Since(bl.started).Round(time.Second))
 			}
 		}
-		sleepCtx(ctx, time.Until(tick.Add(3*time.Second)))
+		clock.Sleep(ctx, clock.Real{}, time.Until(tick.Add(3*time.Second)))
 	}
 	if err := ctx.Err(); err != nil {
 		stopAll()
@@ -173,7 +174,7 @@ func (b *bench) startKill(ctx context.Context, py, ours master, bound time.Durat
 			if pending == 0 {
 				break
 			}
-			sleepCtx(ctx, time.Until(tick.Add(10*time.Second)))
+			clock.Sleep(ctx, clock.Real{}, time.Until(tick.Add(10*time.Second)))
 		}
 		k.mu.Lock()
 		for _, bl := range bls {

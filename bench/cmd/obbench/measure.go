@@ -7,6 +7,7 @@ import (
 
 	"github.com/obcluster/obcluster/bench/internal/probe"
 	"github.com/obcluster/obcluster/deploy/testnet"
+	"github.com/obcluster/obcluster/internal/clock"
 )
 
 // reach polls the master address through the client every second (fresh circuit per request) until
@@ -26,7 +27,7 @@ func (b *bench) reach(ctx context.Context, bl *balancer, bound time.Duration) (t
 		if err == nil && strings.HasPrefix(strings.TrimSpace(body), "backend") {
 			return time.Since(bl.started), true
 		}
-		sleepCtx(ctx, time.Until(tick.Add(time.Second)))
+		clock.Sleep(ctx, clock.Real{}, time.Until(tick.Add(time.Second)))
 	}
 	return 0, false
 }
@@ -92,7 +93,7 @@ func (b *bench) restart(ctx context.Context, bl *balancer, name string, bound ti
 				}
 			}
 		}
-		sleepCtx(ctx, time.Until(tick.Add(2*time.Second)))
+		clock.Sleep(ctx, clock.Real{}, time.Until(tick.Add(2*time.Second)))
 	}
 	return res, nil
 }
@@ -174,15 +175,5 @@ func windowUsage(ctx context.Context, p *proc, window time.Duration) (usage, boo
 			return last, false
 		case <-time.After(min(time.Second, time.Until(p.started.Add(window)))):
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
 	}
 }
