@@ -9,27 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obcluster/obcluster/internal/torvectors"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 )
 
-// vectors finds ../shared/tor-vectors beside the repository (or $OB_TOR_VECTORS).
+// vectors returns the shared tor-vectors folder; it skips t when there is none, or fails it under CI.
 func vectors(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv("OB_TOR_VECTORS"); d != "" {
-		return d
-	}
-	dir, _ := os.Getwd()
-	for ; dir != "/"; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(filepath.Dir(dir), "shared", "tor-vectors")
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-			break
-		}
-	}
-	t.Skip("test vectors not found (set OB_TOR_VECTORS or put shared/tor-vectors beside the repository)")
-	return ""
+	return torvectors.Dir(t)
 }
 
 func TestKeyShowBothFormats(t *testing.T) {

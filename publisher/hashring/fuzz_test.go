@@ -5,13 +5,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/obcluster/obcluster/internal/torvectors"
 )
 
 // fuzzSeeds returns the vector files (when present) plus small generated
 // documents, so fuzzing works even without the vectors folder.
 func fuzzSeeds(names ...string) [][]byte {
 	var seeds [][]byte
-	if dir, ok := findVectors(); ok {
+	if dir, ok := torvectors.Find(); ok {
 		for _, name := range names {
 			if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
 				seeds = append(seeds, b)

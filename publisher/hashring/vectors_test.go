@@ -8,39 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/obcluster/obcluster/internal/torvectors"
 )
 
-// findVectors locates the shared tor-vectors folder: $OB_TOR_VECTORS, or a
-// "shared/tor-vectors" folder next to this package or any of its parents
-// (the repository sits beside "shared").
-func findVectors() (string, bool) {
-	if d := os.Getenv("OB_TOR_VECTORS"); d != "" {
-		st, err := os.Stat(d)
-		return d, err == nil && st.IsDir()
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		c := filepath.Join(d, "shared", "tor-vectors")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c, true
-		}
-		if filepath.Dir(d) == d {
-			return "", false
-		}
-	}
-}
-
-// vectorsDir returns the vectors folder or skips the test.
+// vectorsDir returns the vectors folder; it skips the test when there is none, or fails it under CI.
 func vectorsDir(tb testing.TB) string {
 	tb.Helper()
-	d, ok := findVectors()
-	if !ok {
-		tb.Skip("tor-vectors folder not found: set OB_TOR_VECTORS or put shared/tor-vectors beside the repository")
-	}
-	return d
+	return torvectors.Dir(tb)
 }
 
 func readVector(tb testing.TB, name string) []byte {

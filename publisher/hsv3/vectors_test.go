@@ -7,30 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/obcluster/obcluster/internal/torvectors"
 )
 
-// vectorsDir finds the shared Tor test vectors: $OB_TOR_VECTORS, or a
-// "shared/tor-vectors" folder beside the repository root or any parent.
+// vectorsDir returns the vectors folder; it skips the test when there is none, or fails it under CI.
 func vectorsDir(t testing.TB) string {
 	t.Helper()
-	if dir := os.Getenv("OB_TOR_VECTORS"); dir != "" {
-		return dir
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		candidate := filepath.Join(dir, "shared", "tor-vectors")
-		if st, err := os.Stat(candidate); err == nil && st.IsDir() {
-			return candidate
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("Tor test vectors not found: set OB_TOR_VECTORS or provide shared/tor-vectors beside the repository")
-		}
-		dir = parent
-	}
+	return torvectors.Dir(t)
 }
 
 func readVector(t testing.TB, name string) []byte {
