@@ -48,37 +48,30 @@ type clCluster struct {
 	client  *torControl // the network's client tor, to fetch descriptors back
 	hsdirs  []string
 	poller  *clPoller
+	broken  string // the first drill that failed: the later ones are skipped
 }
 
 // TestCluster runs the HA drills one after the other on one cluster: one leader, graceful
 // step-down, kill -9 (measured), SIGSTOP, partition from etcd, an etcd member down, etcd quorum
 // lost and back, while a client polls the master address every second.
+//
+// Each drill is a subtest (TestCluster/one-leader, /step-down, /kill, /sigstop, /partition,
+// /etcd-member-down, /etcd-quorum-lost), so -run can select some: they run in this order on the
+// same cluster, each expecting the cluster healthy with one leader, and once one fails the
+// following ones are skipped.
 func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the cluster drills take several minutes")
 	}
 	c := clSetUp(t)
 
-	c.phase("exactly one leader")
-	c.checkOneLeader()
-
-	c.phase("graceful step-down")
-	c.checkStepDown()
-
-	c.phase(fmt.Sprintf("kill -9 of the leader, %d times", clKills))
-	c.checkKills()
-
-	c.phase("SIGSTOP of the leader for longer than the TTL")
-	c.checkPause()
-
-	c.phase("leader cut off from etcd")
-	c.checkPartition()
-
-	c.phase("one etcd member down")
-	c.checkMemberDown()
-
-	c.phase("etcd quorum lost and back")
-	c.checkQuorumLost()
+	c.phase("one-leader", "exactly one leader", c.checkOneLeader)
+	c.phase("step-down", "graceful step-down", c.checkStepDown)
+	c.phase("kill", fmt.Sprintf("kill -9 of the leader, %d times", clKills), c.checkKills)
+	c.phase("sigstop", "SIGSTOP of the leader for longer than the TTL", c.checkPause)
+	c.phase("partition", "leader cut off from etcd", c.checkPartition)
+	c.phase("etcd-member-down", "one etcd member down", c.checkMemberDown)
+	c.phase("etcd-quorum-lost", "etcd quorum lost and back", c.checkQuorumLost)
 
 	ok, failures := c.poller.results()
 	t.Logf("client polling %s.onion every second: %d answers, %d failures", c.master, ok, len(failures))
@@ -87,8 +80,22 @@ func TestCluster(t *testing.T) {
 	}
 }
 
-func (c *clCluster) phase(name string) {
-	c.t.Logf("==== %s (%s)", name, time.Now().Format("15:04:05.000"))
+// phase runs one drill as the subtest name, with c.t set to the subtest's T. The drills build on
+// each other: after a failed one the rest are skipped.
+func (c *clCluster) phase(name, what string, drill func()) {
+	parent := c.t
+	ok := parent.Run(name, func(t *testing.T) {
+		if c.broken != "" {
+			t.Skipf("skipped: the earlier drill %s failed", c.broken)
+		}
+		c.t = t
+		defer func() { c.t = parent }()
+		t.Logf("==== %s (%s)", what, time.Now().Format("15:04:05.000"))
+		drill()
+	})
+	if !ok && c.broken == "" {
+		c.broken = name
+	}
 }
 
 func clSetUp(t *testing.T) *clCluster {
