@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Published is what the publisher remembers of its last upload of one descriptor slot (first or
+// Published is what the publisher remembers of its last upload of one descriptor (first or
 // second) of one service. The zero value means "never published".
 type Published struct {
 	Period     uint64   // time period number the descriptor was built for
@@ -29,7 +29,7 @@ type Failure struct {
 	LastTry  time.Time
 }
 
-// Want is what the descriptor of a slot should be now.
+// Want is what one descriptor (one blinded key) should be now.
 type Want struct {
 	Period   uint64
 	Blinded  [32]byte
@@ -62,10 +62,10 @@ type Decision struct {
 	Retry bool
 }
 
-// Decide is the pure "should we publish this slot now" rule. A full upload happens when the slot was
-// never published for this period (or blinded key), the intro set or its split over the HSDirs
-// changed, the responsible HSDir set changed, or the refresh interval passed. Otherwise HSDirs that
-// failed are retried, each with its own exponential backoff.
+// Decide is the pure "should we publish this descriptor now" rule. A full upload happens when the
+// descriptor was never published for this period (or blinded key), the intro set or its split over
+// the HSDirs changed, the responsible HSDir set changed, or the refresh interval passed. Otherwise
+// HSDirs that failed are retried, each with its own exponential backoff.
 func Decide(last Published, want Want, now time.Time, t Timing) Decision {
 	full := func(reason string) Decision {
 		return Decision{Publish: true, Reason: reason, Targets: slices.Clone(want.HSDirs)}

@@ -5,6 +5,7 @@
 //
 // The decisions are pure functions (PlanDescriptors, Decide, NextRevision); Manager is the thin shell that
 // drives them from tor events and timers. Manager talks to tor through the Tor interface (implemented by
-// publisher/torctl), to shared state through State (etcd, fenced by the leader epoch) and asks Leadership
-// before it fetches or uploads, so a single host and a cluster run the same code.
+// publisher/torctl), to the records the cluster shares through Records (etcd, fenced by the leader
+// epoch) and asks Leadership before it fetches or uploads, so a single host and a cluster run the same
+// code.
 package publisher

@@ -120,7 +120,7 @@ func (b *testBackend) newIntros(t *testing.T, n int, now time.Time) {
 	b.rev++
 }
 
-func (b *testBackend) descriptor(t *testing.T, slot hashring.Slot, now time.Time) []byte {
+func (b *testBackend) descriptor(t *testing.T, slot hashring.TimePeriod, now time.Time) []byte {
 	t.Helper()
 	d, err := hsv3.Encode(hsv3.EncodeParams{Identity: b.key, PeriodNum: slot.Period, PeriodLength: slot.PeriodLength,
 		RevisionCounter: b.rev, IntroPoints: b.intros, Now: now, Rand: rand.Reader})
@@ -201,7 +201,7 @@ func (f *fakeTor) FetchDescriptor(_ context.Context, addr string, servers []stri
 	if err != nil {
 		return err
 	}
-	slot := cons.ClientSlot()
+	slot := cons.ClientTimePeriod()
 	blinded, _ := hsv3.BlindPublicKey(b.key.PublicKey(), slot.Period, slot.PeriodLength)
 	desc := b.descriptor(f.t, slot, f.now())
 	for _, s := range servers {
@@ -236,7 +236,7 @@ func (f *fakeTor) takePosts() []post {
 	return p
 }
 
-// memState is an in-memory State.
+// memState is an in-memory Records.
 type memState struct {
 	mu        sync.Mutex
 	instances map[string]map[string]record.Instance

@@ -12,12 +12,12 @@ import (
 // fetchAll asks tor to fetch every backend's current descriptor from HSDirs chosen on our own ring
 // (HSFETCH SERVER=...), so no NEWNYM is needed and tor's per-HSDir rate limit does not apply.
 func (m *Manager) fetchAll(ctx context.Context) {
-	slot := m.cons.ClientSlot()
-	ring := m.ring(slot)
+	tp := m.cons.ClientTimePeriod()
+	ring := m.ring(tp)
 	m.fetchTurn++
 	for addr, svcs := range m.byBackend {
 		b := svcs[0].backend(addr)
-		blinded, err := hsv3.BlindPublicKey(b.Identity, slot.Period, slot.PeriodLength)
+		blinded, err := hsv3.BlindPublicKey(b.Identity, tp.Period, tp.PeriodLength)
 		if err != nil {
 			m.log.Error("cannot blind backend key", "backend", addr, "error", err)
 			continue
@@ -83,7 +83,7 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 		if changedIntros || newRevision || now.Sub(old.ReceivedAt) >= m.cfg.FetchInterval/2 {
 			rec.Epoch, rec.Node = m.epoch, m.cfg.Node
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := m.state.PutInstance(cctx, m.epoch, svc.addr, rec); err != nil {
+			if err := m.records.PutInstance(cctx, m.epoch, svc.addr, rec); err != nil {
 				m.log.Error("storing the backend intro points failed", "backend", b.Address, "error", err)
 			}
 			cancel()
@@ -94,16 +94,16 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 // decodeBackend finds which time period the event's blinded key belongs to (tor services keep the
 // current and the next descriptor published) and decodes with it.
 func (m *Manager) decodeBackend(b *Backend, e torctl.DescReceived, now time.Time) (*hsv3.Descriptor, error) {
-	slot := m.cons.ClientSlot()
-	period := slot.Period
-	for _, p := range []uint64{slot.Period, slot.Period + 1, slot.Period - 1} {
-		blinded, err := hsv3.BlindPublicKey(b.Identity, p, slot.PeriodLength)
+	tp := m.cons.ClientTimePeriod()
+	period := tp.Period
+	for _, p := range []uint64{tp.Period, tp.Period + 1, tp.Period - 1} {
+		blinded, err := hsv3.BlindPublicKey(b.Identity, p, tp.PeriodLength)
 		if err == nil && base64.RawStdEncoding.EncodeToString(blinded) == trimB64(e.Blinded) {
 			period = p
 			break
 		}
 	}
-	return hsv3.Decode(e.Descriptor, b.Identity, period, slot.PeriodLength, hsv3.DecodeOptions{Now: now})
+	return hsv3.Decode(e.Descriptor, b.Identity, period, tp.PeriodLength, hsv3.DecodeOptions{Now: now})
 }
 
 func trimB64(s string) string {

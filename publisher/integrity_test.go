@@ -15,7 +15,7 @@ import (
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
-// etcdState is the publisher's State over a real etcd, unfenced (the fence is the cluster's business;
+// etcdState is the publisher's Records over a real etcd, unfenced (the fence is the cluster's business;
 // here it is the content of the records that matters).
 type etcdState struct{ st *store.Store }
 
@@ -55,8 +55,8 @@ func (s etcdState) DeleteRecords(ctx context.Context, _ int64, svc string, insts
 	return s.st.Commit(ctx, ops...)
 }
 
-// managerWith is the harness's manager over another State.
-func (h *harness) managerWith(state State) *Manager {
+// managerWith is the harness's manager over other Records.
+func (h *harness) managerWith(state Records) *Manager {
 	h.t.Helper()
 	cfg := DefaultConfig()
 	cfg.Clock = nowClock{now: func() time.Time { return h.now }}
@@ -102,7 +102,7 @@ func TestLeaderPublishesOnlyIntroPointsBackendsSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slot := cons.ClientSlot()
+	slot := cons.ClientTimePeriod()
 	atkDesc := atk.descriptor(t, slot, h.now)
 	d, err := hsv3.Decode(atkDesc, atk.key.PublicKey(), slot.Period, slot.PeriodLength, hsv3.DecodeOptions{Now: h.now})
 	if err != nil {
@@ -189,7 +189,7 @@ func TestVerifyRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slot := cons.ClientSlot()
+	slot := cons.ClientTimePeriod()
 	be, other := h.bes[0], h.bes[1]
 	b := &Backend{Address: be.key.Address(), Name: "a", Identity: be.key.PublicKey()}
 	recordOf := func(tb *testBackend) record.Instance {

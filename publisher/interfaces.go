@@ -15,18 +15,20 @@ type Tor interface {
 	PostDescriptor(ctx context.Context, desc []byte, addr string, servers []string) error
 }
 
-// State is the state shared by the cluster. Writes carry the epoch of the leadership that decided them
+// Records are the records the cluster shares (store/record), as the publisher reads and writes them.
+// Writes carry the epoch of the leadership that decided them
 // and fail (wrapping the cluster's not-leader sentinel) unless this node still leads in that epoch.
-type State interface {
+type Records interface {
 	Instances(ctx context.Context, svc string) ([]record.Instance, error)
 	PublishedAll(ctx context.Context, svc string) (map[string]record.Publish, error)
 	PutInstance(ctx context.Context, epoch int64, svc string, rec record.Instance) error
-	PutPublished(ctx context.Context, epoch int64, svc, slot string, rec record.Publish) error
+	PutPublished(ctx context.Context, epoch int64, svc, blindedHex string, rec record.Publish) error
 	// RecordKeys lists the instance and publish records of every service that has any.
 	RecordKeys(ctx context.Context) (map[string]record.ServiceKeys, error)
-	// DeleteRecords removes the instance records of insts and the publish records of slots of svc,
+	// DeleteRecords removes the instance records of insts and the publish records of published
+	// (blinded-key hex) of svc,
 	// fenced like the writes.
-	DeleteRecords(ctx context.Context, epoch int64, svc string, insts, slots []string) error
+	DeleteRecords(ctx context.Context, epoch int64, svc string, insts, published []string) error
 }
 
 // Leadership says whether this node may act as the leader. *cluster.Election implements it.

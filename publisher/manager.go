@@ -113,17 +113,17 @@ func (c Config) Validate() error {
 // Manager runs the balancing of every configured service. All its state is owned by the Run goroutine;
 // Status may be called from any goroutine.
 type Manager struct {
-	cfg   Config
-	log   hclog.Logger
-	tor   Tor
-	state State
-	lead  Leadership
+	cfg     Config
+	log     hclog.Logger
+	tor     Tor
+	records Records
+	lead    Leadership
 
 	services  []*service
 	byBackend map[string][]*service
 
 	cons          *hashring.Consensus
-	rings         map[hashring.Slot]*hashring.Ring
+	rings         map[hashring.TimePeriod]*hashring.Ring
 	consensusDue  time.Time
 	consensusWait time.Duration
 
@@ -146,7 +146,7 @@ type Manager struct {
 }
 
 // New makes a Manager. It does no I/O.
-func New(cfg Config, tor Tor, state State, lead Leadership) (*Manager, error) {
+func New(cfg Config, tor Tor, records Records, lead Leadership) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -154,10 +154,10 @@ func New(cfg Config, tor Tor, state State, lead Leadership) (*Manager, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		tor:       tor,
-		state:     state,
+		records:   records,
 		lead:      lead,
 		byBackend: map[string][]*service{},
-		rings:     map[hashring.Slot]*hashring.Ring{},
+		rings:     map[hashring.TimePeriod]*hashring.Ring{},
 		pending:   map[string][]pendingUpload{},
 		reconf:    make(chan reconfig),
 		counters:  Counters{Publishes: map[string]uint64{}, UploadFailures: map[string]uint64{}, FetchFailures: map[string]uint64{}},
@@ -248,7 +248,7 @@ func (m *Manager) checkLeadership(ctx context.Context, now time.Time) {
 // make this leader publish an intro point that a configured backend did not sign.
 func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 	for _, svc := range m.services {
-		recs, err := m.state.Instances(ctx, svc.addr)
+		recs, err := m.records.Instances(ctx, svc.addr)
 		if err != nil && !errors.Is(err, record.ErrBad) {
 			return fmt.Errorf("reading instances of %s: %w", svc.addr, err)
 		}
@@ -277,7 +277,7 @@ func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 				b.RevisionSince, b.IntroSetModified = v.ReceivedAt, v.ReceivedAt
 			}
 		}
-		pubs, err := m.state.PublishedAll(ctx, svc.addr)
+		pubs, err := m.records.PublishedAll(ctx, svc.addr)
 		if err != nil && !errors.Is(err, record.ErrBad) {
 			return fmt.Errorf("reading publish records of %s: %w", svc.addr, err)
 		}
@@ -322,21 +322,21 @@ func (m *Manager) loadConsensus(ctx context.Context, now time.Time) {
 		return
 	}
 	matched := cons.AttachMicrodescs(parsed)
-	if m.cons != nil && m.cons.ClientSlot().Period != cons.ClientSlot().Period {
+	if m.cons != nil && m.cons.ClientTimePeriod().Period != cons.ClientTimePeriod().Period {
 		// Clients now fetch the next period's descriptors, whose intro points differ: fetch the
 		// backends' new ones at once rather than at the next fetch interval.
 		m.fetchDue = now
 	}
 	m.cons, m.consensusWait, m.consensusDue = cons, 0, time.Time{}
-	m.rings = map[hashring.Slot]*hashring.Ring{}
-	slots := cons.Slots()
+	m.rings = map[hashring.TimePeriod]*hashring.Ring{}
+	periods := cons.TimePeriods()
 	m.log.Info("consensus loaded", "valid_after", cons.ValidAfter.UTC().Format(time.RFC3339),
-		"relays", len(cons.Relays), "microdescs", matched, "hsdirs", m.ring(slots[0]).Len(),
-		"period", slots[0].Period, "period_length_min", slots[0].PeriodLength)
+		"relays", len(cons.Relays), "microdescs", matched, "hsdirs", m.ring(periods[0]).Len(),
+		"period", periods[0].Period, "period_length_min", periods[0].PeriodLength)
 	m.checkDue = now // HSDir sets may have changed
 }
 
-func (m *Manager) ring(s hashring.Slot) *hashring.Ring {
+func (m *Manager) ring(s hashring.TimePeriod) *hashring.Ring {
 	r, ok := m.rings[s]
 	if !ok {
 		r = hashring.NewRing(m.cons, s)

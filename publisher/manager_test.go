@@ -96,7 +96,7 @@ func (h *harness) decodeAny(desc []byte) (*hsv3.Descriptor, uint64) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	for _, sl := range cons.Slots() {
+	for _, sl := range cons.TimePeriods() {
 		d, err := hsv3.Decode(desc, h.master.PublicKey(), sl.Period, sl.PeriodLength, hsv3.DecodeOptions{Now: h.now})
 		if err == nil {
 			return d, sl.Period
@@ -321,7 +321,7 @@ func TestManagerDistinctDescriptors(t *testing.T) {
 	cons, _ := hashring.ParseConsensus(h.net.consensus)
 	cons.AttachMicrodescs(mustMDs(t, h.net.mds))
 	want := map[string]int{}
-	for _, sl := range cons.Slots() {
+	for _, sl := range cons.TimePeriods() {
 		bl, _ := hsv3.BlindPublicKey(h.master.PublicKey(), sl.Period, sl.PeriodLength)
 		for _, d := range hashring.NewRing(cons, sl).Responsible([32]byte(bl)) {
 			want[d.Fingerprint]++
@@ -392,7 +392,7 @@ func TestManagerRetriesFailedHSDirs(t *testing.T) {
 	h.run()
 	cons, _ := hashring.ParseConsensus(h.net.consensus)
 	cons.AttachMicrodescs(mustMDs(t, h.net.mds))
-	first := cons.Slots()[0]
+	first := cons.TimePeriods()[0]
 	bl, _ := hsv3.BlindPublicKey(h.master.PublicKey(), first.Period, first.PeriodLength)
 	failed := hashring.NewRing(cons, first).Responsible([32]byte(bl))[0].Fingerprint
 	h.tor.rejects = map[string]bool{failed: true}
@@ -636,14 +636,14 @@ func TestManagerOneIntroPointPerRelay(t *testing.T) {
 
 // clientSlot returns the slot tor clients fetch from now (the only one
 // HSFETCH can ask for) and that slot's blinded key and responsible HSDirs.
-func (h *harness) clientSlot() (hashring.Slot, ed25519.PublicKey, []string) {
+func (h *harness) clientSlot() (hashring.TimePeriod, ed25519.PublicKey, []string) {
 	h.t.Helper()
 	cons, err := hashring.ParseConsensus(h.net.consensus)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	cons.AttachMicrodescs(mustMDs(h.t, h.net.mds))
-	sl := cons.ClientSlot()
+	sl := cons.ClientTimePeriod()
 	bl, err := hsv3.BlindPublicKey(h.master.PublicKey(), sl.Period, sl.PeriodLength)
 	if err != nil {
 		h.t.Fatal(err)

@@ -27,19 +27,19 @@ type revisionProbe struct {
 	finished bool
 }
 
-// awaitProbe starts the probe of a slot when it needs one and reports whether its upload must wait for
-// the answers. Only the slot tor clients fetch from now can be probed: HSFETCH takes an address, and
+// awaitProbe starts the probe of a descriptor when it needs one and reports whether its upload must
+// wait for the answers. Only the time period tor clients fetch from now can be probed: HSFETCH takes an address, and
 // tor blinds it for its current time period. The wait is bounded: a NOT_FOUND is an answer, and past
 // RevisionProbeTimeout the upload goes out with the counter it would have had without the probe.
-func (m *Manager) awaitProbe(ctx context.Context, svc *service, st *slotState, slot hashring.Slot, blinded ed25519.PublicKey,
+func (m *Manager) awaitProbe(ctx context.Context, svc *service, st *descState, tp hashring.TimePeriod, blinded ed25519.PublicKey,
 	now time.Time) bool {
 	if st.probe == nil {
-		client := m.cons.ClientSlot()
+		client := m.cons.ClientTimePeriod()
 		if st.record.RevisionCounter != 0 || st.published.Revision != 0 ||
-			slot.Period != client.Period || slot.PeriodLength != client.PeriodLength {
+			tp.Period != client.Period || tp.PeriodLength != client.PeriodLength {
 			return false
 		}
-		st.probe = m.startProbe(ctx, svc, slot, blinded, now)
+		st.probe = m.startProbe(ctx, svc, tp, blinded, now)
 	}
 	p := st.probe
 	if p.finished {
@@ -53,23 +53,23 @@ func (m *Manager) awaitProbe(ctx context.Context, svc *service, st *slotState, s
 	switch {
 	case len(p.waiting) > 0:
 		m.log.Warn("some HSDirs did not say which revision counter they hold in time; publishing anyway",
-			"service", svc.addr, "period", slot.Period, "waited", m.cfg.RevisionProbeTimeout, "unanswered", len(p.waiting),
+			"service", svc.addr, "period", tp.Period, "waited", m.cfg.RevisionProbeTimeout, "unanswered", len(p.waiting),
 			"highest_seen", p.held)
 	case p.held > 0:
 		m.log.Info("the HSDirs hold a descriptor of ours: publishing above its revision counter", "service", svc.addr,
-			"period", slot.Period, "held_revision", p.held)
+			"period", tp.Period, "held_revision", p.held)
 	}
 	return false
 }
 
 // startProbe fetches the master's descriptor from every responsible HSDir of blinded. When the fetch
 // cannot be started, the probe is finished at once: it must never keep the service unpublished.
-func (m *Manager) startProbe(ctx context.Context, svc *service, slot hashring.Slot, blinded ed25519.PublicKey,
+func (m *Manager) startProbe(ctx context.Context, svc *service, tp hashring.TimePeriod, blinded ed25519.PublicKey,
 	now time.Time) *revisionProbe {
 	p := &revisionProbe{blinded: blinded, b64: base64.RawStdEncoding.EncodeToString(blinded),
 		deadline: now.Add(m.cfg.RevisionProbeTimeout), waiting: map[string]bool{}}
 	var servers []string
-	for _, h := range m.ring(slot).Responsible([32]byte(blinded)) {
+	for _, h := range m.ring(tp).Responsible([32]byte(blinded)) {
 		servers = append(servers, h.Fingerprint)
 	}
 	if len(servers) == 0 {
@@ -80,14 +80,14 @@ func (m *Manager) startProbe(ctx context.Context, svc *service, slot hashring.Sl
 	cancel()
 	if err != nil {
 		m.log.Warn("cannot ask the HSDirs which revision counter they hold; publishing with the time-based one",
-			"service", svc.addr, "period", slot.Period, "error", err)
+			"service", svc.addr, "period", tp.Period, "error", err)
 		return p
 	}
 	for _, s := range servers {
 		p.waiting[s] = true
 	}
 	m.log.Info("first upload for this blinded key: asking its HSDirs which revision counter they hold",
-		"service", svc.addr, "period", slot.Period, "hsdirs", len(servers), "wait_at_most", m.cfg.RevisionProbeTimeout)
+		"service", svc.addr, "period", tp.Period, "hsdirs", len(servers), "wait_at_most", m.cfg.RevisionProbeTimeout)
 	return p
 }
 
@@ -99,7 +99,7 @@ func (m *Manager) probeAnswer(addr, hsdir, blinded string, desc []byte, now time
 		if svc.addr != addr {
 			continue
 		}
-		for _, st := range svc.slots {
+		for _, st := range svc.byBlinded {
 			p := st.probe
 			if p == nil || (blinded != "" && trimB64(blinded) != p.b64) {
 				continue
@@ -138,8 +138,9 @@ func (m *Manager) probeEvent(ev torctl.Event, now time.Time) {
 	}
 }
 
-// heldRevision is the highest revision counter the HSDirs said they hold for the slot; 0 when unknown.
-func (st *slotState) heldRevision() uint64 {
+// heldRevision is the highest revision counter the HSDirs said they hold for the blinded key; 0 when
+// unknown.
+func (st *descState) heldRevision() uint64 {
 	if st.probe == nil {
 		return 0
 	}

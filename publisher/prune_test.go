@@ -50,7 +50,7 @@ func TestManagerPrunesRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slots := cons.Slots() // 13:00 UTC: periods tp-1 and tp
+	slots := cons.TimePeriods() // 13:00 UTC: periods tp-1 and tp
 	svc := h.master.Address()
 	gone := strings.Repeat("g", 56)
 	removed := newTestBackend(t, 3, h.now).key.Address()

@@ -13,29 +13,31 @@ import (
 	"github.com/obcluster/obcluster/store/record"
 )
 
-// slotNames are the Python tool's names of a service's two descriptors.
-var slotNames = [2]string{"first", "second"}
+// descNames are the Python tool's names of a service's two descriptors, by index (descIndex): 0 is
+// the first (tor: current) and 1 the second (tor: next), as in hashring.Consensus.TimePeriods.
+var descNames = [2]string{"first", "second"}
 
 // publishAll runs the publish decision for both descriptors of every service.
 func (m *Manager) publishAll(ctx context.Context, now time.Time) {
-	slots := m.cons.Slots()
+	periods := m.cons.TimePeriods()
 	for _, svc := range m.services {
-		for i, slot := range slots {
-			if err := m.publishSlot(ctx, svc, i, slot, now); err != nil {
+		for descIndex, tp := range periods {
+			if err := m.publishDescriptor(ctx, svc, descIndex, tp, now); err != nil {
 				m.counters.Publishes["error"]++
-				m.log.Error("publishing failed", "service", svc.addr, "descriptor", slotNames[i], "error", err)
+				m.log.Error("publishing failed", "service", svc.addr, "descriptor", descNames[descIndex], "error", err)
 			}
 		}
-		m.prunePublished(ctx, svc, slots)
+		m.prunePublished(ctx, svc, periods)
 	}
 	if m.prunedEpoch != m.epoch {
 		m.pruneUnconfigured(ctx)
 	}
-	m.pruneFailureCounts(slots)
+	m.pruneFailureCounts(periods)
 }
 
-// build is one planned publication of one descriptor slot.
-type build struct {
+// descPlan is the plan of one publication of one descriptor: which backends' intro points go to
+// which responsible HSDir.
+type descPlan struct {
 	responsible []string       // fingerprints, in ring order
 	byHSDir     map[string]int // fingerprint -> subset index
 	subsets     [][]Share
@@ -45,7 +47,7 @@ type build struct {
 }
 
 // plan computes which backends' intro points go to which responsible HSDir.
-func (m *Manager) plan(svc *service, ring *hashring.Ring, blinded [32]byte, now time.Time) build {
+func (m *Manager) plan(svc *service, ring *hashring.Ring, blinded [32]byte, now time.Time) descPlan {
 	var pbs []PlanBackend
 	usable := map[string][]record.IntroPoint{}
 	for _, b := range svc.backends {
@@ -63,58 +65,59 @@ func (m *Manager) plan(svc *service, ring *hashring.Ring, blinded [32]byte, now 
 	resp := ring.Responsible(blinded)
 	fetch := ring.FetchSet(blinded)
 	p := PlanDescriptors(pbs, svc.perBackend, max(len(fetch), 1))
-	bd := build{byHSDir: map[string]int{}, subsets: p.Subsets, introMap: map[string]string{}, usable: usable, left: p.Left}
+	dp := descPlan{byHSDir: map[string]int{}, subsets: p.Subsets, introMap: map[string]string{}, usable: usable, left: p.Left}
 	fetchPos := map[string]int{}
 	for i, h := range fetch {
 		fetchPos[h.Fingerprint] = i
 	}
 	for i, h := range resp {
-		bd.responsible = append(bd.responsible, h.Fingerprint)
+		dp.responsible = append(dp.responsible, h.Fingerprint)
 		sub := p.SubsetFor(i)
 		if j, ok := fetchPos[h.Fingerprint]; ok {
 			sub = p.SubsetFor(j)
 		}
 		if sub >= 0 {
-			bd.byHSDir[h.Fingerprint] = sub
+			dp.byHSDir[h.Fingerprint] = sub
 		}
 	}
 	for _, sub := range p.Subsets {
 		for _, sh := range sub {
 			for _, j := range sh.Intros {
-				bd.introMap[introSetKey(usable[sh.ID][j])] = sh.ID
+				dp.introMap[introSetKey(usable[sh.ID][j])] = sh.ID
 			}
 		}
 	}
-	return bd
+	return dp
 }
 
 // backendsByHSDir lists, per responsible HSDir, the backends in the descriptor it gets.
-func (bd build) backendsByHSDir() map[string][]string {
-	out := make(map[string][]string, len(bd.byHSDir))
-	for fp, sub := range bd.byHSDir {
-		for _, sh := range bd.subsets[sub] {
+func (dp descPlan) backendsByHSDir() map[string][]string {
+	out := make(map[string][]string, len(dp.byHSDir))
+	for fp, sub := range dp.byHSDir {
+		for _, sh := range dp.subsets[sub] {
 			out[fp] = append(out[fp], sh.ID)
 		}
 	}
 	return out
 }
 
-// publishSlot decides and, when needed, builds and uploads descriptor i of svc.
-func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot hashring.Slot, now time.Time) error {
-	blinded, err := hsv3.BlindPublicKey(svc.key.PublicKey(), slot.Period, slot.PeriodLength)
+// publishDescriptor decides and, when needed, builds and uploads descriptor descIndex (0 first,
+// 1 second) of svc, for time period tp: plan, decide, record the revision, upload, remember.
+func (m *Manager) publishDescriptor(ctx context.Context, svc *service, descIndex int, tp hashring.TimePeriod, now time.Time) error {
+	blinded, err := hsv3.BlindPublicKey(svc.key.PublicKey(), tp.Period, tp.PeriodLength)
 	if err != nil {
 		return err
 	}
-	key := record.BlindedKeyHex(blinded)
-	st := svc.slots[key]
+	bhex := record.BlindedKeyHex(blinded)
+	st := svc.byBlinded[bhex]
 	if st == nil {
-		st = &slotState{}
-		svc.slots[key] = st
+		st = &descState{}
+		svc.byBlinded[bhex] = st
 	}
-	bd := m.plan(svc, m.ring(slot), [32]byte(blinded), now)
-	backends := bd.backendsByHSDir()
-	want := Want{Period: slot.Period, IntroSet: digestIntroMap(bd.introMap), Split: digestSplit(backends),
-		HSDirs: bd.responsible, Epoch: m.epoch}
+	dp := m.plan(svc, m.ring(tp), [32]byte(blinded), now)
+	backends := dp.backendsByHSDir()
+	want := Want{Period: tp.Period, IntroSet: digestIntroMap(dp.introMap), Split: digestSplit(backends),
+		HSDirs: dp.responsible, Epoch: m.epoch}
 	copy(want.Blinded[:], blinded)
 	d := Decide(st.published, want, now, m.cfg.Timing)
 	if d.Retry {
@@ -126,30 +129,28 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 	if !d.Publish {
 		return nil
 	}
-	if m.awaitProbe(ctx, svc, st, slot, blinded, now) {
+	if m.awaitProbe(ctx, svc, st, tp, blinded, now) {
 		return nil // the last answer, or the bound, brings the check forward
 	}
-	if len(bd.introMap) == 0 {
+	if len(dp.introMap) == 0 {
 		if st.published.UploadedAt.IsZero() {
-			m.log.Debug("nothing to publish yet: no live backend", "service", svc.addr, "descriptor", slotNames[i])
+			m.log.Debug("nothing to publish yet: no live backend", "service", svc.addr, "descriptor", descNames[descIndex])
 		}
 		return nil // keep whatever is on the HSDirs rather than publish an empty descriptor
 	}
 	if _, err := m.lead.MayPublish(ctx, m.epoch); err != nil {
 		return fmt.Errorf("not publishing: %w", err)
 	}
-	if len(bd.left) > 0 {
+	if len(dp.left) > 0 {
 		m.log.Warn("no room for some backends in any descriptor (at most 20 intro points, one per relay, in each)", "service", svc.addr,
-			"left_out", strings.Join(bd.left, ","))
+			"left_out", strings.Join(dp.left, ","))
 	}
 
-	rev := NextRevision(m.timeBasedRevision(svc, i, slot, now), max(st.published.Revision, st.record.RevisionCounter, st.heldRevision()))
-	descs, err := m.encodeSubsets(svc, slot, bd, rev, now)
+	rev := NextRevision(m.timeBasedRevision(svc, descIndex, tp, now), max(st.published.Revision, st.record.RevisionCounter, st.heldRevision()))
+	descs, err := m.encodeSubsets(svc, tp, dp, rev, now)
 	if err != nil {
 		return err
 	}
-
-	// Record the revision before uploading: whatever happens next, no later leader reuses it.
 	rec := st.record
 	if d.Retry {
 		rec.HSDirs = cloneMap(rec.HSDirs)
@@ -159,36 +160,65 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 		}
 	} else {
 		rec = record.Publish{
-			PeriodNum: slot.Period, PeriodLength: slot.PeriodLength, BlindedKey: blinded,
-			UploadedAt: now, HSDirs: map[string]record.UploadResult{}, IntroPoints: bd.introMap,
+			PeriodNum: tp.Period, PeriodLength: tp.PeriodLength, BlindedKey: blinded,
+			UploadedAt: now, HSDirs: map[string]record.UploadResult{}, IntroPoints: dp.introMap,
 			Backends: backends,
 		}
 	}
+	if err := m.recordRevision(ctx, svc, st, bhex, rec, rev, d.Targets, now); err != nil {
+		return err
+	}
+	posted, uploads, err := m.upload(ctx, svc, descIndex, st, bhex, dp, descs, d.Targets, now)
+	if err != nil {
+		return err
+	}
+	m.remember(svc, descIndex, st, want, d, rev, now)
+	if posted == 0 {
+		// Counted by publishAll as an error; the HSDirs are retried with backoff.
+		return fmt.Errorf("tor accepted none of the %d upload(s) of revision %d", uploads, rev)
+	}
+	m.counters.Publishes["uploaded"]++
+	m.log.Info("uploaded descriptor", "service", svc.addr, "descriptor", descNames[descIndex], "reason", d.Reason,
+		"revision", rev, "period", tp.Period, "intro_points", len(dp.introMap), "descriptors", len(descs),
+		"hsdirs", len(d.Targets))
+	return nil
+}
+
+// recordRevision stores rec with revision counter rev, epoch and node, and targets pending, before
+// anything is uploaded: whatever happens next, no later leader reuses the revision.
+func (m *Manager) recordRevision(ctx context.Context, svc *service, st *descState, bhex string, rec record.Publish,
+	rev uint64, targets []string, now time.Time) error {
 	rec.RevisionCounter, rec.Epoch, rec.Node = rev, m.epoch, m.cfg.Node
-	for _, fp := range d.Targets {
+	for _, fp := range targets {
 		rec.HSDirs[fp] = record.UploadResult{Status: record.UploadPending, At: now}
 	}
-	if err := m.putPublished(ctx, svc, key, rec); err != nil {
+	if err := m.putPublished(ctx, svc, bhex, rec); err != nil {
 		return fmt.Errorf("recording revision %d: %w", rev, err)
 	}
 	st.record = rec
+	return nil
+}
 
-	// One HSPOST per distinct descriptor, to the targets that get it.
+// upload sends one HSPOST per distinct descriptor, to the targets that get it, each checked against
+// the self-fencing deadline, and queues the targets for tor's answers. An HSPOST that fails marks its
+// targets failed in st.record. It returns how many HSPOSTs tor accepted, of how many, or an error when
+// the leadership ended before an HSPOST (the rest are not sent).
+func (m *Manager) upload(ctx context.Context, svc *service, descIndex int, st *descState, bhex string, dp descPlan,
+	descs map[int][]byte, targets []string, now time.Time) (posted, uploads int, err error) {
 	groups := map[int][]string{}
-	for _, fp := range d.Targets {
-		groups[bd.byHSDir[fp]] = append(groups[bd.byHSDir[fp]], fp)
+	for _, fp := range targets {
+		groups[dp.byHSDir[fp]] = append(groups[dp.byHSDir[fp]], fp)
 	}
 	subs := make([]int, 0, len(groups))
 	for s := range groups {
 		subs = append(subs, s)
 	}
 	sort.Ints(subs)
-	posted := 0
 	for _, s := range subs {
 		targets := groups[s]
 		until, err := m.lead.MayPublish(ctx, m.epoch)
 		if err != nil {
-			return fmt.Errorf("stopped before uploading: %w", err)
+			return posted, len(subs), fmt.Errorf("stopped before uploading: %w", err)
 		}
 		// The HSPOST must not be sent after the self-fencing deadline, even if it waits for tor's
 		// control connection that long: torctl does not send a command whose context has ended.
@@ -201,20 +231,23 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 			for _, fp := range targets {
 				st.record.HSDirs[fp] = record.UploadResult{Status: record.UploadFailed, Reason: err.Error(), At: now}
 			}
-			m.log.Error("HSPOST failed", "service", svc.addr, "descriptor", slotNames[i], "hsdirs", targets, "error", err)
+			m.log.Error("HSPOST failed", "service", svc.addr, "descriptor", descNames[descIndex], "hsdirs", targets, "error", err)
 			continue
 		}
 		posted++
 		for _, fp := range targets {
 			k := svc.addr + "|" + fp
-			m.pending[k] = append(m.pending[k], pendingUpload{svc: svc, slot: key, since: now})
+			m.pending[k] = append(m.pending[k], pendingUpload{svc: svc, blindedHex: bhex, since: now})
 		}
 	}
+	return posted, len(subs), nil
+}
 
-	// Remember what was published for the next decision.
+// remember keeps what was published, for the next decision.
+func (m *Manager) remember(svc *service, descIndex int, st *descState, want Want, d Decision, rev uint64, now time.Time) {
 	p := &st.published
 	if !d.Retry {
-		*p = Published{Period: slot.Period, Blinded: want.Blinded, IntroSet: want.IntroSet, Split: want.Split,
+		*p = Published{Period: want.Period, Blinded: want.Blinded, IntroSet: want.IntroSet, Split: want.Split,
 			HSDirs: want.HSDirs, UploadedAt: now, Epoch: m.epoch, Failed: map[string]Failure{}}
 	}
 	p.Revision = rev
@@ -226,31 +259,22 @@ func (m *Manager) publishSlot(ctx context.Context, svc *service, i int, slot has
 			p.Failed[fp] = Failure{Attempts: 1, LastTry: now}
 		}
 	}
-	svc.lastAttempt[i] = slotAttempt{at: now.UTC().Format("2006-01-02 15:04:05"), reason: d.Reason}
-	if posted == 0 {
-		// Counted by publishAll as an error; the HSDirs are retried with backoff.
-		return fmt.Errorf("tor accepted none of the %d upload(s) of revision %d", len(subs), rev)
-	}
-	m.counters.Publishes["uploaded"]++
-	m.log.Info("uploaded descriptor", "service", svc.addr, "descriptor", slotNames[i], "reason", d.Reason,
-		"revision", rev, "period", slot.Period, "intro_points", len(bd.introMap), "descriptors", len(descs),
-		"hsdirs", len(d.Targets))
-	return nil
+	svc.lastAttempt[descIndex] = descAttempt{at: now.UTC().Format("2006-01-02 15:04:05"), reason: d.Reason}
 }
 
 // timeBasedRevision is tor's OPE revision counter: seconds since the start of the SRV run the
 // descriptor's SRV comes from (previous run for the first descriptor, current for the second).
-func (m *Manager) timeBasedRevision(svc *service, i int, slot hashring.Slot, now time.Time) uint64 {
+func (m *Manager) timeBasedRevision(svc *service, descIndex int, tp hashring.TimePeriod, now time.Time) uint64 {
 	sched := m.cons.Schedule()
 	start := sched.SRVRunStart(m.cons.ValidAfter)
-	if i == 0 {
+	if descIndex == 0 {
 		start = start.Add(-24 * time.Duration(sched.VotingInterval) * time.Second)
 	}
 	secs := now.Sub(start)
 	if secs < 0 {
 		return 0
 	}
-	key := hsv3.RevisionCounterKey(svc.key.BlindedKey(slot.Period, slot.PeriodLength))
+	key := hsv3.RevisionCounterKey(svc.key.BlindedKey(tp.Period, tp.PeriodLength))
 	rev, err := hsv3.OPERevisionCounter(key, uint64(secs/time.Second))
 	if err != nil {
 		m.log.Debug("time-based revision counter unavailable; counting up", "error", err)
@@ -260,19 +284,19 @@ func (m *Manager) timeBasedRevision(svc *service, i int, slot hashring.Slot, now
 }
 
 // encodeSubsets builds one descriptor per non-empty subset.
-func (m *Manager) encodeSubsets(svc *service, slot hashring.Slot, bd build, rev uint64, now time.Time) (map[int][]byte, error) {
+func (m *Manager) encodeSubsets(svc *service, tp hashring.TimePeriod, dp descPlan, rev uint64, now time.Time) (map[int][]byte, error) {
 	out := map[int][]byte{}
 	used := map[int]bool{}
-	for _, s := range bd.byHSDir {
+	for _, s := range dp.byHSDir {
 		used[s] = true
 	}
 	for s := range used {
 		var ips []hsv3.IntroPoint
 		flow, first := "", true
-		for _, sh := range bd.subsets[s] {
+		for _, sh := range dp.subsets[s] {
 			b := svc.backend(sh.ID)
 			for _, j := range sh.Intros {
-				ip, err := hsv3IntroPoint(bd.usable[sh.ID][j])
+				ip, err := hsv3IntroPoint(dp.usable[sh.ID][j])
 				if err != nil {
 					return nil, fmt.Errorf("backend %s: stored intro point: %w", sh.ID, err)
 				}
@@ -286,7 +310,7 @@ func (m *Manager) encodeSubsets(svc *service, slot hashring.Slot, bd build, rev 
 			}
 		}
 		desc, err := hsv3.Encode(hsv3.EncodeParams{
-			Identity: svc.key, PeriodNum: slot.Period, PeriodLength: slot.PeriodLength,
+			Identity: svc.key, PeriodNum: tp.Period, PeriodLength: tp.PeriodLength,
 			RevisionCounter: rev, IntroPoints: ips, FlowControl: flow, Now: now, Rand: m.cfg.Rand,
 			MaxSize: m.cons.MaxDescriptorSize(),
 		})
@@ -298,10 +322,10 @@ func (m *Manager) encodeSubsets(svc *service, slot hashring.Slot, bd build, rev 
 	return out, nil
 }
 
-func (m *Manager) putPublished(ctx context.Context, svc *service, slot string, rec record.Publish) error {
+func (m *Manager) putPublished(ctx context.Context, svc *service, blindedHex string, rec record.Publish) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return m.state.PutPublished(cctx, m.epoch, svc.addr, slot, rec)
+	return m.records.PutPublished(cctx, m.epoch, svc.addr, blindedHex, rec)
 }
 
 // cloneMap copies in; unlike maps.Clone, the copy of a nil map is an empty one, ready for writes.

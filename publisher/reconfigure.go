@@ -52,7 +52,7 @@ func (m *Manager) applyReconfig(rc reconfig) {
 	var added, removed, kept int
 	for _, svc := range rc.services {
 		if prev := old[svc.addr]; prev != nil {
-			svc.slots, svc.lastAttempt = prev.slots, prev.lastAttempt
+			svc.byBlinded, svc.lastAttempt = prev.byBlinded, prev.lastAttempt
 			for i, b := range svc.backends {
 				if pb := prev.backend(b.Address); pb != nil {
 					pb.Name = b.Name

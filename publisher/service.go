@@ -14,21 +14,22 @@ type service struct {
 	addr       string // 56 characters
 	perBackend int
 	backends   []*Backend
-	// slots holds the publish state per blinded key (hex), for the two current descriptors and any
-	// record loaded from etcd.
-	slots map[string]*slotState
-	// lastAttempt is when each of the two descriptors was last uploaded (for the Python status fields).
-	lastAttempt [2]slotAttempt
+	// byBlinded holds the publish state per blinded key (hex, record.BlindedKeyHex), for the two
+	// current descriptors and any record loaded from etcd.
+	byBlinded map[string]*descState
+	// lastAttempt is when each of the two descriptors (index 0 first, 1 second: descNames) was last
+	// uploaded (for the Python status fields).
+	lastAttempt [2]descAttempt
 	skipped     []string // backends over MaxBackends
 }
 
-type slotAttempt struct {
+type descAttempt struct {
 	at     string // "2006-01-02 15:04:05" UTC, or ""
 	reason string
 }
 
-// slotState is the publish state of one descriptor (one blinded key).
-type slotState struct {
+// descState is the publish state of one descriptor (one blinded key).
+type descState struct {
 	published Published
 	record    record.Publish
 	// probe asks the HSDirs which revision counter they hold before the first upload (probe.go).
@@ -40,7 +41,7 @@ func newService(sc ServiceConfig, cfg Config) (*service, error) {
 		key:        sc.Key,
 		addr:       sc.Key.Address(),
 		perBackend: sc.IntroPointsPerBackend,
-		slots:      map[string]*slotState{},
+		byBlinded:  map[string]*descState{},
 	}
 	if svc.perBackend <= 0 {
 		svc.perBackend = 2
@@ -80,12 +81,12 @@ func (s *service) backend(addr string) *Backend {
 
 // loadPublished adopts publish records from etcd when they are newer than what this node knows.
 func (s *service) loadPublished(recs map[string]record.Publish) {
-	for slot, rec := range recs {
-		st := s.slots[slot]
+	for bhex, rec := range recs {
+		st := s.byBlinded[bhex]
 		if st != nil && st.record.RevisionCounter >= rec.RevisionCounter {
 			continue
 		}
-		s.slots[slot] = &slotState{record: rec, published: publishedFromRecord(rec)}
+		s.byBlinded[bhex] = &descState{record: rec, published: publishedFromRecord(rec)}
 	}
 }
 

@@ -68,7 +68,9 @@ type BackendStatus struct {
 
 // DescriptorState describes one published descriptor (one blinded key).
 type DescriptorState struct {
-	Slot        string                 `json:"slot"` // "first" or "second" when current
+	// Current is "first" or "second" (descNames) while the descriptor is one of the two published
+	// now, "" for an older time period.
+	Current     string                 `json:"slot"`
 	Period      uint64                 `json:"period"`
 	Revision    uint64                 `json:"revision_counter"`
 	UploadedAt  time.Time              `json:"uploaded_at"`
@@ -107,15 +109,15 @@ func (m *Manager) publishStatus() {
 		}
 		current := map[string]string{}
 		if m.cons != nil {
-			for i, sl := range m.cons.Slots() {
-				current[record.BlindedKeyHex(svc.key.BlindedKey(sl.Period, sl.PeriodLength).PublicKey())] = slotNames[i]
+			for i, tp := range m.cons.TimePeriods() {
+				current[record.BlindedKeyHex(svc.key.BlindedKey(tp.Period, tp.PeriodLength).PublicKey())] = descNames[i]
 			}
 		}
-		for key, s := range svc.slots {
+		for bhex, s := range svc.byBlinded {
 			if s.record.RevisionCounter == 0 {
 				continue
 			}
-			ds := DescriptorState{Slot: current[key], Period: s.record.PeriodNum, Revision: s.record.RevisionCounter,
+			ds := DescriptorState{Current: current[bhex], Period: s.record.PeriodNum, Revision: s.record.RevisionCounter,
 				UploadedAt: s.record.UploadedAt, HSDirs: map[string]UploadState{}, IntroPoints: s.record.IntroPoints}
 			for fp, r := range s.record.HSDirs {
 				ds.HSDirs[fp] = UploadState{Status: r.Status, Reason: r.Reason, At: r.At, Backends: s.record.Backends[fp]}

@@ -11,9 +11,9 @@ import (
 
 // pendingUpload is an HSPOST target still waiting for tor's HS_DESC UPLOADED or FAILED.
 type pendingUpload struct {
-	svc   *service
-	slot  string
-	since time.Time
+	svc        *service
+	blindedHex string // the publish record (svc.byBlinded key)
+	since      time.Time
 	// answered and reason hold one of tor's answers for this HSDir ("" = accepted) while other uploads
 	// to the same HSDir are still in flight; see uploadResult.
 	answered bool
@@ -26,7 +26,7 @@ type pendingUpload struct {
 // service go to an HSDir responsible for both blinded keys), answers are only counted until every
 // upload has one: if they agree, each upload gets it; if they differ, nobody can tell which
 // descriptor was refused, so every one of them is recorded failed and retried. Retries go to an HSDir
-// one at a time (see publishSlot), so their answers are never ambiguous.
+// one at a time (see publishDescriptor), so their answers are never ambiguous.
 func (m *Manager) uploadResult(ctx context.Context, addr, hsdir, reason string, now time.Time) {
 	k := addr + "|" + hsdir
 	q := m.pending[k]
@@ -68,7 +68,7 @@ func (m *Manager) settleAnswered(ctx context.Context, k, hsdir string, now time.
 // settle records the outcome of one upload in memory and in etcd.
 func (m *Manager) settle(ctx context.Context, pu pendingUpload, hsdir, reason string, now time.Time) {
 	if m.note(pu, hsdir, reason, now) {
-		m.writeResults(ctx, pu.svc, pu.slot)
+		m.writeResults(ctx, pu.svc, pu.blindedHex)
 	}
 }
 
@@ -77,9 +77,10 @@ func (m *Manager) inFlight(svc *service, hsdir string) bool {
 	return len(m.pending[svc.addr+"|"+hsdir]) > 0
 }
 
-// note records the outcome of one upload in memory. It returns false when the slot is gone (new period).
+// note records the outcome of one upload in memory. It returns false when its descriptor is gone (new
+// time period).
 func (m *Manager) note(pu pendingUpload, hsdir, reason string, now time.Time) bool {
-	st := pu.svc.slots[pu.slot]
+	st := pu.svc.byBlinded[pu.blindedHex]
 	if st == nil {
 		return false
 	}
@@ -101,13 +102,13 @@ func (m *Manager) note(pu pendingUpload, hsdir, reason string, now time.Time) bo
 	return true
 }
 
-// writeResults stores the publish record of one slot with the results noted so far.
-func (m *Manager) writeResults(ctx context.Context, svc *service, slot string) {
-	st := svc.slots[slot]
+// writeResults stores the publish record of one blinded key with the results noted so far.
+func (m *Manager) writeResults(ctx context.Context, svc *service, blindedHex string) {
+	st := svc.byBlinded[blindedHex]
 	if st == nil {
 		return
 	}
-	if err := m.putPublished(ctx, svc, slot, st.record); err != nil {
+	if err := m.putPublished(ctx, svc, blindedHex, st.record); err != nil {
 		m.log.Error("recording the upload result failed", "service", svc.addr, "error", err)
 	}
 }
@@ -120,21 +121,21 @@ const reasonReconnected = "tor reconnected"
 // publish record: after tor's control connection dropped, its answers are lost, and the failed
 // HSDirs are retried with the backoff of Decide rather than at the next refresh.
 func (m *Manager) failPending(ctx context.Context, reason string, now time.Time) {
-	type slotRef struct {
-		svc  *service
-		slot string
+	type recordRef struct {
+		svc        *service
+		blindedHex string
 	}
-	touched := map[slotRef]bool{}
+	touched := map[recordRef]bool{}
 	for k, q := range m.pending {
 		for _, pu := range q {
 			if m.note(pu, k[len(pu.svc.addr)+1:], reason, now) {
-				touched[slotRef{pu.svc, pu.slot}] = true
+				touched[recordRef{pu.svc, pu.blindedHex}] = true
 			}
 		}
 	}
 	m.pending = map[string][]pendingUpload{}
 	for r := range touched {
-		m.writeResults(ctx, r.svc, r.slot)
+		m.writeResults(ctx, r.svc, r.blindedHex)
 	}
 }
 

@@ -28,7 +28,7 @@ func TestManagerRetriesAfterTorDropsTheControlConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, b := range h.bes {
-		srv.SetDescriptor(b.key.Address(), b.descriptor(t, cons.ClientSlot(), h.now))
+		srv.SetDescriptor(b.key.Address(), b.descriptor(t, cons.ClientTimePeriod(), h.now))
 	}
 	tcfg := torctl.DefaultConfig()
 	tcfg.Address, tcfg.Auth, tcfg.ReconnectMin = srv.Addr(), torctl.AuthNone, 10*time.Millisecond

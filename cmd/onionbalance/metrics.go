@@ -98,11 +98,11 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			g(c.backendLive, live, s.Address, b.Address)
 		}
 		for _, d := range s.Descriptors {
-			if d.Slot == "" {
+			if d.Current == "" {
 				continue
 			}
-			g(c.introPublished, float64(len(d.IntroPoints)), s.Address, d.Slot)
-			g(c.revision, float64(d.Revision), s.Address, d.Slot)
+			g(c.introPublished, float64(len(d.IntroPoints)), s.Address, d.Current)
+			g(c.revision, float64(d.Revision), s.Address, d.Current)
 			in, known := map[string]int{}, false
 			for _, u := range d.HSDirs {
 				known = known || len(u.Backends) > 0
@@ -117,7 +117,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 				continue // a record written before per-HSDir backends were kept
 			}
 			for _, b := range s.Backends {
-				g(c.backendHSDirs, float64(in[b.Address]), s.Address, b.Address, d.Slot)
+				g(c.backendHSDirs, float64(in[b.Address]), s.Address, b.Address, d.Current)
 			}
 		}
 	}

@@ -28,13 +28,13 @@ func TestStatusCollector(t *testing.T) {
 				{Address: "b2.onion"},
 			},
 			Descriptors: []publisher.DescriptorState{
-				{Slot: "first", Revision: 77, IntroPoints: map[string]string{"k1": "b1", "k2": "b1"},
+				{Current: "first", Revision: 77, IntroPoints: map[string]string{"k1": "b1", "k2": "b1"},
 					HSDirs: map[string]publisher.UploadState{
 						"AAAA": {Status: "uploaded", Backends: []string{"b1"}},
 						"BBBB": {Status: "uploaded", Backends: []string{"b1"}},
 						"CCCC": {Status: "failed", Backends: []string{"b1"}},
 					}},
-				{Slot: "", Revision: 1}, // an old period: not exported
+				{Current: "", Revision: 1}, // an old period: not exported
 			},
 		}},
 	}

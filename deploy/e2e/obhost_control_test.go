@@ -154,7 +154,7 @@ func (v *netView) clientHSDirs(addr string) (string, []string, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	slot := v.cons.ClientSlot()
+	slot := v.cons.ClientTimePeriod()
 	blinded, err := hsv3.BlindPublicKey(identity, slot.Period, slot.PeriodLength)
 	if err != nil {
 		return "", nil, err

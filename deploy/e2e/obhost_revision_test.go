@@ -97,7 +97,7 @@ func plantMasterDescriptor(ctx context.Context, t *testing.T, d *deployment) pla
 			t.Fatal(err)
 		}
 		sched := v.cons.Schedule()
-		slot := v.cons.ClientSlot()
+		slot := v.cons.ClientTimePeriod()
 		left := time.Until(sched.PeriodStart(slot.Period + 1))
 		if left < 150*time.Second {
 			t.Logf("time period %d ends in %s: waiting for the next one", slot.Period, left.Round(time.Second))

@@ -23,7 +23,7 @@ func BenchmarkRing7000(b *testing.B) {
 				b.Fatal(err)
 			}
 			c.AttachMicrodescs(mds)
-			if dirs := NewRing(c, c.Slots()[0]).Responsible(key); len(dirs) != 8 {
+			if dirs := NewRing(c, c.TimePeriods()[0]).Responsible(key); len(dirs) != 8 {
 				b.Fatalf("%d HSDirs", len(dirs))
 			}
 		}
@@ -38,7 +38,7 @@ func BenchmarkRing7000(b *testing.B) {
 		b.Fatal(err)
 	}
 	c.AttachMicrodescs(mds)
-	slot := c.Slots()[0]
+	slot := c.TimePeriods()[0]
 	ring := NewRing(c, slot)
 
 	b.Run("ParseConsensus", func(b *testing.B) {

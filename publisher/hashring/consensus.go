@@ -37,7 +37,7 @@ type Consensus struct {
 	// cannot see, so ParseConsensus guesses: it sets TestNetwork when the
 	// voting interval is shorter than an hour (the real network always
 	// votes hourly; test networks vote every few seconds). A caller that
-	// knows better may overwrite it before computing slots or rings.
+	// knows better may overwrite it before computing time periods or rings.
 	TestNetwork bool
 }
 

@@ -12,15 +12,15 @@
 //	c, err := hashring.ParseConsensus(consensusText) // GETINFO dir/status-vote/current/consensus-microdesc
 //	mds, err := hashring.ParseMicrodescs(mdText)     // GETINFO md/all
 //	c.AttachMicrodescs(mds)
-//	for _, slot := range c.Slots() {
-//		ring := hashring.NewRing(c, slot)
-//		for _, key := range blindedKeys {            // blinded for slot.Period
+//	for _, tp := range c.TimePeriods() {
+//		ring := hashring.NewRing(c, tp)
+//		for _, key := range blindedKeys {            // blinded for tp.Period
 //			dirs := ring.Responsible(key)            // HSPOST SERVER=dirs[i].Fingerprint
 //		}
 //	}
 //
 // To fetch another service's current descriptor, use the ring of
-// c.ClientSlot() and its FetchSet.
+// c.ClientTimePeriod() and its FetchSet.
 //
 // Test networks: tor shortens time periods to 24 voting intervals when its
 // TestingTorNetwork option is set. A controller cannot read that option, so

@@ -49,8 +49,8 @@ func FuzzParseConsensus(f *testing.F) {
 			c.Relays[i].Ed25519[1] = byte(i >> 8)
 		}
 		c.ReasonablyLive(time.Unix(0, 0))
-		slots := c.Slots()
-		for _, slot := range append(slots[:], c.ClientSlot()) {
+		slots := c.TimePeriods()
+		for _, slot := range append(slots[:], c.ClientTimePeriod()) {
 			ring := NewRing(c, slot)
 			key := [32]byte{1, 2, 3}
 			for _, dirs := range [][]HSDir{ring.Responsible(key), ring.FetchSet(key)} {

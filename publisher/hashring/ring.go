@@ -14,26 +14,26 @@ type HSDir struct {
 	Index       [32]byte // hsdir_index: position on this ring
 }
 
-// Ring is the v3 hash ring of one consensus for one slot: every relay tor
+// Ring is the v3 hash ring of one consensus for one time period: every relay tor
 // would store descriptors on, sorted by hsdir_index. Build it once per
-// (consensus, slot) with NewRing and query it for many keys. A Ring is
+// (consensus, time period) with NewRing and query it for many keys. A Ring is
 // immutable and safe for concurrent use.
 type Ring struct {
-	slot        Slot
+	period      TimePeriod
 	nodes       []HSDir
 	replicas    int
 	spreadStore int
 	spreadFetch int
 }
 
-// NewRing builds the ring of c for slot s. The candidates are the relays
+// NewRing builds the ring of c for time period s. The candidates are the relays
 // with the HSDir flag, HSDir=2 in their "pr" line and a known ed25519
 // identity (call c.AttachMicrodescs first), minus those flagged
 // NoEdConsensus. The consensus params hsdir_n_replicas,
 // hsdir_spread_store and hsdir_spread_fetch are read now.
-func NewRing(c *Consensus, s Slot) *Ring {
+func NewRing(c *Consensus, s TimePeriod) *Ring {
 	r := &Ring{
-		slot:        s,
+		period:      s,
 		replicas:    c.HSDirNReplicas(),
 		spreadStore: c.HSDirSpreadStore(),
 		spreadFetch: c.HSDirSpreadFetch(),
@@ -59,8 +59,8 @@ func NewRing(c *Consensus, s Slot) *Ring {
 	return r
 }
 
-// Slot returns the slot the ring was built for.
-func (r *Ring) Slot() Slot { return r.slot }
+// TimePeriod returns the time period the ring was built for.
+func (r *Ring) TimePeriod() TimePeriod { return r.period }
 
 // Len returns the number of relays on the ring.
 func (r *Ring) Len() int { return len(r.nodes) }
@@ -69,7 +69,7 @@ func (r *Ring) Len() int { return len(r.nodes) }
 func (r *Ring) Nodes() []HSDir { return slices.Clone(r.nodes) }
 
 // Responsible returns the HSDirs a descriptor blinded with key blinded for
-// the ring's slot must be uploaded to, in tor's order: hsdir_spread_store
+// the ring's time period must be uploaded to, in tor's order: hsdir_spread_store
 // relays for replica 1, then for replica 2, and so on
 // (hs_get_responsible_hsdirs with for_fetching false). That is 8 relays on
 // the real network, fewer when the ring is small.
@@ -80,7 +80,7 @@ func (r *Ring) Responsible(blinded [32]byte) []HSDir {
 // FetchSet returns the HSDirs a tor client picks from when fetching the
 // descriptor: hsdir_spread_fetch relays per replica
 // (hs_get_responsible_hsdirs with for_fetching true). Use it with the ring
-// of Consensus.ClientSlot.
+// of Consensus.ClientTimePeriod.
 func (r *Ring) FetchSet(blinded [32]byte) []HSDir {
 	return r.pick(blinded, r.spreadFetch)
 }
@@ -94,7 +94,7 @@ func (r *Ring) pick(blinded [32]byte, perReplica int) []HSDir {
 	}
 	chosen := make([]int, 0, min(n, r.replicas*perReplica))
 	for replica := 1; replica <= r.replicas; replica++ {
-		key := HSIndex(blinded, uint64(replica), r.slot.Period, r.slot.PeriodLength)
+		key := HSIndex(blinded, uint64(replica), r.period.Period, r.period.PeriodLength)
 		start, _ := slices.BinarySearchFunc(r.nodes, key, func(node HSDir, k [32]byte) int {
 			return bytes.Compare(node.Index[:], k[:])
 		})

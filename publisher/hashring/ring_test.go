@@ -56,7 +56,7 @@ func TestOnionBalanceHashRing(t *testing.T) {
 	}
 
 	srvs := map[string][32]byte{"previous": prev, "current": cur}
-	slots := c.Slots()
+	slots := c.TimePeriods()
 	for i, desc := range []obDesc{v.First, v.Second} {
 		slot := slots[i]
 		if slot.Period != desc.TimePeriodNum || slot.SRV != srvs[desc.SRV] || slot.PeriodLength != v.PeriodLength {
@@ -95,7 +95,7 @@ func TestArtiLiveRing(t *testing.T) {
 	if got := sched.BetweenTPAndSRV(c.ValidAfter); got != v.BetweenTPAndSRV {
 		t.Errorf("BetweenTPAndSRV = %v, want %v", got, v.BetweenTPAndSRV)
 	}
-	slots := c.Slots()
+	slots := c.TimePeriods()
 	if slots[0].Period != v.FirstTP || slots[0].SRV != hex32(t, v.SRVPrevious) {
 		t.Errorf("first slot = %+v", slots[0])
 	}
@@ -160,7 +160,7 @@ func TestRingWalk(t *testing.T) {
 			net.relays[i].hsdir = true
 		}
 		c := parseNetwork(t, net)
-		for _, slot := range c.Slots() {
+		for _, slot := range c.TimePeriods() {
 			ring := NewRing(c, slot)
 			nodes := ring.Nodes()
 			if len(nodes) != size {
@@ -192,7 +192,7 @@ func TestRingWalk(t *testing.T) {
 // referencePick is a deliberately plain reading of hs_get_responsible_hsdirs:
 // for each replica, list the ring from the first index >= hs_index, wrap
 // round once, and take the first perReplica relays not taken before.
-func referencePick(nodes []HSDir, key [32]byte, slot Slot, replicas, perReplica int) []string {
+func referencePick(nodes []HSDir, key [32]byte, slot TimePeriod, replicas, perReplica int) []string {
 	var taken []string
 	for replica := 1; replica <= replicas; replica++ {
 		h := HSIndex(key, uint64(replica), slot.Period, slot.PeriodLength)
@@ -223,7 +223,7 @@ func TestRingCandidates(t *testing.T) {
 	c := parseNetwork(t, net)
 	c.Relays[3].HasEd25519 = false   // microdesc without an identity
 	c.Relays[4].NoEdConsensus = true // identity not agreed on
-	ring := NewRing(c, c.Slots()[0])
+	ring := NewRing(c, c.TimePeriods()[0])
 	got := fingerprints(ring.Nodes())
 	want := []string{c.Relays[2].Fingerprint(), c.Relays[5].Fingerprint()}
 	slices.Sort(got)
@@ -236,7 +236,7 @@ func TestRingCandidates(t *testing.T) {
 			t.Errorf("bad HSDir %+v", n)
 		}
 	}
-	if dirs := NewRing(&Consensus{}, Slot{}).Responsible([32]byte{}); dirs != nil {
+	if dirs := NewRing(&Consensus{}, TimePeriod{}).Responsible([32]byte{}); dirs != nil {
 		t.Errorf("empty ring returned %v", dirs)
 	}
 }
@@ -245,7 +245,7 @@ func TestRingParams(t *testing.T) {
 	net := largeNetwork(100)
 	net.params = "hsdir_n_replicas=3 hsdir_spread_store=5 hsdir_spread_fetch=2"
 	c := parseNetwork(t, net)
-	ring := NewRing(c, c.Slots()[1])
+	ring := NewRing(c, c.TimePeriods()[1])
 	key := [32]byte{7}
 	if got := len(ring.Responsible(key)); got != 15 {
 		t.Errorf("3 replicas x 5: %d HSDirs", got)
@@ -253,13 +253,13 @@ func TestRingParams(t *testing.T) {
 	if got := len(ring.FetchSet(key)); got != 6 {
 		t.Errorf("fetch 3 replicas x 2: %d HSDirs", got)
 	}
-	want := referencePick(ring.Nodes(), key, ring.Slot(), 3, 5)
+	want := referencePick(ring.Nodes(), key, ring.TimePeriod(), 3, 5)
 	if got := fingerprints(ring.Responsible(key)); !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
 
-func TestSlotsDisasterSRV(t *testing.T) {
+func TestTimePeriodsDisasterSRV(t *testing.T) {
 	text := string(readVector(t, artiConsensus))
 	var kept []string
 	for line := range strings.SplitSeq(text, "\n") {
@@ -274,7 +274,7 @@ func TestSlotsDisasterSRV(t *testing.T) {
 	if c.PreviousSRV != nil || c.CurrentSRV != nil {
 		t.Fatal("SRVs parsed from a consensus without them")
 	}
-	slots := c.Slots()
+	slots := c.TimePeriods()
 	for i, s := range slots {
 		if want := DisasterSRV(1440, s.Period); s.SRV != want {
 			t.Errorf("slot %d (period %d): SRV %x, want disaster %x", i, s.Period, s.SRV, want)
@@ -285,7 +285,7 @@ func TestSlotsDisasterSRV(t *testing.T) {
 	}
 }
 
-func TestClientSlot(t *testing.T) {
+func TestClientTimePeriod(t *testing.T) {
 	prev, cur := [32]byte{1}, [32]byte{2}
 	for _, tc := range []struct {
 		hour    int
@@ -303,7 +303,7 @@ func TestClientSlot(t *testing.T) {
 			currentSRV:     &cur,
 		}
 		c := parseNetwork(t, net)
-		s := c.ClientSlot()
+		s := c.ClientTimePeriod()
 		wantSRV := prev
 		if tc.current {
 			wantSRV = cur
@@ -313,7 +313,7 @@ func TestClientSlot(t *testing.T) {
 		}
 		// The client's slot equals the first store slot before 12:00 and
 		// the second after it.
-		slots := c.Slots()
+		slots := c.TimePeriods()
 		want := slots[0]
 		if tc.current {
 			want = slots[1]
