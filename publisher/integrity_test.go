@@ -10,6 +10,7 @@ import (
 
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
@@ -64,7 +65,7 @@ func (h *harness) managerWith(state Records) *Manager {
 	cfg.Node = "test"
 	sc := ServiceConfig{Key: h.master, IntroPointsPerBackend: 2}
 	for _, b := range h.bes {
-		sc.Backends = append(sc.Backends, BackendConfig{Address: b.key.Address()})
+		sc.Backends = append(sc.Backends, BackendConfig{Address: b.Key.Address()})
 	}
 	cfg.Services = []ServiceConfig{sc}
 	m, err := New(cfg, h.tor, state, h.lead)
@@ -87,28 +88,28 @@ func TestLeaderPublishesOnlyIntroPointsBackendsSigned(t *testing.T) {
 	cli := storetest.NewClient(t, storetest.Single(t)...)
 	state := etcdState{st: store.New(cli, keys, nil, 5*time.Second)}
 	h.m = h.managerWith(state)
-	h.lead.set(true, 7)
+	h.lead.Set(true, 7)
 	h.run()
 	h.advance(3 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 2 {
+	if p := h.tor.TakePosts(); len(p) != 2 {
 		t.Fatalf("first leader: %d uploads, want 2", len(p))
 	}
-	h.lead.set(false, 7)
+	h.lead.Set(false, 7)
 	h.run()
 
 	// The attacker's own onion service and its (validly self-signed) descriptor.
-	atk := newTestBackend(t, 3, h.now)
-	cons, err := hashring.ParseConsensus(h.net.consensus)
+	atk := publishertest.NewBackend(t, 3, h.now)
+	cons, err := hashring.ParseConsensus(h.net.Consensus)
 	if err != nil {
 		t.Fatal(err)
 	}
 	slot := cons.ClientTimePeriod()
-	atkDesc := atk.descriptor(t, slot, h.now)
-	d, err := hsv3.Decode(atkDesc, atk.key.PublicKey(), slot.Period, slot.PeriodLength, hsv3.DecodeOptions{Now: h.now})
+	atkDesc := atk.Descriptor(t, slot, h.now)
+	d, err := hsv3.Decode(atkDesc, atk.Key.PublicKey(), slot.Period, slot.PeriodLength, hsv3.DecodeOptions{Now: h.now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	atkRec := recordFromDescriptor(atk.key.Address(), "evil", d, "", h.now)
+	atkRec := recordFromDescriptor(atk.Key.Address(), "evil", d, "", h.now)
 	atkIntros, err := json.Marshal(atkRec.IntroPoints)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +136,7 @@ func TestLeaderPublishesOnlyIntroPointsBackendsSigned(t *testing.T) {
 	var rawIntros any
 	_ = json.Unmarshal(atkIntros, &rawIntros)
 	// Backend 1: everything replaced by the attacker's descriptor and intro points.
-	rewrite(h.bes[1].key.Address(), func(r map[string]any) {
+	rewrite(h.bes[1].Key.Address(), func(r map[string]any) {
 		r["intro_points"] = rawIntros
 		r["received_at"] = h.now
 		if _, ok := r["descriptor"]; ok {
@@ -143,7 +144,7 @@ func TestLeaderPublishesOnlyIntroPointsBackendsSigned(t *testing.T) {
 		}
 	})
 	// Backend 2: only the intro points altered; its own descriptor is left in place.
-	rewrite(h.bes[2].key.Address(), func(r map[string]any) {
+	rewrite(h.bes[2].Key.Address(), func(r map[string]any) {
 		r["intro_points"] = rawIntros
 		r["received_at"] = h.now
 	})
@@ -151,7 +152,7 @@ func TestLeaderPublishesOnlyIntroPointsBackendsSigned(t *testing.T) {
 	if err := state.PutInstance(ctx, 0, svc, atkRec); err != nil {
 		t.Fatal(err)
 	}
-	rewrite(atk.key.Address(), func(r map[string]any) {
+	rewrite(atk.Key.Address(), func(r map[string]any) {
 		r["descriptor"], r["period_num"], r["period_length"] = string(atkDesc), slot.Period, slot.PeriodLength
 	})
 
@@ -165,19 +166,19 @@ func TestLeaderPublishesOnlyIntroPointsBackendsSigned(t *testing.T) {
 
 	// A new leader that cannot fetch anything starts from the records.
 	for _, b := range h.bes {
-		h.tor.down[b.key.Address()] = true
+		h.tor.SetDown(b.Key.Address(), true)
 	}
 	h.m = h.managerWith(state)
-	h.lead.set(true, 9)
+	h.lead.Set(true, 9)
 	h.run()
 	h.advance(3 * time.Second)
-	posts := h.tor.takePosts()
+	posts := h.tor.TakePosts()
 	if len(posts) == 0 {
 		t.Fatal("the new leader published nothing from the genuine records")
 	}
 	// decodePosts fails on any intro point that is not one of the configured backends' own.
 	for hsdir, got := range h.decodePosts(posts) {
-		if got[h.bes[1].key.Address()] != 0 || got[h.bes[0].key.Address()] != 2 || got[h.bes[2].key.Address()] != 2 {
+		if got[h.bes[1].Key.Address()] != 0 || got[h.bes[0].Key.Address()] != 2 || got[h.bes[2].Key.Address()] != 2 {
 			t.Errorf("HSDir %s: intro points per backend %v, want 2 of backends 0 and 2 only", hsdir, got)
 		}
 	}
@@ -185,16 +186,16 @@ func TestLeaderPublishesOnlyIntroPointsBackendsSigned(t *testing.T) {
 
 func TestVerifyRecord(t *testing.T) {
 	h := newHarness(t, 2, 5)
-	cons, err := hashring.ParseConsensus(h.net.consensus)
+	cons, err := hashring.ParseConsensus(h.net.Consensus)
 	if err != nil {
 		t.Fatal(err)
 	}
 	slot := cons.ClientTimePeriod()
 	be, other := h.bes[0], h.bes[1]
-	b := &Backend{Address: be.key.Address(), Name: "a", Identity: be.key.PublicKey()}
-	recordOf := func(tb *testBackend) record.Instance {
-		raw := tb.descriptor(t, slot, h.now)
-		d, err := hsv3.Decode(raw, tb.key.PublicKey(), slot.Period, slot.PeriodLength, hsv3.DecodeOptions{Now: h.now})
+	b := &Backend{Address: be.Key.Address(), Name: "a", Identity: be.Key.PublicKey()}
+	recordOf := func(tb *publishertest.Backend) record.Instance {
+		raw := tb.Descriptor(t, slot, h.now)
+		d, err := hsv3.Decode(raw, tb.Key.PublicKey(), slot.Period, slot.PeriodLength, hsv3.DecodeOptions{Now: h.now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,7 +220,7 @@ func TestVerifyRecord(t *testing.T) {
 	for name, r := range map[string]record.Instance{
 		"no descriptor":   func() record.Instance { r := good; r.Descriptor = ""; return r }(),
 		"other period":    func() record.Instance { r := good; r.PeriodNum++; return r }(),
-		"other address":   func() record.Instance { r := good; r.Address = other.key.Address(); return r }(),
+		"other address":   func() record.Instance { r := good; r.Address = other.Key.Address(); return r }(),
 		"other backend's": recordOf(other),
 		"truncated":       func() record.Instance { r := good; r.Descriptor = r.Descriptor[:len(r.Descriptor)/2]; return r }(),
 		"certs expired":   good, // checked at a later time below

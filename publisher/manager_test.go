@@ -15,6 +15,7 @@ import (
 
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store/record"
 )
@@ -23,12 +24,12 @@ import (
 type harness struct {
 	t      *testing.T
 	now    time.Time
-	net    *testNetwork
-	tor    *fakeTor
-	state  *memState
-	lead   *fakeLeader
+	net    *publishertest.Network
+	tor    *publishertest.Tor
+	state  *publishertest.Records
+	lead   *publishertest.Leader
 	master *hsv3.IdentityKey
-	bes    []*testBackend
+	bes    []*publishertest.Backend
 	m      *Manager
 	ctx    context.Context
 }
@@ -36,17 +37,17 @@ type harness struct {
 func newHarness(t *testing.T, nBackends, nRelays int) *harness {
 	t.Helper()
 	va := time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC)
-	h := &harness{t: t, now: va.Add(10 * time.Second), state: newMemState(), lead: &fakeLeader{}, ctx: context.Background()}
-	h.net = newTestNetwork(t, nRelays, va, time.Hour)
-	h.tor = newFakeTor(t, h.net, func() time.Time { return h.now })
+	h := &harness{t: t, now: va.Add(10 * time.Second), state: publishertest.NewRecords(), lead: &publishertest.Leader{}, ctx: context.Background()}
+	h.net = publishertest.NewNetwork(t, nRelays, va, time.Hour)
+	h.tor = publishertest.NewTor(t, h.net, func() time.Time { return h.now })
 	var err error
 	if h.master, err = hsv3.GenerateIdentityKey(rand.Reader); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < nBackends; i++ {
-		b := newTestBackend(t, 3, h.now)
+		b := publishertest.NewBackend(t, 3, h.now)
 		h.bes = append(h.bes, b)
-		h.tor.add(b)
+		h.tor.Add(b)
 	}
 	h.m = h.newManager()
 	return h
@@ -59,7 +60,7 @@ func (h *harness) newManager() *Manager {
 	cfg.Node = "test"
 	sc := ServiceConfig{Key: h.master, IntroPointsPerBackend: 2}
 	for i, b := range h.bes {
-		sc.Backends = append(sc.Backends, BackendConfig{Address: b.key.Address() + ".onion", Name: "node" + string(rune('a'+i))})
+		sc.Backends = append(sc.Backends, BackendConfig{Address: b.Key.Address() + ".onion", Name: "node" + string(rune('a'+i))})
 	}
 	cfg.Services = []ServiceConfig{sc}
 	m, err := New(cfg, h.tor, h.state, h.lead)
@@ -74,7 +75,7 @@ func (h *harness) run() {
 	h.m.step(h.ctx)
 	for {
 		select {
-		case ev := <-h.tor.events:
+		case ev := <-h.tor.Events():
 			h.m.handleEvent(h.ctx, ev)
 			continue
 		default:
@@ -92,7 +93,7 @@ func (h *harness) advance(d time.Duration) {
 // decodeAny decodes an uploaded master descriptor for whichever current slot it belongs to.
 func (h *harness) decodeAny(desc []byte) (*hsv3.Descriptor, uint64) {
 	h.t.Helper()
-	cons, err := hashring.ParseConsensus(h.net.consensus)
+	cons, err := hashring.ParseConsensus(h.net.Consensus)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -108,20 +109,20 @@ func (h *harness) decodeAny(desc []byte) (*hsv3.Descriptor, uint64) {
 
 // decodePosts decodes every uploaded master descriptor and returns, per HSDir, the backends whose intro
 // points it lists.
-func (h *harness) decodePosts(posts []post) map[string]map[string]int {
+func (h *harness) decodePosts(posts []publishertest.Post) map[string]map[string]int {
 	h.t.Helper()
 	owner := map[string]string{}
 	for _, b := range h.bes {
-		for _, ip := range b.intros {
-			owner[string(ip.AuthKeyCert.CertifiedKey)] = b.key.Address()
+		for _, ip := range b.Intros {
+			owner[string(ip.AuthKeyCert.CertifiedKey)] = b.Key.Address()
 		}
 	}
 	out := map[string]map[string]int{}
 	for _, p := range posts {
-		if p.addr != h.master.Address() {
-			h.t.Fatalf("posted for %s, want %s", p.addr, h.master.Address())
+		if p.Addr != h.master.Address() {
+			h.t.Fatalf("posted for %s, want %s", p.Addr, h.master.Address())
 		}
-		d, _ := h.decodeAny(p.desc)
+		d, _ := h.decodeAny(p.Desc)
 		if n := len(d.IntroPoints()); n > MaxIntroPoints || n == 0 {
 			h.t.Fatalf("descriptor has %d intro points", n)
 		}
@@ -133,7 +134,7 @@ func (h *harness) decodePosts(posts []post) map[string]map[string]int {
 			}
 			got[o]++
 		}
-		for _, s := range p.servers {
+		for _, s := range p.Servers {
 			out[s] = got
 		}
 	}
@@ -143,23 +144,23 @@ func (h *harness) decodePosts(posts []post) map[string]map[string]int {
 func TestManagerPublishesAndKeepsRecords(t *testing.T) {
 	h := newHarness(t, 3, 10)
 	h.run()
-	if h.tor.fetches != 0 || len(h.tor.takePosts()) != 0 {
+	if h.tor.Fetches() != 0 || len(h.tor.TakePosts()) != 0 {
 		t.Fatal("a follower fetched or published")
 	}
 
-	h.lead.set(true, 7)
+	h.lead.Set(true, 7)
 	h.run() // becomes leader: fetch all; descriptors arrive
-	if h.tor.fetches != 3 {
-		t.Fatalf("fetches = %d, want one per backend", h.tor.fetches)
+	if h.tor.Fetches() != 3 {
+		t.Fatalf("fetches = %d, want one per backend", h.tor.Fetches())
 	}
 	h.advance(3 * time.Second) // debounce passed
-	posts := h.tor.takePosts()
+	posts := h.tor.TakePosts()
 	if len(posts) != 2 {
 		t.Fatalf("%d uploads, want 2 (first and second descriptor to their 8 HSDirs each)", len(posts))
 	}
 	for _, p := range posts {
-		if len(p.servers) != 8 {
-			t.Errorf("uploaded to %d HSDirs, want 8", len(p.servers))
+		if len(p.Servers) != 8 {
+			t.Errorf("uploaded to %d HSDirs, want 8", len(p.Servers))
 		}
 	}
 	for hsdir, got := range h.decodePosts(posts) {
@@ -196,15 +197,15 @@ func TestManagerPublishesAndKeepsRecords(t *testing.T) {
 
 	// Nothing changed: no upload.
 	h.advance(10 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 0 {
+	if p := h.tor.TakePosts(); len(p) != 0 {
 		t.Fatalf("re-uploaded without a reason: %d posts", len(p))
 	}
 
 	// A backend rotates its intro points: both descriptors are republished with higher counters.
-	h.bes[1].newIntros(t, 3, h.now)
+	h.bes[1].NewIntros(t, 3, h.now)
 	h.advance(DefaultConfig().FetchInterval)
 	h.advance(3 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 2 {
+	if p := h.tor.TakePosts(); len(p) != 2 {
 		t.Fatalf("%d uploads after an intro point change, want 2", len(p))
 	}
 	pubs, _ = h.state.PublishedAll(h.ctx, h.master.Address())
@@ -228,18 +229,18 @@ func TestManagerPublishesAndKeepsRecords(t *testing.T) {
 
 	// A new leader (another node) starts from the shared state: nothing needs publishing yet, and
 	// when something changes its counters continue above the old leader's.
-	h.lead.set(false, 7)
+	h.lead.Set(false, 7)
 	h.run()
 	h.m = h.newManager()
-	h.lead.set(true, 9)
-	h.tor.fetches = 0
+	h.lead.Set(true, 9)
+	h.tor.ResetFetches()
 	h.run()
 	h.advance(3 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 2 {
+	if p := h.tor.TakePosts(); len(p) != 2 {
 		t.Fatalf("new leader: %d uploads at takeover, want 2 (it re-publishes at once)", len(p))
 	}
 	h.advance(10 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 0 {
+	if p := h.tor.TakePosts(); len(p) != 0 {
 		t.Fatalf("new leader re-uploaded an up-to-date descriptor (%d posts)", len(p))
 	}
 	pubs, _ = h.state.PublishedAll(h.ctx, h.master.Address())
@@ -263,19 +264,19 @@ func indexOf(s, sub string) int {
 
 func TestManagerDropsDeadBackend(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	h.run()
 	h.advance(3 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 2 {
+	if p := h.tor.TakePosts(); len(p) != 2 {
 		t.Fatalf("%d initial uploads", len(p))
 	}
-	dead := h.bes[0].key.Address()
-	h.tor.down[dead] = true
+	dead := h.bes[0].Key.Address()
+	h.tor.SetDown(dead, true)
 	// Fetches keep failing; after the backend timeout it leaves the descriptors.
-	var posts []post
+	var posts []publishertest.Post
 	for i := 0; i < 35 && len(posts) == 0; i++ {
 		h.advance(DefaultConfig().FetchInterval)
-		posts = h.tor.takePosts()
+		posts = h.tor.TakePosts()
 	}
 	if len(posts) != 2 {
 		t.Fatalf("no republish after the backend died")
@@ -295,10 +296,10 @@ func TestManagerDropsDeadBackend(t *testing.T) {
 
 func TestManagerDistinctDescriptors(t *testing.T) {
 	h := newHarness(t, 12, 30) // 12 backends x 2 intro points = 24 > 20
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	h.run()
 	h.advance(3 * time.Second)
-	posts := h.tor.takePosts()
+	posts := h.tor.TakePosts()
 	if len(posts) < 4 {
 		t.Fatalf("%d uploads, want several distinct descriptors per slot", len(posts))
 	}
@@ -314,12 +315,12 @@ func TestManagerDistinctDescriptors(t *testing.T) {
 	// Every responsible HSDir of each slot got exactly one descriptor.
 	per := map[string]int{}
 	for _, p := range posts {
-		for _, s := range p.servers {
+		for _, s := range p.Servers {
 			per[s]++
 		}
 	}
-	cons, _ := hashring.ParseConsensus(h.net.consensus)
-	cons.AttachMicrodescs(mustMDs(t, h.net.mds))
+	cons, _ := hashring.ParseConsensus(h.net.Consensus)
+	cons.AttachMicrodescs(mustMDs(t, h.net.Microdescs))
 	want := map[string]int{}
 	for _, sl := range cons.TimePeriods() {
 		bl, _ := hsv3.BlindPublicKey(h.master.PublicKey(), sl.Period, sl.PeriodLength)
@@ -337,7 +338,7 @@ func TestManagerDistinctDescriptors(t *testing.T) {
 	}
 	// Nothing changed: later checks upload nothing (the split over HSDirs is as stable as the plan).
 	h.advance(2 * time.Minute)
-	if again := h.tor.takePosts(); len(again) != 0 {
+	if again := h.tor.TakePosts(); len(again) != 0 {
 		t.Errorf("%d more uploads although nothing changed", len(again))
 	}
 }
@@ -352,16 +353,16 @@ func mustMDs(t *testing.T, b []byte) []hashring.Microdesc {
 
 func TestManagerFencedLeaderDoesNotUpload(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.set(true, 1)
-	h.lead.fenced = true // lease too old: self-fencing refuses
+	h.lead.Set(true, 1)
+	h.lead.SetFenced(true) // lease too old: self-fencing refuses
 	h.run()
 	h.advance(3 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 0 {
+	if p := h.tor.TakePosts(); len(p) != 0 {
 		t.Fatalf("a fenced leader uploaded %d descriptors", len(p))
 	}
-	h.lead.fenced = false
+	h.lead.SetFenced(false)
 	h.advance(6 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 2 {
+	if p := h.tor.TakePosts(); len(p) != 2 {
 		t.Fatalf("%d uploads once unfenced, want 2", len(p))
 	}
 }
@@ -371,34 +372,34 @@ func TestManagerFencedLeaderDoesNotUpload(t *testing.T) {
 func TestManagerUploadContextEndsAtSelfFencingDeadline(t *testing.T) {
 	h := newHarness(t, 2, 8)
 	until := time.Now().Add(5 * time.Second) // sooner than the 30 s bound of a single HSPOST
-	h.lead.until = until
-	h.lead.set(true, 1)
+	h.lead.SetUntil(until)
+	h.lead.Set(true, 1)
 	h.run()
 	h.advance(3 * time.Second)
-	posts := h.tor.takePosts()
+	posts := h.tor.TakePosts()
 	if len(posts) == 0 {
 		t.Fatal("no upload")
 	}
 	for _, p := range posts {
-		if !p.deadline.Equal(until) {
-			t.Errorf("HSPOST to %v: context deadline %v, want the self-fencing deadline %v", p.servers, p.deadline, until)
+		if !p.Deadline.Equal(until) {
+			t.Errorf("HSPOST to %v: context deadline %v, want the self-fencing deadline %v", p.Servers, p.Deadline, until)
 		}
 	}
 }
 
 func TestManagerRetriesFailedHSDirs(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	h.run()
-	cons, _ := hashring.ParseConsensus(h.net.consensus)
-	cons.AttachMicrodescs(mustMDs(t, h.net.mds))
+	cons, _ := hashring.ParseConsensus(h.net.Consensus)
+	cons.AttachMicrodescs(mustMDs(t, h.net.Microdescs))
 	first := cons.TimePeriods()[0]
 	bl, _ := hsv3.BlindPublicKey(h.master.PublicKey(), first.Period, first.PeriodLength)
 	failed := hashring.NewRing(cons, first).Responsible([32]byte(bl))[0].Fingerprint
-	h.tor.rejects = map[string]bool{failed: true}
+	h.tor.SetRejects(map[string]bool{failed: true})
 
 	h.advance(3 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 2 {
+	if p := h.tor.TakePosts(); len(p) != 2 {
 		t.Fatalf("%d uploads", len(p))
 	}
 	rec := func() record.Publish {
@@ -409,43 +410,43 @@ func TestManagerRetriesFailedHSDirs(t *testing.T) {
 		t.Fatalf("record for the rejecting HSDir: %+v", r)
 	}
 	h.advance(10 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 0 {
+	if p := h.tor.TakePosts(); len(p) != 0 {
 		t.Fatalf("retried before the backoff (15s): %d posts", len(p))
 	}
 	h.advance(6 * time.Second)
 	// With 8 relays the HSDir is responsible for both descriptors: one retry each, to it alone, one
 	// after the other (tor's answers do not say which descriptor they are for).
-	p := h.tor.takePosts()
+	p := h.tor.TakePosts()
 	h.advance(DefaultConfig().CheckInterval)
-	p = append(p, h.tor.takePosts()...)
+	p = append(p, h.tor.TakePosts()...)
 	if len(p) != 2 {
 		t.Fatalf("%d retries after the backoff, want one per descriptor", len(p))
 	}
 	for _, q := range p {
-		if len(q.servers) != 1 || q.servers[0] != failed {
-			t.Fatalf("retry went to %v, want %s only", q.servers, failed)
+		if len(q.Servers) != 1 || q.Servers[0] != failed {
+			t.Fatalf("retry went to %v, want %s only", q.Servers, failed)
 		}
 	}
 	// Still rejected: the next retry waits twice as long.
 	h.advance(20 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 0 {
+	if p := h.tor.TakePosts(); len(p) != 0 {
 		t.Fatalf("second retry came before the doubled backoff")
 	}
-	h.tor.rejects = nil
+	h.tor.SetRejects(nil)
 	h.advance(15 * time.Second)
-	if p := h.tor.takePosts(); len(p) == 0 {
+	if p := h.tor.TakePosts(); len(p) == 0 {
 		t.Fatalf("no second retry after 35s")
 	}
 	if r := rec().HSDirs[failed]; r.Status != record.UploadUploaded {
 		t.Fatalf("after a successful retry the record says %+v", r)
 	}
 	h.advance(DefaultConfig().CheckInterval) // the other descriptor's retry
-	if p := h.tor.takePosts(); len(p) != 1 || len(p[0].servers) != 1 || p[0].servers[0] != failed {
+	if p := h.tor.TakePosts(); len(p) != 1 || len(p[0].Servers) != 1 || p[0].Servers[0] != failed {
 		t.Fatalf("the other descriptor's retry: %d posts, want 1 to %s", len(p), failed)
 	}
 	// Settled: no more retries.
 	h.advance(time.Minute)
-	if p := h.tor.takePosts(); len(p) != 0 {
+	if p := h.tor.TakePosts(); len(p) != 0 {
 		t.Fatalf("retried a settled HSDir")
 	}
 }
@@ -461,29 +462,29 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func TestManagerReconfigureKeepsState(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	h.run()
 	h.advance(3 * time.Second)
-	if p := h.tor.takePosts(); len(p) != 2 {
+	if p := h.tor.TakePosts(); len(p) != 2 {
 		t.Fatalf("%d initial uploads", len(p))
 	}
 	pubs, _ := h.state.PublishedAll(h.ctx, h.master.Address())
 
 	// Reload with the same backends: nothing to upload, nothing fetched needlessly lost.
-	nb := newTestBackend(t, 3, h.now)
-	h.tor.add(nb)
+	nb := publishertest.NewBackend(t, 3, h.now)
+	h.tor.Add(nb)
 	h.bes = append(h.bes, nb)
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	stopped := make(chan struct{})
-	go func() { _ = h.m.Run(ctx, h.tor.events); close(stopped) }()
+	go func() { _ = h.m.Run(ctx, h.tor.Events()); close(stopped) }()
 	same := h.m.cfg.Services
 	if err := h.m.Reconfigure(ctx, same); err != nil {
 		t.Fatal(err)
 	}
 	// Then add a third backend.
 	more := []ServiceConfig{{Key: h.master, IntroPointsPerBackend: 2,
-		Backends: append(append([]BackendConfig{}, same[0].Backends...), BackendConfig{Address: nb.key.Address(), Name: "new"})}}
+		Backends: append(append([]BackendConfig{}, same[0].Backends...), BackendConfig{Address: nb.Key.Address(), Name: "new"})}}
 	if err := h.m.Reconfigure(ctx, more); err != nil {
 		t.Fatal(err)
 	}
@@ -491,12 +492,12 @@ func TestManagerReconfigureKeepsState(t *testing.T) {
 	<-stopped // drive the rest by hand with the fake clock
 	h.advance(0)
 	h.advance(3 * time.Second)
-	posts := h.tor.takePosts()
+	posts := h.tor.TakePosts()
 	if len(posts) != 2 {
 		t.Fatalf("%d uploads after adding a backend, want 2", len(posts))
 	}
 	for hsdir, got := range h.decodePosts(posts) {
-		if len(got) != 3 || got[nb.key.Address()] != 2 {
+		if len(got) != 3 || got[nb.Key.Address()] != 2 {
 			t.Errorf("HSDir %s: backends %v, want all 3 with the new one", hsdir, got)
 		}
 	}
@@ -513,40 +514,38 @@ func TestManagerReconfigureKeepsState(t *testing.T) {
 
 func TestManagerFetchesAtOnceWhenTheClientPeriodChanges(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	h.run()
 	h.advance(3 * time.Second)
-	before := h.tor.fetches
+	before := h.tor.Fetches()
 	// Same period: a new consensus does not trigger a fetch before the fetch interval.
-	h.tor.events <- torctl.ConsensusArrived{Source: "STATUS_CLIENT"}
+	h.tor.Events() <- torctl.ConsensusArrived{Source: "STATUS_CLIENT"}
 	h.advance(2 * time.Second)
-	if h.tor.fetches != before {
-		t.Fatalf("fetched on a consensus of the same period (%d -> %d)", before, h.tor.fetches)
+	if h.tor.Fetches() != before {
+		t.Fatalf("fetched on a consensus of the same period (%d -> %d)", before, h.tor.Fetches())
 	}
 	// A consensus of the next time period (periods start at 12:00 UTC here; still "reasonably live"),
 	// seconds later on our clock: the fetch must come from the period change, not the interval.
-	next := newTestNetwork(t, 8, h.net.validAfter.Add(23*time.Hour), time.Hour)
-	h.tor.mu.Lock()
-	h.tor.net.consensus, h.tor.net.mds = next.consensus, next.mds
-	h.tor.mu.Unlock()
-	h.tor.events <- torctl.ConsensusArrived{Source: "STATUS_CLIENT"}
+	next := publishertest.NewNetwork(t, 8, h.net.ValidAfter.Add(23*time.Hour), time.Hour)
+	h.tor.SetNetwork(next)
+	h.tor.Events() <- torctl.ConsensusArrived{Source: "STATUS_CLIENT"}
 	h.advance(2 * time.Second)
-	if h.tor.fetches != before+2 {
-		t.Fatalf("fetches %d -> %d after the period changed, want one per backend at once", before, h.tor.fetches)
+	if h.tor.Fetches() != before+2 {
+		t.Fatalf("fetches %d -> %d after the period changed, want one per backend at once", before, h.tor.Fetches())
 	}
 }
 
 func TestManagerCountsRefusedUploadsAsErrors(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.set(true, 1)
-	h.tor.postErr = errors.New(`552 Server "X" not found`)
+	h.lead.Set(true, 1)
+	h.tor.SetPostErr(errors.New(`552 Server "X" not found`))
 	h.run()
 	h.advance(3 * time.Second)
 	c := h.m.Status().Counters
 	if c.Publishes["uploaded"] != 0 || c.Publishes["error"] != 2 {
 		t.Fatalf("publishes = %v, want 2 errors and no upload while tor refuses every HSPOST", c.Publishes)
 	}
-	h.tor.postErr = nil
+	h.tor.SetPostErr(nil)
 	h.advance(20 * time.Second) // the failed HSDirs are retried after the backoff
 	if c := h.m.Status().Counters; c.Publishes["uploaded"] == 0 {
 		t.Fatalf("publishes = %v, want uploads once tor accepts them", c.Publishes)
@@ -566,35 +565,35 @@ func TestManagerOneIntroPointPerRelay(t *testing.T) {
 		r.Read(pool[i])
 	}
 	for _, b := range h.bes {
-		for k, j := range r.Perm(len(pool))[:len(b.intros)] {
+		for k, j := range r.Perm(len(pool))[:len(b.Intros)] {
 			ls := append([]byte{1, 2, 20}, pool[j]...)
 			specs, err := hsv3.ParseLinkSpecifiers(ls)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b.intros[k].LinkSpecifiersRaw, b.intros[k].LinkSpecifiers = ls, specs
+			b.Intros[k].LinkSpecifiersRaw, b.Intros[k].LinkSpecifiers = ls, specs
 		}
 	}
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	h.run()
 	h.advance(3 * time.Second)
-	posts := h.tor.takePosts()
+	posts := h.tor.TakePosts()
 	owner := map[string]string{}
 	for _, b := range h.bes {
-		for _, ip := range b.intros {
-			owner[string(ip.AuthKeyCert.CertifiedKey)] = b.key.Address()
+		for _, ip := range b.Intros {
+			owner[string(ip.AuthKeyCert.CertifiedKey)] = b.Key.Address()
 		}
 	}
 	seen := map[string]bool{}
 	inDesc := map[string]map[string]bool{} // period/HSDir -> backends
 	for _, p := range posts {
-		d, period := h.decodeAny(p.desc)
+		d, period := h.decodeAny(p.Desc)
 		backends := map[string]bool{}
 		for _, ip := range d.IntroPoints() {
 			backends[owner[string(ip.AuthKeyCert.CertifiedKey)]] = true
 			seen[owner[string(ip.AuthKeyCert.CertifiedKey)]] = true
 		}
-		for _, s := range p.servers {
+		for _, s := range p.Servers {
 			inDesc[fmt.Sprint(period, "/", s)] = backends
 		}
 		relays := map[string]bool{}
@@ -606,7 +605,7 @@ func TestManagerOneIntroPointPerRelay(t *testing.T) {
 				}
 			}
 			if relays[relay] {
-				t.Errorf("descriptor for %v lists two intro points on relay %x", p.servers, relay)
+				t.Errorf("descriptor for %v lists two intro points on relay %x", p.Servers, relay)
 			}
 			relays[relay] = true
 		}
@@ -638,11 +637,11 @@ func TestManagerOneIntroPointPerRelay(t *testing.T) {
 // HSFETCH can ask for) and that slot's blinded key and responsible HSDirs.
 func (h *harness) clientSlot() (hashring.TimePeriod, ed25519.PublicKey, []string) {
 	h.t.Helper()
-	cons, err := hashring.ParseConsensus(h.net.consensus)
+	cons, err := hashring.ParseConsensus(h.net.Consensus)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	cons.AttachMicrodescs(mustMDs(h.t, h.net.mds))
+	cons.AttachMicrodescs(mustMDs(h.t, h.net.Microdescs))
 	sl := cons.ClientTimePeriod()
 	bl, err := hsv3.BlindPublicKey(h.master.PublicKey(), sl.Period, sl.PeriodLength)
 	if err != nil {
@@ -656,11 +655,11 @@ func (h *harness) clientSlot() (hashring.TimePeriod, ed25519.PublicKey, []string
 }
 
 // postsFor returns the uploads whose descriptor belongs to period, with their revision counters.
-func (h *harness) postsFor(posts []post, period uint64) []uint64 {
+func (h *harness) postsFor(posts []publishertest.Post, period uint64) []uint64 {
 	h.t.Helper()
 	var revs []uint64
 	for _, p := range posts {
-		if d, per := h.decodeAny(p.desc); per == period {
+		if d, per := h.decodeAny(p.Desc); per == period {
 			revs = append(revs, d.RevisionCounter)
 		}
 	}
@@ -676,34 +675,34 @@ func TestManagerRevisionAboveWhatHSDirsHold(t *testing.T) {
 	sl, bl, resp := h.clientSlot()
 	const planted = uint64(1) << 50
 	desc, err := hsv3.Encode(hsv3.EncodeParams{Identity: h.master, PeriodNum: sl.Period, PeriodLength: sl.PeriodLength,
-		RevisionCounter: planted, IntroPoints: h.bes[0].intros, Now: h.now.Add(-time.Hour), Rand: rand.Reader})
+		RevisionCounter: planted, IntroPoints: h.bes[0].Intros, Now: h.now.Add(-time.Hour), Rand: rand.Reader})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// One HSDir holds it; the others have nothing (NOT_FOUND) or an older copy.
 	older, err := hsv3.Encode(hsv3.EncodeParams{Identity: h.master, PeriodNum: sl.Period, PeriodLength: sl.PeriodLength,
-		RevisionCounter: planted - 100, IntroPoints: h.bes[0].intros, Now: h.now.Add(-2 * time.Hour), Rand: rand.Reader})
+		RevisionCounter: planted - 100, IntroPoints: h.bes[0].Intros, Now: h.now.Add(-2 * time.Hour), Rand: rand.Reader})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A descriptor signed by another key is not believed, whatever counter it claims.
 	other, _ := hsv3.GenerateIdentityKey(rand.Reader)
 	forged, err := hsv3.Encode(hsv3.EncodeParams{Identity: other, PeriodNum: sl.Period, PeriodLength: sl.PeriodLength,
-		RevisionCounter: planted * 4, IntroPoints: h.bes[0].intros, Now: h.now, Rand: rand.Reader})
+		RevisionCounter: planted * 4, IntroPoints: h.bes[0].Intros, Now: h.now, Rand: rand.Reader})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev := func(fp string, d []byte) torctl.DescReceived {
 		return torctl.DescReceived{Address: h.master.Address(), HSDir: fp, Blinded: b64.EncodeToString(bl), Descriptor: d}
 	}
-	h.tor.held = map[string]map[string]torctl.DescReceived{h.master.Address(): {
+	h.tor.SetHeld(map[string]map[string]torctl.DescReceived{h.master.Address(): {
 		resp[2]: ev(resp[2], desc), resp[0]: ev(resp[0], older), resp[5]: ev(resp[5], forged),
-	}}
+	}})
 
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	h.run()
 	h.advance(3 * time.Second)
-	posts := h.tor.takePosts()
+	posts := h.tor.TakePosts()
 	revs := h.postsFor(posts, sl.Period)
 	if len(revs) != 1 {
 		t.Fatalf("%d uploads for the clients' blinded key (of %d), want 1", len(revs), len(posts))
@@ -711,23 +710,23 @@ func TestManagerRevisionAboveWhatHSDirsHold(t *testing.T) {
 	if revs[0] <= planted || revs[0] >= planted*4 {
 		t.Fatalf("first upload has revision counter %d, want just above %d (what an HSDir holds)", revs[0], planted)
 	}
-	if len(h.tor.otherFetches) != 1 || len(h.tor.otherFetches[0].servers) != len(resp) {
-		t.Errorf("master fetches = %+v, want one to its %d responsible HSDirs", h.tor.otherFetches, len(resp))
+	if len(h.tor.OtherFetches()) != 1 || len(h.tor.OtherFetches()[0].Servers) != len(resp) {
+		t.Errorf("master fetches = %+v, want one to its %d responsible HSDirs", h.tor.OtherFetches(), len(resp))
 	}
 	pubs, _ := h.state.PublishedAll(h.ctx, h.master.Address())
 	if r := pubs[record.BlindedKeyHex(bl)]; r.RevisionCounter != revs[0] {
 		t.Errorf("publish record has revision %d, uploaded %d", r.RevisionCounter, revs[0])
 	}
 	// Later uploads keep counting from there, and the HSDirs are not asked again.
-	h.bes[1].newIntros(t, 3, h.now)
+	h.bes[1].NewIntros(t, 3, h.now)
 	h.advance(DefaultConfig().FetchInterval)
 	h.advance(3 * time.Second)
-	again := h.postsFor(h.tor.takePosts(), sl.Period)
+	again := h.postsFor(h.tor.TakePosts(), sl.Period)
 	if len(again) != 1 || again[0] <= revs[0] {
 		t.Errorf("next upload revisions %v, want one above %d", again, revs[0])
 	}
-	if len(h.tor.otherFetches) != 1 {
-		t.Errorf("the master's descriptors were fetched %d times, want once", len(h.tor.otherFetches))
+	if len(h.tor.OtherFetches()) != 1 {
+		t.Errorf("the master's descriptors were fetched %d times, want once", len(h.tor.OtherFetches()))
 	}
 }
 
@@ -736,31 +735,31 @@ func TestManagerRevisionAboveWhatHSDirsHold(t *testing.T) {
 func TestManagerRevisionProbeTimesOut(t *testing.T) {
 	h := newHarness(t, 2, 8)
 	sl, _, _ := h.clientSlot()
-	h.tor.silent = map[string]bool{h.master.Address(): true}
-	h.lead.set(true, 1)
+	h.tor.SetSilent(map[string]bool{h.master.Address(): true})
+	h.lead.Set(true, 1)
 	h.run()
 	h.advance(3 * time.Second)
-	posts := h.tor.takePosts()
+	posts := h.tor.TakePosts()
 	if len(posts) != 1 || len(h.postsFor(posts, sl.Period)) != 0 {
 		t.Fatalf("%d uploads before the probe's bound, want only the other blinded key's", len(posts))
 	}
 	h.advance(DefaultConfig().RevisionProbeTimeout)
-	if revs := h.postsFor(h.tor.takePosts(), sl.Period); len(revs) != 1 || revs[0] == 0 {
+	if revs := h.postsFor(h.tor.TakePosts(), sl.Period); len(revs) != 1 || revs[0] == 0 {
 		t.Fatalf("after the probe's bound: uploads with revisions %v, want one", revs)
 	}
 	// A late answer still counts: the next upload goes above what that HSDir holds.
 	_, bl, resp := h.clientSlot()
 	const held = uint64(1) << 45
 	desc, err := hsv3.Encode(hsv3.EncodeParams{Identity: h.master, PeriodNum: sl.Period, PeriodLength: sl.PeriodLength,
-		RevisionCounter: held, IntroPoints: h.bes[0].intros, Now: h.now, Rand: rand.Reader})
+		RevisionCounter: held, IntroPoints: h.bes[0].Intros, Now: h.now, Rand: rand.Reader})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.tor.events <- torctl.DescReceived{Address: h.master.Address(), HSDir: resp[1], Blinded: b64.EncodeToString(bl), Descriptor: desc}
-	h.bes[0].newIntros(t, 3, h.now)
+	h.tor.Events() <- torctl.DescReceived{Address: h.master.Address(), HSDir: resp[1], Blinded: b64.EncodeToString(bl), Descriptor: desc}
+	h.bes[0].NewIntros(t, 3, h.now)
 	h.advance(DefaultConfig().FetchInterval)
 	h.advance(3 * time.Second)
-	if revs := h.postsFor(h.tor.takePosts(), sl.Period); len(revs) != 1 || revs[0] <= held {
+	if revs := h.postsFor(h.tor.TakePosts(), sl.Period); len(revs) != 1 || revs[0] <= held {
 		t.Fatalf("after a late answer (%d held): uploads with revisions %v, want one above", held, revs)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store/record"
 )
@@ -46,14 +47,14 @@ func (h *harness) slotOfPeriod(period uint64) string {
 // the configuration drops a backend.
 func TestManagerPrunesRecords(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	cons, err := hashring.ParseConsensus(h.net.consensus)
+	cons, err := hashring.ParseConsensus(h.net.Consensus)
 	if err != nil {
 		t.Fatal(err)
 	}
 	slots := cons.TimePeriods() // 13:00 UTC: periods tp-1 and tp
 	svc := h.master.Address()
 	gone := strings.Repeat("g", 56)
-	removed := newTestBackend(t, 3, h.now).key.Address()
+	removed := publishertest.NewBackend(t, 3, h.now).Key.Address()
 	old, later := h.slotOfPeriod(slots[0].Period-2), h.slotOfPeriod(slots[1].Period+3)
 	// What earlier leaders left: a past and a later period, a backend and a service since removed.
 	for _, r := range []struct {
@@ -71,10 +72,10 @@ func TestManagerPrunesRecords(t *testing.T) {
 		}
 	}
 
-	h.lead.set(true, 2)
+	h.lead.Set(true, 2)
 	h.run()
 	h.advance(3 * time.Second)
-	configured := []string{h.bes[0].key.Address(), h.bes[1].key.Address()}
+	configured := []string{h.bes[0].Key.Address(), h.bes[1].Key.Address()}
 	sort.Strings(configured)
 	want := []string{h.slotOfPeriod(slots[0].Period), h.slotOfPeriod(slots[1].Period), later}
 	sort.Strings(want)
@@ -85,15 +86,13 @@ func TestManagerPrunesRecords(t *testing.T) {
 	}
 
 	// A day later (13:00 UTC, periods tp and tp+1): the record of tp-1 goes.
-	next := newTestNetwork(t, 8, h.net.validAfter.Add(24*time.Hour), time.Hour)
-	h.tor.mu.Lock()
-	h.tor.net.consensus, h.tor.net.mds = next.consensus, next.mds
-	h.tor.mu.Unlock()
+	next := publishertest.NewNetwork(t, 8, h.net.ValidAfter.Add(24*time.Hour), time.Hour)
+	h.tor.SetNetwork(next)
 	h.now = h.now.Add(24 * time.Hour)
 	for _, b := range h.bes {
-		b.newIntros(t, 3, h.now) // backends republish (a counter unchanged for hours means a dead backend)
+		b.NewIntros(t, 3, h.now) // backends republish (a counter unchanged for hours means a dead backend)
 	}
-	h.tor.events <- torctl.ConsensusArrived{Source: "STATUS_CLIENT"}
+	h.tor.Events() <- torctl.ConsensusArrived{Source: "STATUS_CLIENT"}
 	h.run()                    // a refresh with the old consensus, which reloads a second later
 	h.advance(3 * time.Second) // the new consensus: fetch the backends' descriptors for it
 	h.advance(3 * time.Second) // the debounce: publish for the new period
@@ -112,8 +111,8 @@ func TestManagerPrunesRecords(t *testing.T) {
 	}
 	h.m.applyReconfig(reconfig{services: []*service{built}, done: make(chan struct{})})
 	h.advance(3 * time.Second)
-	if got := h.recordKeys()[svc].Instances; len(got) != 1 || got[0] != h.bes[0].key.Address() {
-		t.Fatalf("instances after %s left the configuration: %v", h.bes[1].key.Address(), got)
+	if got := h.recordKeys()[svc].Instances; len(got) != 1 || got[0] != h.bes[0].Key.Address() {
+		t.Fatalf("instances after %s left the configuration: %v", h.bes[1].Key.Address(), got)
 	}
 }
 
@@ -122,13 +121,13 @@ func TestManagerPrunesRecords(t *testing.T) {
 // they do not grow as HSDirs come and go.
 func TestManagerBoundsPerHSDirFailureCounts(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	h.run()
 	h.advance(3 * time.Second)
 	for round := 0; round < 5; round++ {
 		// A new set of 8 HSDirs, all refusing uploads.
-		next := newTestNetwork(t, 8, h.net.validAfter, time.Hour)
-		cons, err := hashring.ParseConsensus(next.consensus)
+		next := publishertest.NewNetwork(t, 8, h.net.ValidAfter, time.Hour)
+		cons, err := hashring.ParseConsensus(next.Consensus)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,13 +135,11 @@ func TestManagerBoundsPerHSDirFailureCounts(t *testing.T) {
 		for _, r := range cons.Relays {
 			current[fmt.Sprintf("%X", r.Identity[:])] = true
 		}
-		h.tor.mu.Lock()
-		h.tor.net.consensus, h.tor.net.mds = next.consensus, next.mds
-		h.tor.rejects = current
-		h.tor.mu.Unlock()
-		h.tor.events <- torctl.ConsensusArrived{Source: "NEWCONSENSUS"}
+		h.tor.SetNetwork(next)
+		h.tor.SetRejects(current)
+		h.tor.Events() <- torctl.ConsensusArrived{Source: "NEWCONSENSUS"}
 		h.advance(2 * time.Second)
-		if len(h.tor.takePosts()) == 0 {
+		if len(h.tor.TakePosts()) == 0 {
 			t.Fatalf("round %d: no upload to the new HSDirs", round)
 		}
 		h.advance(DefaultConfig().CheckInterval)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store/record"
 )
@@ -17,7 +18,7 @@ func (h *harness) stepHolding(d time.Duration) []torctl.Event {
 	var held []torctl.Event
 	for {
 		select {
-		case ev := <-h.tor.events:
+		case ev := <-h.tor.Events():
 			held = append(held, ev)
 			continue
 		default:
@@ -49,16 +50,16 @@ func (h *harness) records() map[string]record.Publish {
 // rather than at the hourly refresh.
 func TestManagerRetriesUploadsLostWithTheControlConnection(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	h.run()
 	h.stepHolding(3 * time.Second) // the answers to these uploads never arrive
-	posts := h.tor.takePosts()
+	posts := h.tor.TakePosts()
 	if len(posts) != 2 {
 		t.Fatalf("%d uploads, want 2", len(posts))
 	}
 	sent := map[string]int{} // HSDir -> uploads
 	for _, p := range posts {
-		for _, s := range p.servers {
+		for _, s := range p.Servers {
 			sent[s]++
 		}
 	}
@@ -89,8 +90,8 @@ func TestManagerRetriesUploadsLostWithTheControlConnection(t *testing.T) {
 	h.advance(16 * time.Second)
 	h.advance(DefaultConfig().CheckInterval)
 	again := map[string]int{}
-	for _, p := range h.tor.takePosts() {
-		for _, s := range p.servers {
+	for _, p := range h.tor.TakePosts() {
+		for _, s := range p.Servers {
 			again[s]++
 		}
 	}
@@ -116,22 +117,22 @@ func TestManagerRetriesUploadsLostWithTheControlConnection(t *testing.T) {
 // retried until the HSDir has it, and the records end up saying which descriptor it holds.
 func TestManagerCreditsUploadResultsToTheRightDescriptor(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	h.run()
 	held := h.stepHolding(3 * time.Second)
-	posts := h.tor.takePosts()
+	posts := h.tor.TakePosts()
 	if len(posts) != 2 {
 		t.Fatalf("%d uploads, want 2", len(posts))
 	}
-	slotOf := func(p post) string {
+	slotOf := func(p publishertest.Post) string {
 		t.Helper()
-		d, _ := h.decodeAny(p.desc)
+		d, _ := h.decodeAny(p.Desc)
 		return record.BlindedKeyHex(d.BlindedKey)
 	}
 	refused, accepted := slotOf(posts[0]), slotOf(posts[1]) // uploaded in this order
-	x := posts[0].servers[0]
+	x := posts[0].Servers[0]
 	found := false
-	for _, s := range posts[1].servers {
+	for _, s := range posts[1].Servers {
 		found = found || s == x
 	}
 	if !found {
@@ -162,15 +163,15 @@ func TestManagerCreditsUploadResultsToTheRightDescriptor(t *testing.T) {
 			}
 		}
 		toX := 0
-		for _, p := range h.tor.takePosts() {
-			for _, s := range p.servers {
+		for _, p := range h.tor.TakePosts() {
+			for _, s := range p.Servers {
 				if s == x {
 					toX++
 				}
 				if s == x && slotOf(p) == refused {
-					answers = append(answers, torctl.UploadFailed{Address: p.addr, HSDir: s, Reason: "UPLOAD_REJECTED"})
+					answers = append(answers, torctl.UploadFailed{Address: p.Addr, HSDir: s, Reason: "UPLOAD_REJECTED"})
 				} else {
-					answers = append(answers, torctl.Uploaded{Address: p.addr, HSDir: s})
+					answers = append(answers, torctl.Uploaded{Address: p.Addr, HSDir: s})
 				}
 			}
 		}

@@ -21,14 +21,14 @@ import (
 func TestManagerRetriesAfterTorDropsTheControlConnection(t *testing.T) {
 	h := newHarness(t, 2, 8)
 	srv := torctltest.Start(t, torctltest.Options{})
-	srv.SetInfo("dir/status-vote/current/consensus-microdesc", string(h.net.consensus))
-	srv.SetInfo("md/all", string(h.net.mds))
-	cons, err := hashring.ParseConsensus(h.net.consensus)
+	srv.SetInfo("dir/status-vote/current/consensus-microdesc", string(h.net.Consensus))
+	srv.SetInfo("md/all", string(h.net.Microdescs))
+	cons, err := hashring.ParseConsensus(h.net.Consensus)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range h.bes {
-		srv.SetDescriptor(b.key.Address(), b.descriptor(t, cons.ClientTimePeriod(), h.now))
+		srv.SetDescriptor(b.Key.Address(), b.Descriptor(t, cons.ClientTimePeriod(), h.now))
 	}
 	tcfg := torctl.DefaultConfig()
 	tcfg.Address, tcfg.Auth, tcfg.ReconnectMin = srv.Addr(), torctl.AuthNone, 10*time.Millisecond
@@ -46,7 +46,7 @@ func TestManagerRetriesAfterTorDropsTheControlConnection(t *testing.T) {
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})
 	sc := ServiceConfig{Key: h.master, IntroPointsPerBackend: 2}
 	for _, b := range h.bes {
-		sc.Backends = append(sc.Backends, BackendConfig{Address: b.key.Address()})
+		sc.Backends = append(sc.Backends, BackendConfig{Address: b.Key.Address()})
 	}
 	cfg.Services = []ServiceConfig{sc}
 	// The fake tor names every fetched descriptor with one made-up blinded key, so it never answers the
@@ -97,7 +97,7 @@ func TestManagerRetriesAfterTorDropsTheControlConnection(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the client did not connect to the fake tor")
 	}
-	h.lead.set(true, 1)
+	h.lead.Set(true, 1)
 	m.step(ctx)
 	until("the backends' descriptors", func() bool {
 		insts, _ := h.state.Instances(ctx, h.master.Address())
