@@ -213,3 +213,42 @@ func recordFields(t *testing.T) []recordField {
 	sort.Slice(out, func(i, j int) bool { return out[i].typ+"."+out[i].json < out[j].typ+"."+out[j].json })
 	return out
 }
+
+// TestArchitectureMapsEveryPackage checks that docs/architecture.md names every Go package of the
+// repository (a folder with non-test Go files), so that the map of where a change goes stays whole.
+func TestArchitectureMapsEveryPackage(t *testing.T) {
+	const rel = "docs/architecture.md"
+	text := readRepoFile(t, rel)
+	root := repoRoot(t)
+	pkgs := map[string]bool{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			dir, err := filepath.Rel(root, filepath.Dir(path))
+			if err != nil {
+				return err
+			}
+			pkgs[filepath.ToSlash(dir)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) < 15 {
+		t.Fatalf("found only %d packages: %v", len(pkgs), pkgs)
+	}
+	for p := range pkgs {
+		if !strings.Contains(text, "`"+p+"`") && !strings.Contains(text, "`"+p+"/`") {
+			t.Errorf("%s: package %s is not in the map", rel, p)
+		}
+	}
+}
