@@ -10,6 +10,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/obhost"
 	"github.com/obcluster/obcluster/store"
 )
 
@@ -31,10 +33,7 @@ type clusterStatus struct {
 }
 
 // leaderStatus names one candidate of the election and its epoch (the create revision of its key).
-type leaderStatus struct {
-	Name  string `json:"name"`
-	Epoch int64  `json:"epoch"`
-}
+type leaderStatus = cluster.Candidate
 
 // nodeStatus is one node's heartbeat.
 type nodeStatus struct {
@@ -117,7 +116,7 @@ func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 		out.Nodes = append(out.Nodes, nodeStatus{NodeRecord: n, HeartbeatAge: now.Sub(n.Heartbeat).Seconds()})
 	}
 
-	configured := map[string]clusterService{}
+	configured := map[string]obhost.ClusterService{}
 	var order []string
 	data, rev, err := st.Config(ctx)
 	switch {
@@ -126,7 +125,7 @@ func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 		return nil, err
 	default:
 		out.ConfigRevision = rev
-		cc, perr := parseClusterConfig(data)
+		cc, perr := obhost.ParseClusterConfig(data)
 		if perr != nil {
 			out.ConfigError = perr.Error()
 		}
@@ -173,20 +172,11 @@ func electedRole(n store.NodeRecord, leader *leaderStatus) (string, int64) {
 	}
 }
 
-// electionCandidates lists the election keys, oldest (the leader) first.
+// electionCandidates lists the election's candidates, oldest (the leader) first.
 func electionCandidates(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration) ([]leaderStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	prefix := keys.Election() + "/"
-	resp, err := kv.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
-	if err != nil {
-		return nil, fmt.Errorf("etcd get %s: %w", prefix, err)
-	}
-	out := []leaderStatus{}
-	for _, item := range resp.Kvs {
-		out = append(out, leaderStatus{Name: string(item.Value), Epoch: item.CreateRevision})
-	}
-	return out, nil
+	return cluster.Candidates(ctx, kv, keys)
 }
 
 // currentLeader returns the leader, or nil when nobody leads.
@@ -219,7 +209,7 @@ func storedServices(ctx context.Context, kv clientv3.KV, keys store.Keys, timeou
 	return out, nil
 }
 
-func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr string, cs clusterService, inConfig bool,
+func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr string, cs obhost.ClusterService, inConfig bool,
 	timeout time.Duration, now time.Time) (serviceStatus, error) {
 	ss := serviceStatus{Address: addr, InConfig: inConfig, Backends: []backendStatus{}, Descriptors: []descriptorStatus{}}
 	ss.Key, ss.KeyKEKID = keyProtection(ctx, kv, st.Keys().ServiceKey(addr), timeout)

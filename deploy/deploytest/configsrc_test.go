@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// The config package is internal to cmd/, so this package cannot import it: it reads its source
+// The config package (obhost/config) is read from its source, as the docs write the defaults
 // instead. configSource is what the tests need from it.
 type configSource struct {
 	keys     []srcKey          // every leaf key of the config file
@@ -30,7 +30,7 @@ type srcKey struct {
 
 func parseConfigSource(t *testing.T) configSource {
 	t.Helper()
-	dir := repoFile(t, "cmd/internal/config")
+	dir := repoFile(t, "obhost/config")
 	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func parseConfigSource(t *testing.T) configSource {
 		}
 	}
 	if structs["Config"] == nil || applyDefaults == nil {
-		t.Fatal("cmd/internal/config: no Config struct or applyDefaults function")
+		t.Fatal("obhost/config: no Config struct or applyDefaults function")
 	}
 	src := configSource{defaults: map[string]string{}, env: map[string]string{}}
 	var walk func(st *ast.StructType, path, goPath string)
