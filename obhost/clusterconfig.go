@@ -106,7 +106,8 @@ func (cc ClusterConfig) validate() error {
 	}
 	seen := map[string]bool{}
 	for i, s := range cc.Services {
-		if _, err := hsv3.DecodeAddress(s.Address); err != nil {
+		svc, err := hsv3.DecodeAddress(s.Address)
+		if err != nil {
 			return fmt.Errorf("cluster config: services[%d].address %q: %w", i, s.Address, err)
 		}
 		if seen[s.Address] {
@@ -120,11 +121,8 @@ func (cc ClusterConfig) validate() error {
 			return fmt.Errorf("cluster config: services[%d] (%s) has no instances", i, s.Address)
 		}
 		for j, in := range s.Instances {
-			if _, err := hsv3.DecodeAddress(in.Address); err != nil {
+			if _, err := publisher.CheckBackend(svc, in.Address); err != nil {
 				return fmt.Errorf("cluster config: services[%d].instances[%d].address %q: %w", i, j, in.Address, err)
-			}
-			if in.Address == s.Address {
-				return fmt.Errorf("cluster config: services[%d].instances[%d] is the service's own address", i, j)
 			}
 		}
 	}

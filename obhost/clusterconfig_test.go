@@ -36,9 +36,12 @@ func TestParseClusterConfigRejects(t *testing.T) {
 		"duplicate":     mutate(func(c *ClusterConfig) { c.Services = append(c.Services, c.Services[0]) }),
 		"bad address":   mutate(func(c *ClusterConfig) { c.Services[0].Address = "nope" }),
 		"own address":   mutate(func(c *ClusterConfig) { c.Services[0].Instances[0].Address = svc }),
-		"no instances":  mutate(func(c *ClusterConfig) { c.Services[0].Instances = nil }),
-		"intro points":  mutate(func(c *ClusterConfig) { c.Services[0].IntroPointsPerBackend = 21 }),
-		"not json":      []byte("services: []"),
+		// The same address written otherwise is still the service's own.
+		"own address with .onion": mutate(func(c *ClusterConfig) { c.Services[0].Instances[0].Address = svc + ".onion" }),
+		"own address upper case":  mutate(func(c *ClusterConfig) { c.Services[0].Instances[0].Address = strings.ToUpper(svc) }),
+		"no instances":            mutate(func(c *ClusterConfig) { c.Services[0].Instances = nil }),
+		"intro points":            mutate(func(c *ClusterConfig) { c.Services[0].IntroPointsPerBackend = 21 }),
+		"not json":                []byte("services: []"),
 	} {
 		if _, err := ParseClusterConfig(in); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -24,13 +24,8 @@ func ServicesFromFile(cfg *config.Config) ([]publisher.ServiceConfig, error) {
 		seen[key.Address()] = i
 		sc := publisher.ServiceConfig{Key: key, IntroPointsPerBackend: cfg.IntroPointsPerBackend(i)}
 		for j, in := range s.Instances {
-			pub, err := hsv3.DecodeAddress(in.Address)
-			if err != nil {
-				return nil, fmt.Errorf("services[%d].instances[%d].address %q: %w", i, j, in.Address, err)
-			}
-			if pub.Equal(key.PublicKey()) {
-				return nil, fmt.Errorf("services[%d].instances[%d].address %q is the service's own address (%s): a backend must be another onion service",
-					i, j, in.Address, s.Key)
+			if _, err := publisher.CheckBackend(key.PublicKey(), in.Address); err != nil {
+				return nil, fmt.Errorf("services[%d].instances[%d].address %q (service key %s): %w", i, j, in.Address, s.Key, err)
 			}
 			sc.Backends = append(sc.Backends, publisher.BackendConfig{Address: in.Address, Name: in.Name})
 		}

@@ -93,10 +93,8 @@ func (c Config) Validate() error {
 			continue
 		}
 		for _, b := range s.Backends {
-			if pub, err := hsv3.DecodeAddress(b.Address); err != nil {
+			if _, err := CheckBackend(s.Key.PublicKey(), b.Address); err != nil {
 				errs = append(errs, fmt.Errorf("publisher: service %s: backend %q: %w", s.Key.Address(), b.Address, err))
-			} else if pub.Equal(s.Key.PublicKey()) {
-				errs = append(errs, fmt.Errorf("publisher: service %s lists its own address as a backend", s.Key.Address()))
 			}
 		}
 	}

@@ -48,7 +48,7 @@ func newService(sc ServiceConfig, cfg Config) (*service, error) {
 	}
 	seen := map[string]bool{}
 	for _, bc := range sc.Backends {
-		pub, err := hsv3.DecodeAddress(bc.Address)
+		pub, err := CheckBackend(sc.Key.PublicKey(), bc.Address)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: backend %q: %w", svc.addr, bc.Address, err)
 		}
