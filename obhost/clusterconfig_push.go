@@ -143,7 +143,7 @@ func (p pusher) requestTimeout() time.Duration {
 	if d := p.cluster.Etcd.RequestTimeout.D(); d > 0 {
 		return d
 	}
-	return config.DefaultRequestTimeout
+	return store.DefaultClientConfig().RequestTimeout
 }
 
 // keyPresent reports whether the master key of addr is stored, without reading it.

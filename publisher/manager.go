@@ -19,10 +19,15 @@ import (
 
 // ServiceConfig is one public onion service.
 type ServiceConfig struct {
-	Key                   *hsv3.IdentityKey
-	Backends              []BackendConfig
+	Key      *hsv3.IdentityKey
+	Backends []BackendConfig
+	// IntroPointsPerBackend is the fair share of intro points per live backend; zero means
+	// DefaultIntroPointsPerBackend.
 	IntroPointsPerBackend int
 }
+
+// DefaultIntroPointsPerBackend is the share of intro points per live backend when a service sets none.
+const DefaultIntroPointsPerBackend = 2
 
 // BackendConfig is one backend of a service.
 type BackendConfig struct {

@@ -44,7 +44,7 @@ func newService(sc ServiceConfig, cfg Config) (*service, error) {
 		slots:      map[string]*slotState{},
 	}
 	if svc.perBackend <= 0 {
-		svc.perBackend = 2
+		svc.perBackend = DefaultIntroPointsPerBackend
 	}
 	seen := map[string]bool{}
 	for _, bc := range sc.Backends {

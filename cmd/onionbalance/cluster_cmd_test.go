@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/obcluster/obcluster/obhost"
-	"github.com/obcluster/obcluster/obhost/config"
+	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
 )
@@ -31,7 +31,7 @@ func TestClusterInitStoresConfigAndSealedKey(t *testing.T) {
 		t.Fatalf("stored config: %v", err)
 	}
 	if len(cc.Services) != 1 || cc.Services[0].Address != f.master.Address() || len(cc.Services[0].Instances) != 2 ||
-		cc.Services[0].Instances[0].Address != f.backends[0] || cc.Services[0].IntroPointsPerBackend != config.DefaultIntroPointsPerBackend {
+		cc.Services[0].Instances[0].Address != f.backends[0] || cc.Services[0].IntroPointsPerBackend != publisher.DefaultIntroPointsPerBackend {
 		t.Errorf("stored config = %+v", cc)
 	}
 	raw := f.get(t, keys.Config())
