@@ -21,6 +21,7 @@
 //	configfollow.go        a node without services in its file follows <prefix>/config live
 //	metrics.go             the Prometheus collectors and the /metrics server
 //	statussocket.go        the Python-compatible status socket
+//	clusterstatus.go       GatherStatus: the cluster's state as etcd holds it, for onionbalance status
 //
 // The config file format itself (keys, defaults, validation) is obhost/config.
 package obhost
