@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/publisher/hsv3"
@@ -153,6 +154,12 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 	if b.leading() || len(b.tor.Posts()) != 0 {
 		t.Fatalf("the follower b leads (%v) or uploaded (%d HSPOSTs)", b.leading(), len(b.tor.Posts()))
 	}
+	if v := gaugeValue(t, a.cfg.Metrics, "onionbalance_leader"); v != 1 {
+		t.Errorf("a's injected metrics registry: onionbalance_leader = %v, want 1", v)
+	}
+	if v := gaugeValue(t, b.cfg.Metrics, "onionbalance_leader"); v != 0 {
+		t.Errorf("b's injected metrics registry: onionbalance_leader = %v, want 0", v)
+	}
 	if js := readStatus(t, a.cfg.File.StatusSocketLocation); !bytes.Contains([]byte(js), []byte(master.Address())) {
 		t.Errorf("a's status socket does not name the master: %s", js)
 	}
@@ -193,4 +200,19 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// gaugeValue returns the value of the unlabelled gauge name in reg (-1 when absent).
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }
