@@ -16,5 +16,9 @@
 // IsLeader and MayPublish), which *Election implements. A single host is a
 // cluster of one on its embedded etcd and runs exactly the same code.
 //
+// Who leads is looked up in one place (leader.go): the candidate with the lowest
+// create revision under the election prefix. Candidates and Leader serve
+// Election.Leader, the election's own watch and the operator commands.
+//
 // Node keeps a lease-bound heartbeat record per obhost for `status`.
 package cluster

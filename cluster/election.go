@@ -344,12 +344,12 @@ func (e *Election) Resign(ctx context.Context) error {
 func (e *Election) Leader(ctx context.Context) (name string, epoch int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.requestTimeout())
 	defer cancel()
-	resp, err := e.cli.Get(ctx, e.keys.Election()+"/", clientv3.WithFirstCreate()...)
+	lead, err := Leader(ctx, e.cli, e.keys)
+	if errors.Is(err, ErrNoLeader) {
+		return "", 0, err
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("leader: %w", err)
 	}
-	if len(resp.Kvs) == 0 {
-		return "", 0, ErrNoLeader
-	}
-	return string(resp.Kvs[0].Value), resp.Kvs[0].CreateRevision, nil
+	return lead.Name, lead.Epoch, nil
 }

@@ -2,17 +2,13 @@ package cluster
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/store"
 )
-
-// candidate is one key under the election prefix.
-type candidate struct {
-	createRev int64
-	name      string
-}
 
 // observe follows the election prefix and records who leads: the candidate
 // with the lowest create revision. Unlike concurrency.Election.Observe it
@@ -20,12 +16,12 @@ type candidate struct {
 // While this node's etcd member is cut off from its cluster the view can
 // lag; the fence, not this view, decides what a leader may do.
 func (e *Election) observe(ctx context.Context) {
-	cands := map[string]candidate{}
+	cands := map[string]Candidate{}
 	for u := range store.Watch(ctx, e.cli, e.keys.Election()+"/", e.cfg.requestTimeout(), e.log.Named("observe")) {
 		if u.Reset {
 			clear(cands)
 			for _, kv := range u.KVs {
-				cands[string(kv.Key)] = candidate{createRev: kv.CreateRevision, name: string(kv.Value)}
+				cands[string(kv.Key)] = Candidate{Name: string(kv.Value), Epoch: kv.CreateRevision}
 			}
 		}
 		for _, ev := range u.Events {
@@ -34,16 +30,11 @@ func (e *Election) observe(ctx context.Context) {
 				delete(cands, key)
 				continue
 			}
-			cands[key] = candidate{createRev: ev.Kv.CreateRevision, name: string(ev.Kv.Value)}
+			cands[key] = Candidate{Name: string(ev.Kv.Value), Epoch: ev.Kv.CreateRevision}
 		}
-		var lead candidate
-		for _, c := range cands {
-			if lead.createRev == 0 || c.createRev < lead.createRev {
-				lead = c
-			}
-		}
+		lead, _ := leaderOf(slices.Collect(maps.Values(cands))) // zero when nobody leads
 		e.mu.Lock()
-		e.observed = State{Epoch: lead.createRev, LeaderName: lead.name}
+		e.observed = State{Epoch: lead.Epoch, LeaderName: lead.Name}
 		e.mu.Unlock()
 		e.publish()
 	}

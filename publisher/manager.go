@@ -20,10 +20,15 @@ import (
 
 // ServiceConfig is one public onion service.
 type ServiceConfig struct {
-	Key                   *hsv3.IdentityKey
-	Backends              []BackendConfig
+	Key      *hsv3.IdentityKey
+	Backends []BackendConfig
+	// IntroPointsPerBackend is the fair share of intro points per live backend; zero means
+	// DefaultIntroPointsPerBackend.
 	IntroPointsPerBackend int
 }
+
+// DefaultIntroPointsPerBackend is the share of intro points per live backend when a service sets none.
+const DefaultIntroPointsPerBackend = 2
 
 // BackendConfig is one backend of a service.
 type BackendConfig struct {
@@ -94,10 +99,8 @@ func (c Config) Validate() error {
 			continue
 		}
 		for _, b := range s.Backends {
-			if pub, err := hsv3.DecodeAddress(b.Address); err != nil {
+			if _, err := CheckBackend(s.Key.PublicKey(), b.Address); err != nil {
 				errs = append(errs, fmt.Errorf("publisher: service %s: backend %q: %w", s.Key.Address(), b.Address, err))
-			} else if pub.Equal(s.Key.PublicKey()) {
-				errs = append(errs, fmt.Errorf("publisher: service %s lists its own address as a backend", s.Key.Address()))
 			}
 		}
 	}

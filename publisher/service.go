@@ -44,11 +44,11 @@ func newService(sc ServiceConfig, cfg Config) (*service, error) {
 		byBlinded:  map[string]*descState{},
 	}
 	if svc.perBackend <= 0 {
-		svc.perBackend = 2
+		svc.perBackend = DefaultIntroPointsPerBackend
 	}
 	seen := map[string]bool{}
 	for _, bc := range sc.Backends {
-		pub, err := hsv3.DecodeAddress(bc.Address)
+		pub, err := CheckBackend(sc.Key.PublicKey(), bc.Address)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: backend %q: %w", svc.addr, bc.Address, err)
 		}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/obcluster/obcluster/cmd/internal/config"
+	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/obcluster/obcluster/cmd/internal/config"
+	"github.com/obcluster/obcluster/obhost/config"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {

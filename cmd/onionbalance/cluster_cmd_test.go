@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/obcluster/obcluster/cmd/internal/config"
+	"github.com/obcluster/obcluster/obhost"
+	"github.com/obcluster/obcluster/publisher"
+	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
 )
 
@@ -26,12 +26,12 @@ func TestClusterInitStoresConfigAndSealedKey(t *testing.T) {
 	}
 	assertNoKeyMaterial(t, "cluster init output", out+errOut, f.master)
 
-	cc, err := parseClusterConfig([]byte(f.get(t, keys.Config())))
+	cc, err := obhost.ParseClusterConfig([]byte(f.get(t, keys.Config())))
 	if err != nil {
 		t.Fatalf("stored config: %v", err)
 	}
 	if len(cc.Services) != 1 || cc.Services[0].Address != f.master.Address() || len(cc.Services[0].Instances) != 2 ||
-		cc.Services[0].Instances[0].Address != f.backends[0] || cc.Services[0].IntroPointsPerBackend != config.DefaultIntroPointsPerBackend {
+		cc.Services[0].Instances[0].Address != f.backends[0] || cc.Services[0].IntroPointsPerBackend != publisher.DefaultIntroPointsPerBackend {
 		t.Errorf("stored config = %+v", cc)
 	}
 	raw := f.get(t, keys.Config())
@@ -53,7 +53,7 @@ func TestClusterInitStoresConfigAndSealedKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := parseServiceKey(f.master.Address(), opened)
+	k, err := hsv3.ParseIdentityKey(opened)
 	if err != nil || k.Address() != f.master.Address() {
 		t.Fatalf("opened key: %v", err)
 	}
@@ -95,7 +95,7 @@ func TestClusterSetConfig(t *testing.T) {
 	if strings.Contains(out, "master key") {
 		t.Errorf("set-config stored a key again: %q", out)
 	}
-	cc, err := parseClusterConfig([]byte(f.get(t, keys.Config())))
+	cc, err := obhost.ParseClusterConfig([]byte(f.get(t, keys.Config())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,91 +136,17 @@ func TestClusterInitKEKFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	getenv := func(k string) string {
-		if k == envKEK {
+		if k == obhost.EnvKEK {
 			return string(kekText)
 		}
 		return ""
 	}
 	if code, _, errOut := runCLIEnv(t, getenv, "cluster", "init", "-c", f.config); code != exitOK {
-		t.Fatalf("init with $%s: %q", envKEK, errOut)
+		t.Fatalf("init with $%s: %q", obhost.EnvKEK, errOut)
 	}
 	kek, _ := store.ParseKEK(string(kekText))
 	id, err := store.SealedKEKID([]byte(f.get(t, keys.ServiceKey(f.master.Address()))))
 	if err != nil || id != kek.ID() {
 		t.Errorf("sealed with %q (%v), want %q", id, err, kek.ID())
-	}
-}
-
-func TestParseClusterConfigRejects(t *testing.T) {
-	svc, b := newOnionAddress(t), newOnionAddress(t)
-	good := clusterConfig{Version: 1, Services: []clusterService{{Address: svc, IntroPointsPerBackend: 2,
-		Instances: []clusterInstance{{Address: b}}}}}
-	data, err := good.encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := parseClusterConfig(data); err != nil {
-		t.Fatalf("good config: %v", err)
-	}
-	mutate := func(f func(*clusterConfig)) []byte {
-		var c clusterConfig
-		json.Unmarshal(data, &c)
-		f(&c)
-		out, _ := json.Marshal(c)
-		return out
-	}
-	for name, in := range map[string][]byte{
-		"unknown field": []byte(strings.Replace(string(data), `"version"`, `"key": "x", "version"`, 1)),
-		"version":       mutate(func(c *clusterConfig) { c.Version = 2 }),
-		"no services":   mutate(func(c *clusterConfig) { c.Services = nil }),
-		"duplicate":     mutate(func(c *clusterConfig) { c.Services = append(c.Services, c.Services[0]) }),
-		"bad address":   mutate(func(c *clusterConfig) { c.Services[0].Address = "nope" }),
-		"own address":   mutate(func(c *clusterConfig) { c.Services[0].Instances[0].Address = svc }),
-		"no instances":  mutate(func(c *clusterConfig) { c.Services[0].Instances = nil }),
-		"intro points":  mutate(func(c *clusterConfig) { c.Services[0].IntroPointsPerBackend = 21 }),
-		"not json":      []byte("services: []"),
-	} {
-		if _, err := parseClusterConfig(in); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-}
-
-func TestNewSealerSources(t *testing.T) {
-	dir := t.TempDir()
-	kekFile := filepath.Join(dir, "kek")
-	k, _ := store.GenerateKEK()
-	if err := store.WriteKEKFile(kekFile, k); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := newSealer(config.Cluster{}, noEnv, false); err == nil {
-		t.Error("no KEK and no opt-in: accepted")
-	}
-	s, err := newSealer(config.Cluster{KeyEncryptionKeyFile: kekFile}, noEnv, false)
-	if err != nil || s.KEKID() != k.ID() {
-		t.Errorf("file: %v, id %q", err, s.KEKID())
-	}
-	s, err = newSealer(config.Cluster{}, noEnv, true)
-	if err != nil || !s.Plaintext() {
-		t.Errorf("opt-in: %v", err)
-	}
-	// With a KEK, the opt-in only lets existing plaintext keys be read.
-	s, err = newSealer(config.Cluster{KeyEncryptionKeyFile: kekFile, AllowPlaintextKeys: true}, noEnv, false)
-	if err != nil || s.Plaintext() {
-		t.Fatalf("KEK with opt-in: %v", err)
-	}
-	secret, err := s.Open("/k", []byte("obplain:v1:aGk="))
-	if err != nil || string(secret) != "hi" {
-		t.Errorf("open plaintext: %q %v", secret, err)
-	}
-	if err := os.Chmod(kekFile, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := newSealer(config.Cluster{KeyEncryptionKeyFile: kekFile}, noEnv, false); err == nil || !strings.Contains(err.Error(), "too open") {
-		t.Errorf("world-readable KEK file: %v", err)
-	}
-	bad := func(string) string { return "short" }
-	if _, err := newSealer(config.Cluster{}, bad, false); err == nil || !strings.Contains(err.Error(), envKEK) {
-		t.Errorf("bad $%s: %v", envKEK, err)
 	}
 }

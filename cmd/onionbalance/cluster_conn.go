@@ -13,13 +13,10 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/obcluster/obcluster/cmd/internal/config"
+	"github.com/obcluster/obcluster/obhost"
+	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/store"
 )
-
-// endpointsFile is written in the data directory by a daemon running the embedded etcd, so that the
-// operator commands of the same host find it.
-const endpointsFile = "etcd-endpoints"
 
 // opFlags are the flags every operator command shares: where the config is and how to reach etcd.
 type opFlags struct {
@@ -86,9 +83,9 @@ func (o *opFlags) connect(ctx context.Context, cfg *config.Config) (*clientv3.Cl
 	if err != nil {
 		return nil, store.Keys{}, fmt.Errorf("cluster.etcd.prefix: %w", err)
 	}
-	cc := etcdClientConfig(cfg)
+	cc := obhost.EtcdClientConfig(cfg)
 	if len(cc.Endpoints) == 0 {
-		path := filepath.Join(cfg.DataDir, endpointsFile)
+		path := filepath.Join(cfg.DataDir, obhost.EndpointsFile)
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, store.Keys{}, fmt.Errorf("no etcd endpoints: give --etcd-endpoints or cluster.etcd.endpoints "+
@@ -101,17 +98,6 @@ func (o *opFlags) connect(ctx context.Context, cfg *config.Config) (*clientv3.Cl
 		return nil, store.Keys{}, err
 	}
 	return cli, keys, nil
-}
-
-// etcdClientConfig is the client side of the cluster section.
-func etcdClientConfig(cfg *config.Config) store.ClientConfig {
-	cc := store.DefaultClientConfig()
-	cc.Endpoints = cfg.Cluster.Etcd.Endpoints
-	cc.CAFile, cc.CertFile, cc.KeyFile = cfg.Cluster.Etcd.CAFile, cfg.Cluster.Etcd.CertFile, cfg.Cluster.Etcd.KeyFile
-	cc.Username, cc.PasswordFile = cfg.Cluster.Etcd.Username, cfg.Cluster.Etcd.PasswordFile
-	cc.AllowInsecurePassword = cfg.Cluster.Etcd.AllowInsecurePassword
-	cc.RequestTimeout = cfg.Cluster.Etcd.RequestTimeout.D()
-	return cc
 }
 
 // operatorName says who ran a command (user@host), for records and logs.

@@ -13,6 +13,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/obhost"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 )
@@ -213,7 +215,7 @@ func (d drill) run(ctx context.Context, pause time.Duration) (drillReport, error
 // laterPublish returns a publish record written under an epoch after epoch, if any.
 func (d drill) laterPublish(ctx context.Context, epoch int64) (record.Publish, bool) {
 	st := store.New(d.kv, d.keys, nil, d.timeout)
-	svcs, err := storedServices(ctx, d.kv, d.keys, d.timeout)
+	svcs, err := obhost.StoredServices(ctx, d.kv, d.keys, d.timeout)
 	if err != nil {
 		return record.Publish{}, false
 	}
@@ -264,4 +266,18 @@ func checkOnionbalancePID(pid int) error {
 		return fmt.Errorf("pid %d runs %q, not onionbalance", pid, argv0)
 	}
 	return nil
+}
+
+// leaderStatus names one candidate of the election and its epoch (the create revision of its key).
+type leaderStatus = cluster.Candidate
+
+// currentLeader returns the leader, or nil when nobody leads.
+func currentLeader(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration) (*leaderStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cands, err := cluster.Candidates(ctx, kv, keys)
+	if err != nil || len(cands) == 0 {
+		return nil, err
+	}
+	return &cands[0], nil
 }

@@ -12,7 +12,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/obcluster/obcluster/cmd/internal/config"
+	"github.com/obcluster/obcluster/cmd/internal/buildinfo"
+	"github.com/obcluster/obcluster/obhost"
+	"github.com/obcluster/obcluster/obhost/config"
 )
 
 func runDaemon(ctx context.Context, args []string, e env) int {
@@ -58,7 +60,10 @@ func runDaemon(ctx context.Context, args []string, e env) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	d, err := startDaemon(ctx, cfg, f.controlCandidates(cfg), log, e.getenv)
+	dc := obhost.DefaultConfig()
+	dc.File, dc.TorControls, dc.Version = cfg, f.controlCandidates(cfg), buildinfo.Version()
+	dc.Getenv, dc.Logger = e.getenv, log
+	d, err := obhost.Start(ctx, dc)
 	if err != nil {
 		log.Error("start-up failed", "error", err)
 		fmt.Fprintln(e.stderr, "onionbalance:", err)
@@ -68,12 +73,12 @@ func runDaemon(ctx context.Context, args []string, e env) int {
 		select {
 		case <-ctx.Done():
 			log.Info("shutting down")
-			d.stop()
+			d.Stop()
 			log.Info("stopped")
 			return exitOK
-		case err := <-d.failed:
+		case err := <-d.Failed():
 			log.Error("stopping after a fatal error", "error", err)
-			d.stop()
+			d.Stop()
 			return exitError
 		case <-hup:
 			next, err := load()
@@ -82,7 +87,7 @@ func runDaemon(ctx context.Context, args []string, e env) int {
 				continue
 			}
 			log.SetLevel(logLevel(next.Log.Level))
-			if err := d.reload(ctx, next); err != nil && !errors.Is(err, context.Canceled) {
+			if err := d.Reload(ctx, next); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error("reload failed; keeping the running configuration", "error", err)
 			}
 		}

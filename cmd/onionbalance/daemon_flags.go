@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/obcluster/obcluster/cmd/internal/config"
+	"github.com/obcluster/obcluster/obhost/config"
 )
 
 // daemonFlags are the daemon's command-line flags: the Python tool's, plus overrides of config keys.

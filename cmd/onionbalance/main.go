@@ -1,5 +1,8 @@
 // Command onionbalance balances the clients of Tor v3 onion services over many backend onion services,
 // alone or as a highly available cluster on etcd. Run "onionbalance --help" for the commands.
+//
+// This package holds the flags, the commands and their printing; the running daemon and the logic of
+// the operator commands are in package obhost.
 package main
 
 import (

@@ -20,6 +20,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/obcluster/obcluster/obhost"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl/torctltest"
 )
@@ -109,7 +110,7 @@ func startSingleHost(t *testing.T, dataDirMode os.FileMode) *singleHost {
 	t.Cleanup(func() { h.stop() })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(h.dataDir, endpointsFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(h.dataDir, obhost.EndpointsFile)); err == nil {
 			return h
 		}
 		select {
@@ -118,7 +119,7 @@ func startSingleHost(t *testing.T, dataDirMode os.FileMode) *singleHost {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 30s; log:\n%s", endpointsFile, h.log)
+			t.Fatalf("no %s after 30s; log:\n%s", obhost.EndpointsFile, h.log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

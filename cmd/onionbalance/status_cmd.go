@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/obcluster/obcluster/obhost"
 )
 
 // runStatus prints the cluster's state as etcd holds it: leader, nodes, services, backends and the
@@ -32,7 +34,7 @@ func runStatus(ctx context.Context, args []string, e env) int {
 		return fail(e, "status", err)
 	}
 	defer cli.Close()
-	st, err := gatherStatus(ctx, cli, keys, cfg.Cluster.Etcd.RequestTimeout.D(), time.Now())
+	st, err := obhost.GatherStatus(ctx, cli, keys, cfg.Cluster.Etcd.RequestTimeout.D(), time.Now())
 	if err != nil {
 		return fail(e, "status", err)
 	}
@@ -49,7 +51,7 @@ func runStatus(ctx context.Context, args []string, e env) int {
 }
 
 // writeStatusText renders the status as tables.
-func writeStatusText(w io.Writer, st *clusterStatus) {
+func writeStatusText(w io.Writer, st *obhost.ClusterStatus) {
 	if st.Leader != nil {
 		fmt.Fprintf(w, "Leader:   %s (epoch %d)\n", st.Leader.Name, st.Leader.Epoch)
 	} else {
@@ -80,7 +82,7 @@ func writeStatusText(w io.Writer, st *clusterStatus) {
 		fmt.Fprintln(w)
 		key := s.Key
 		switch s.Key {
-		case keyFromConfigFile:
+		case obhost.KeyFromConfigFile:
 			key = "not in etcd: read from the node's config file"
 		case "missing":
 			key = "MISSING from etcd, which lists the service"
@@ -134,7 +136,7 @@ func writeStatusText(w io.Writer, st *clusterStatus) {
 }
 
 // backendNames lists the backends of one HSDir's descriptor by configured name (address when unnamed).
-func backendNames(all []backendStatus, addrs []string) string {
+func backendNames(all []obhost.BackendStatus, addrs []string) string {
 	if len(addrs) == 0 {
 		return "-"
 	}

@@ -10,6 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/obcluster/obcluster/obhost"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
@@ -46,7 +47,7 @@ func TestStatusReportsClusterWithoutKeys(t *testing.T) {
 		t.Fatalf("status --json: code %d, stderr %q", code, errOut)
 	}
 	assertNoKeyMaterial(t, "status --json", out, f.master)
-	var got clusterStatus
+	var got obhost.ClusterStatus
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
@@ -155,7 +156,7 @@ func TestStatusRoleAndKeySource(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := gatherStatus(ctx, cli, keys, time.Second, now)
+	got, err := obhost.GatherStatus(ctx, cli, keys, time.Second, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +181,8 @@ func TestStatusRoleAndKeySource(t *testing.T) {
 	for _, s := range got.Services {
 		keySource[s.Address] = s.Key
 	}
-	if keySource[fromFile] != keyFromConfigFile || keySource[listed] != "missing" {
-		t.Errorf("key sources %v, want %s: %q and %s: missing", keySource, fromFile, keyFromConfigFile, listed)
+	if keySource[fromFile] != obhost.KeyFromConfigFile || keySource[listed] != "missing" {
+		t.Errorf("key sources %v, want %s: %q and %s: missing", keySource, fromFile, obhost.KeyFromConfigFile, listed)
 	}
 
 	var out strings.Builder

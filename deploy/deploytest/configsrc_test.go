@@ -11,10 +11,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/obcluster/obcluster/obhost/config"
 )
 
-// The config package is internal to cmd/, so this package cannot import it: it reads its source
-// instead. configSource is what the tests need from it.
+// The config package (obhost/config): its keys and Env* constants are read from its source, its
+// defaults from config.Default. configSource is what the tests need from it.
 type configSource struct {
 	keys     []srcKey          // every leaf key of the config file
 	defaults map[string]string // yaml path -> default as written in the docs ("2m0s" for durations)
@@ -30,7 +32,7 @@ type srcKey struct {
 
 func parseConfigSource(t *testing.T) configSource {
 	t.Helper()
-	dir := repoFile(t, "cmd/internal/config")
+	dir := repoFile(t, "obhost/config")
 	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +40,6 @@ func parseConfigSource(t *testing.T) configSource {
 	fset := token.NewFileSet()
 	structs := map[string]*ast.StructType{}
 	consts := map[string]ast.Expr{}
-	var applyDefaults *ast.FuncDecl
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
@@ -66,15 +67,11 @@ func parseConfigSource(t *testing.T) configSource {
 						}
 					}
 				}
-			case *ast.FuncDecl:
-				if d.Name.Name == "applyDefaults" {
-					applyDefaults = d
-				}
 			}
 		}
 	}
-	if structs["Config"] == nil || applyDefaults == nil {
-		t.Fatal("cmd/internal/config: no Config struct or applyDefaults function")
+	if structs["Config"] == nil {
+		t.Fatal("obhost/config: no Config struct")
 	}
 	src := configSource{defaults: map[string]string{}, env: map[string]string{}}
 	var walk func(st *ast.StructType, path, goPath string)
@@ -124,26 +121,29 @@ func parseConfigSource(t *testing.T) configSource {
 			byGo[k.goPath] = k
 		}
 	}
-	// applyDefaults is a list of `if c.X.Y == zero { c.X.Y = value }`.
-	for _, stmt := range applyDefaults.Body.List {
-		is, ok := stmt.(*ast.IfStmt)
-		if !ok || len(is.Body.List) != 1 {
+	// The defaults are what config.Default fills in (from the packages' DefaultConfig), read by
+	// reflection. The node name defaults to the host name, which the docs say in words.
+	def := reflect.ValueOf(config.Default()).Elem()
+	for _, k := range src.keys {
+		if k.goPath == "" || k.path == "cluster.node-name" {
 			continue
 		}
-		as, ok := is.Body.List[0].(*ast.AssignStmt)
-		if !ok || len(as.Lhs) != 1 || len(as.Rhs) != 1 {
+		v := def.FieldByName(strings.Split(k.goPath, ".")[0])
+		for _, f := range strings.Split(k.goPath, ".")[1:] {
+			v = v.FieldByName(f)
+		}
+		if !v.IsValid() {
+			t.Fatalf("config key %s: no field %s in config.Config", k.path, k.goPath)
+		}
+		if v.IsZero() {
 			continue
 		}
-		gp := strings.TrimPrefix(selectorPath(as.Lhs[0]), "c.")
-		k, ok := byGo[gp]
-		if !ok {
-			t.Fatalf("applyDefaults sets %s, which is no config key", gp)
+		switch x := v.Interface().(type) {
+		case config.Duration:
+			src.defaults[k.path] = x.D().String()
+		default:
+			src.defaults[k.path] = fmt.Sprint(x)
 		}
-		v, err := evalConst(as.Rhs[0], consts)
-		if err != nil {
-			t.Fatalf("applyDefaults, default of %s: %v", k.path, err)
-		}
-		src.defaults[k.path] = v
 	}
 	for name, e := range consts {
 		if strings.HasPrefix(name, "Env") {
@@ -173,67 +173,6 @@ func selectorPath(e ast.Expr) string {
 		return selectorPath(x.X) + "." + x.Sel.Name
 	}
 	return ""
-}
-
-// evalConst evaluates the constant expressions applyDefaults uses: literals, named constants,
-// conversions such as Duration(x), time units and products. Durations come out as time.Duration
-// strings.
-func evalConst(e ast.Expr, consts map[string]ast.Expr) (string, error) {
-	v, isDur, err := eval(e, consts)
-	if err != nil {
-		return "", err
-	}
-	if isDur {
-		return time.Duration(v.(int64)).String(), nil
-	}
-	return fmt.Sprint(v), nil
-}
-
-func eval(e ast.Expr, consts map[string]ast.Expr) (any, bool, error) {
-	switch x := e.(type) {
-	case *ast.BasicLit:
-		switch x.Kind {
-		case token.INT:
-			n, err := strconv.ParseInt(x.Value, 0, 64)
-			return n, false, err
-		case token.STRING:
-			s, err := strconv.Unquote(x.Value)
-			return s, false, err
-		}
-	case *ast.Ident:
-		if c, ok := consts[x.Name]; ok {
-			return eval(c, consts)
-		}
-	case *ast.SelectorExpr:
-		units := map[string]time.Duration{"time.Nanosecond": time.Nanosecond, "time.Millisecond": time.Millisecond,
-			"time.Second": time.Second, "time.Minute": time.Minute, "time.Hour": time.Hour}
-		if d, ok := units[selectorPath(x)]; ok {
-			return int64(d), true, nil
-		}
-	case *ast.CallExpr: // a conversion such as Duration(DefaultSessionTTL)
-		if len(x.Args) == 1 {
-			return eval(x.Args[0], consts)
-		}
-	case *ast.ParenExpr:
-		return eval(x.X, consts)
-	case *ast.BinaryExpr:
-		if x.Op == token.MUL {
-			a, da, err := eval(x.X, consts)
-			if err != nil {
-				return nil, false, err
-			}
-			b, db, err := eval(x.Y, consts)
-			if err != nil {
-				return nil, false, err
-			}
-			ai, ok1 := a.(int64)
-			bi, ok2 := b.(int64)
-			if ok1 && ok2 {
-				return ai * bi, da || db, nil
-			}
-		}
-	}
-	return nil, false, fmt.Errorf("cannot evaluate %T at %v", e, e.Pos())
 }
 
 func TestConfigSourceParser(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package obhost
 
 import (
 	"context"
@@ -26,15 +26,15 @@ type etcdServices struct {
 	rev  int64                        // mod revision of the configuration applied last
 }
 
-func newEtcdServices(st *store.Store, log hclog.Logger) *etcdServices {
-	return &etcdServices{st: st, log: log, timeout: 30 * time.Second, keys: map[string]*hsv3.IdentityKey{}}
+func newEtcdServices(st *store.Store, log hclog.Logger, timeout time.Duration) *etcdServices {
+	return &etcdServices{st: st, log: log, timeout: timeout, keys: map[string]*hsv3.IdentityKey{}}
 }
 
 // load reads the configuration and the keys it names, for the start of the daemon.
 func (s *etcdServices) load(ctx context.Context) ([]publisher.ServiceConfig, error) {
 	data, rev, err := s.st.Config(ctx)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%s: %w", s.st.Keys().Config(), errNoClusterConfig)
+		return nil, fmt.Errorf("%s: %w", s.st.Keys().Config(), ErrNoClusterConfig)
 	}
 	if err != nil {
 		return nil, err
@@ -50,7 +50,7 @@ func (s *etcdServices) load(ctx context.Context) ([]publisher.ServiceConfig, err
 // build parses and authenticates a configuration and opens the master keys it needs that are not open
 // yet.
 func (s *etcdServices) build(ctx context.Context, data []byte) ([]publisher.ServiceConfig, error) {
-	cc, err := parseClusterConfig(data)
+	cc, err := ParseClusterConfig(data)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (s *etcdServices) apply(ctx context.Context, data []byte, rev int64, m *pub
 	return nil
 }
 
-// configUpdate extracts the state of key from a watch update: its latest value, or deleted when the
+// keyUpdate extracts the state of key from a watch update: its latest value, or deleted when the
 // update says it is gone. Both are zero when the update does not concern key.
 func keyUpdate(u store.Update, key string) (kv *mvccpb.KeyValue, deleted bool) {
 	if u.Reset {

@@ -1,4 +1,4 @@
-package main
+package obhost
 
 import (
 	"context"
@@ -19,8 +19,8 @@ import (
 // key rewrites <prefix>/config. No node may take the changed backend list, at start or live.
 func TestClusterConfigTamperingRefused(t *testing.T) {
 	f := newClusterFixture(t, 2)
-	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "init", "-c", f.config); code != exitOK {
-		t.Fatalf("init: %q", errOut)
+	if err := f.push(t, PushInit, false); err != nil {
+		t.Fatalf("init: %v", err)
 	}
 	keys := defaultKeys(t)
 	cli := storetest.NewClient(t, f.endpoints...)
@@ -30,7 +30,7 @@ func TestClusterConfigTamperingRefused(t *testing.T) {
 	}
 	sealer, _ := store.NewSealer(kek)
 	st := store.New(cli, keys, sealer, time.Second)
-	es := newEtcdServices(st, hclog.NewNullLogger())
+	es := newEtcdServices(st, hclog.NewNullLogger(), time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	services, err := es.load(ctx)
@@ -76,7 +76,7 @@ func TestClusterConfigTamperingRefused(t *testing.T) {
 		if _, err := cli.Put(ctx, keys.Config(), value); err != nil {
 			t.Fatal(err)
 		}
-		fresh := newEtcdServices(st, hclog.NewNullLogger())
+		fresh := newEtcdServices(st, hclog.NewNullLogger(), time.Second)
 		if got, err := fresh.load(ctx); err == nil {
 			t.Errorf("%s: a starting node accepted the config: %d backends", name, len(got[0].Backends))
 		} else if !strings.Contains(err.Error(), keys.Config()) {
@@ -138,19 +138,18 @@ func TestClusterConfigPlaintextOptIn(t *testing.T) {
 	f := newClusterFixture(t, 1)
 	keys := defaultKeys(t)
 	f.writeConfig(t, f.backends, false)
-	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "init", "--allow-plaintext-keys", "-c", f.config); code != exitOK {
-		t.Fatalf("init --allow-plaintext-keys: %q", errOut)
+	if err := f.push(t, PushInit, true); err != nil {
+		t.Fatalf("init --allow-plaintext-keys: %v", err)
 	}
 	if v := f.get(t, keys.Config()); strings.Contains(v, `"mac"`) {
 		t.Fatalf("a config stored without a KEK has a MAC: %s", v)
 	}
-	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "set-config", "-c", f.config); code != exitError ||
-		!strings.Contains(errOut, "no key-encryption key") {
-		t.Errorf("set-config without KEK or opt-in: code %d, stderr %q", code, errOut)
+	if err := f.push(t, PushSet, false); err == nil || !strings.Contains(err.Error(), "no key-encryption key") {
+		t.Errorf("set-config without KEK or opt-in: %v", err)
 	}
 	cli := storetest.NewClient(t, f.endpoints...)
 	ctx := context.Background()
-	plain := newEtcdServices(store.New(cli, keys, store.NewPlaintextSealer(), time.Second), hclog.NewNullLogger())
+	plain := newEtcdServices(store.New(cli, keys, store.NewPlaintextSealer(), time.Second), hclog.NewNullLogger(), time.Second)
 	if _, err := plain.load(ctx); err != nil {
 		t.Errorf("plaintext node: %v", err)
 	}
@@ -159,15 +158,15 @@ func TestClusterConfigPlaintextOptIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	sealer, _ := store.NewSealer(kek)
-	withKEK := newEtcdServices(store.New(cli, keys, sealer, time.Second), hclog.NewNullLogger())
+	withKEK := newEtcdServices(store.New(cli, keys, sealer, time.Second), hclog.NewNullLogger(), time.Second)
 	if _, err := withKEK.load(ctx); err == nil || !strings.Contains(err.Error(), "cluster set-config") {
 		t.Errorf("node with a KEK loaded an unauthenticated config: %v", err)
 	}
 	// set-config with the KEK stores it authenticated (the master key stays in plaintext, so the node
 	// still needs the opt-in to read that).
 	f.writeConfig(t, f.backends, true)
-	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "set-config", "-c", f.config); code != exitOK {
-		t.Fatalf("set-config with the KEK: %q", errOut)
+	if err := f.push(t, PushSet, false); err != nil {
+		t.Fatalf("set-config with the KEK: %v", err)
 	}
 	if v := f.get(t, keys.Config()); !strings.Contains(v, `"mac": "obmac:v1:`+kek.ID()+":") {
 		t.Errorf("set-config with the KEK stored no MAC: %s", v)

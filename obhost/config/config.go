@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/store"
 )
 
@@ -118,19 +119,13 @@ type Metrics struct {
 	Listen string `yaml:"listen"`
 }
 
-// Defaults used when the file leaves a setting empty.
+// Defaults of the settings that belong to no other package. The timings and limits of the parts
+// (election, etcd client, publisher) default to their packages' DefaultConfig: see applyDefaults.
 const (
-	DefaultDataDir               = "/var/lib/onionbalance"
-	DefaultEtcdPrefix            = "/onionbalance"
-	DefaultSessionTTL            = 10 * time.Second
-	MinSessionTTL                = cluster.MinTTL
-	DefaultRequestTimeout        = 5 * time.Second
-	DefaultFetchInterval         = 2 * time.Minute
-	DefaultRefreshInterval       = time.Hour
-	DefaultBackendTimeout        = time.Hour
-	DefaultIntroPointsPerBackend = 2
-	DefaultMaxBackends           = 60
-	DefaultLogLevel              = "info"
+	DefaultDataDir    = "/var/lib/onionbalance"
+	DefaultEtcdPrefix = store.DefaultPrefix
+	MinSessionTTL     = cluster.MinTTL
+	DefaultLogLevel   = "info"
 )
 
 // Default returns a Config with every default filled in and no services.
@@ -140,7 +135,10 @@ func Default() *Config {
 	return c
 }
 
+// applyDefaults fills in what the file left empty: the parts' settings from their packages'
+// DefaultConfig, one source for the file and for code that runs the parts without a file.
 func (c *Config) applyDefaults() {
+	pub, el, etcd := publisher.DefaultConfig(), cluster.DefaultConfig(""), store.DefaultClientConfig()
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
@@ -148,25 +146,25 @@ func (c *Config) applyDefaults() {
 		c.Cluster.Etcd.Prefix = DefaultEtcdPrefix
 	}
 	if c.Cluster.SessionTTL == 0 {
-		c.Cluster.SessionTTL = Duration(DefaultSessionTTL)
+		c.Cluster.SessionTTL = Duration(el.TTL)
 	}
 	if c.Cluster.Etcd.RequestTimeout == 0 {
-		c.Cluster.Etcd.RequestTimeout = Duration(DefaultRequestTimeout)
+		c.Cluster.Etcd.RequestTimeout = Duration(etcd.RequestTimeout)
 	}
 	if c.Publish.FetchInterval == 0 {
-		c.Publish.FetchInterval = Duration(DefaultFetchInterval)
+		c.Publish.FetchInterval = Duration(pub.FetchInterval)
 	}
 	if c.Publish.RefreshInterval == 0 {
-		c.Publish.RefreshInterval = Duration(DefaultRefreshInterval)
+		c.Publish.RefreshInterval = Duration(pub.Timing.Refresh)
 	}
 	if c.Publish.BackendTimeout == 0 {
-		c.Publish.BackendTimeout = Duration(DefaultBackendTimeout)
+		c.Publish.BackendTimeout = Duration(pub.Liveness.Timeout)
 	}
 	if c.Publish.IntroPointsPerBackend == 0 {
-		c.Publish.IntroPointsPerBackend = DefaultIntroPointsPerBackend
+		c.Publish.IntroPointsPerBackend = publisher.DefaultIntroPointsPerBackend
 	}
 	if c.Publish.MaxBackends == 0 {
-		c.Publish.MaxBackends = DefaultMaxBackends
+		c.Publish.MaxBackends = pub.MaxBackends
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel

@@ -1,4 +1,4 @@
-package main
+package obhost
 
 import (
 	"context"
@@ -133,7 +133,7 @@ func newEtcdLatency() *prometheus.HistogramVec {
 }
 
 // serveMetrics serves /metrics from a private registry on addr.
-func serveMetrics(ctx context.Context, d *daemon, addr string, reg *prometheus.Registry, log hclog.Logger) error {
+func serveMetrics(ctx context.Context, d *Daemon, addr string, reg *prometheus.Registry, log hclog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics.listen %s: %w", addr, err)

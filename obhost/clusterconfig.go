@@ -1,4 +1,4 @@
-package main
+package obhost
 
 import (
 	"bytes"
@@ -8,25 +8,25 @@ import (
 	"strings"
 	"time"
 
-	"github.com/obcluster/obcluster/cmd/internal/config"
+	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
 )
 
-// clusterConfigVersion is the format version of the JSON at <prefix>/config.
-const clusterConfigVersion = 1
+// ClusterConfigVersion is the format version of the JSON at <prefix>/config.
+const ClusterConfigVersion = 1
 
-// envKEK names the environment variable that may hold the key-encryption key (64 hex digits or
+// EnvKEK names the environment variable that may hold the key-encryption key (64 hex digits or
 // base64) when cluster.key-encryption-key-file is not set.
-const envKEK = "ONIONBALANCE_KEK"
+const EnvKEK = "ONIONBALANCE_KEK"
 
-// clusterConfig is the services configuration a cluster keeps in etcd at <prefix>/config: the source
+// ClusterConfig is the services configuration a cluster keeps in etcd at <prefix>/config: the source
 // of truth for every node whose config file has no services. Services are named by their onion
 // address; their master keys are stored sealed beside it (<prefix>/services/<addr>/key), never in it.
-type clusterConfig struct {
+type ClusterConfig struct {
 	Version   int              `json:"version"`
-	Services  []clusterService `json:"services"`
+	Services  []ClusterService `json:"services"`
 	UpdatedAt time.Time        `json:"updated_at"`
 	UpdatedBy string           `json:"updated_by,omitempty"`
 	// MAC authenticates the rest (see authenticate): "obmac:v1:<kek-id>:...", empty only when written
@@ -34,44 +34,44 @@ type clusterConfig struct {
 	MAC string `json:"mac,omitempty"`
 }
 
-// clusterService is one public address and its backends.
-type clusterService struct {
+// ClusterService is one public address and its backends.
+type ClusterService struct {
 	// Address is the service's onion address without ".onion".
 	Address string `json:"address"`
 	// IntroPointsPerBackend is the fair share of intro points per live backend.
 	IntroPointsPerBackend int               `json:"intro_points_per_backend"`
-	Instances             []clusterInstance `json:"instances"`
+	Instances             []ClusterInstance `json:"instances"`
 }
 
-// clusterInstance is one backend.
-type clusterInstance struct {
+// ClusterInstance is one backend.
+type ClusterInstance struct {
 	Address string `json:"address"` // without ".onion"
 	Name    string `json:"name,omitempty"`
 }
 
-// errNoClusterConfig is returned when etcd holds no services configuration.
-var errNoClusterConfig = errors.New("the cluster has no services configuration (run onionbalance cluster init)")
+// ErrNoClusterConfig is returned when etcd holds no services configuration.
+var ErrNoClusterConfig = errors.New("the cluster has no services configuration (run onionbalance cluster init)")
 
-// clusterConfigFromFile turns a config file's services into the cluster configuration and the
+// ClusterConfigFromFile turns a config file's services into the cluster configuration and the
 // master keys it needs, loading and checking every key file.
-func clusterConfigFromFile(cfg *config.Config, now time.Time, by string) (clusterConfig, map[string]*hsv3.IdentityKey, error) {
-	services, err := servicesFromConfig(cfg)
+func ClusterConfigFromFile(cfg *config.Config, now time.Time, by string) (ClusterConfig, map[string]*hsv3.IdentityKey, error) {
+	services, err := ServicesFromFile(cfg)
 	if err != nil {
-		return clusterConfig{}, nil, err
+		return ClusterConfig{}, nil, err
 	}
-	cc := clusterConfig{Version: clusterConfigVersion, UpdatedAt: now.UTC(), UpdatedBy: by}
+	cc := ClusterConfig{Version: ClusterConfigVersion, UpdatedAt: now.UTC(), UpdatedBy: by}
 	keys := map[string]*hsv3.IdentityKey{}
 	for _, s := range services {
 		addr := s.Key.Address()
-		cs := clusterService{Address: addr, IntroPointsPerBackend: s.IntroPointsPerBackend, Instances: []clusterInstance{}}
+		cs := ClusterService{Address: addr, IntroPointsPerBackend: s.IntroPointsPerBackend, Instances: []ClusterInstance{}}
 		for _, b := range s.Backends {
-			cs.Instances = append(cs.Instances, clusterInstance{Address: bareOnion(b.Address), Name: b.Name})
+			cs.Instances = append(cs.Instances, ClusterInstance{Address: bareOnion(b.Address), Name: b.Name})
 		}
 		cc.Services = append(cc.Services, cs)
 		keys[addr] = s.Key
 	}
 	if err := cc.validate(); err != nil {
-		return clusterConfig{}, nil, err
+		return ClusterConfig{}, nil, err
 	}
 	return cc, keys, nil
 }
@@ -81,32 +81,33 @@ func bareOnion(addr string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(addr)), ".onion")
 }
 
-// parseClusterConfig decodes and checks the JSON stored at <prefix>/config. Unknown fields are
+// ParseClusterConfig decodes and checks the JSON stored at <prefix>/config. Unknown fields are
 // errors, so a config written by a newer version is not half understood.
-func parseClusterConfig(data []byte) (clusterConfig, error) {
-	var cc clusterConfig
+func ParseClusterConfig(data []byte) (ClusterConfig, error) {
+	var cc ClusterConfig
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cc); err != nil {
-		return clusterConfig{}, fmt.Errorf("cluster config: %w", err)
+		return ClusterConfig{}, fmt.Errorf("cluster config: %w", err)
 	}
-	if cc.Version != clusterConfigVersion {
-		return clusterConfig{}, fmt.Errorf("cluster config: version %d, this onionbalance reads version %d", cc.Version, clusterConfigVersion)
+	if cc.Version != ClusterConfigVersion {
+		return ClusterConfig{}, fmt.Errorf("cluster config: version %d, this onionbalance reads version %d", cc.Version, ClusterConfigVersion)
 	}
 	if err := cc.validate(); err != nil {
-		return clusterConfig{}, err
+		return ClusterConfig{}, err
 	}
 	return cc, nil
 }
 
 // validate checks what the publisher will need: addresses that decode, backends, sane limits.
-func (cc clusterConfig) validate() error {
+func (cc ClusterConfig) validate() error {
 	if len(cc.Services) == 0 {
 		return errors.New("cluster config: no services")
 	}
 	seen := map[string]bool{}
 	for i, s := range cc.Services {
-		if _, err := hsv3.DecodeAddress(s.Address); err != nil {
+		svc, err := hsv3.DecodeAddress(s.Address)
+		if err != nil {
 			return fmt.Errorf("cluster config: services[%d].address %q: %w", i, s.Address, err)
 		}
 		if seen[s.Address] {
@@ -120,11 +121,8 @@ func (cc clusterConfig) validate() error {
 			return fmt.Errorf("cluster config: services[%d] (%s) has no instances", i, s.Address)
 		}
 		for j, in := range s.Instances {
-			if _, err := hsv3.DecodeAddress(in.Address); err != nil {
+			if _, err := publisher.CheckBackend(svc, in.Address); err != nil {
 				return fmt.Errorf("cluster config: services[%d].instances[%d].address %q: %w", i, j, in.Address, err)
-			}
-			if in.Address == s.Address {
-				return fmt.Errorf("cluster config: services[%d].instances[%d] is the service's own address", i, j)
 			}
 		}
 	}
@@ -132,20 +130,20 @@ func (cc clusterConfig) validate() error {
 }
 
 // encode returns the JSON stored in etcd: indented, so that etcdctl shows it readably.
-func (cc clusterConfig) encode() ([]byte, error) {
+func (cc ClusterConfig) encode() ([]byte, error) {
 	return json.MarshalIndent(cc, "", "  ")
 }
 
 // macInput returns the bytes the MAC covers: the configuration as encode writes it, without the MAC.
 // A node re-encodes what it parsed, so the MAC covers exactly what it applies.
-func (cc clusterConfig) macInput() ([]byte, error) {
+func (cc ClusterConfig) macInput() ([]byte, error) {
 	cc.MAC = ""
 	return cc.encode()
 }
 
-// encodeAuthenticated returns the JSON to store at keyPath, with a MAC made by sealer (none when the
+// EncodeAuthenticated returns the JSON to store at keyPath, with a MAC made by sealer (none when the
 // sealer has no key-encryption key, under the plaintext opt-in).
-func (cc clusterConfig) encodeAuthenticated(sealer *store.Sealer, keyPath string) ([]byte, error) {
+func (cc ClusterConfig) EncodeAuthenticated(sealer *store.Sealer, keyPath string) ([]byte, error) {
 	in, err := cc.macInput()
 	if err != nil {
 		return nil, err
@@ -156,14 +154,14 @@ func (cc clusterConfig) encodeAuthenticated(sealer *store.Sealer, keyPath string
 	return cc.encode()
 }
 
-// errConfigUnauthenticated explains a refused configuration without a MAC.
-var errConfigUnauthenticated = errors.New("the cluster configuration is not authenticated (written by an older onionbalance " +
+// ErrConfigUnauthenticated explains a refused configuration without a MAC.
+var ErrConfigUnauthenticated = errors.New("the cluster configuration is not authenticated (written by an older onionbalance " +
 	"or without a key-encryption key): run onionbalance cluster set-config with the key-encryption key to store it again " +
 	"(or set cluster.allow-plaintext-keys to accept it unauthenticated)")
 
 // authenticate checks cc's MAC for keyPath with sealer, so that nobody without the key-encryption
 // key can change the services or backends a node balances.
-func (cc clusterConfig) authenticate(sealer *store.Sealer, keyPath string) error {
+func (cc ClusterConfig) authenticate(sealer *store.Sealer, keyPath string) error {
 	if sealer == nil {
 		return errors.New("cluster config: no key-encryption key to authenticate it with")
 	}
@@ -174,7 +172,7 @@ func (cc clusterConfig) authenticate(sealer *store.Sealer, keyPath string) error
 	err = sealer.CheckMAC(keyPath, in, cc.MAC)
 	switch {
 	case errors.Is(err, store.ErrMACMissing):
-		return errConfigUnauthenticated
+		return ErrConfigUnauthenticated
 	case err != nil:
 		return fmt.Errorf("cluster config: %w (changed without the key-encryption key, or authenticated with another one)", err)
 	}
@@ -182,7 +180,7 @@ func (cc clusterConfig) authenticate(sealer *store.Sealer, keyPath string) error
 }
 
 // counts returns the number of services and of instances.
-func (cc clusterConfig) counts() (services, instances int) {
+func (cc ClusterConfig) Counts() (services, instances int) {
 	for _, s := range cc.Services {
 		instances += len(s.Instances)
 	}
@@ -190,7 +188,7 @@ func (cc clusterConfig) counts() (services, instances int) {
 }
 
 // serviceConfigs builds the publisher's services from cc and the opened master keys.
-func (cc clusterConfig) serviceConfigs(keys map[string]*hsv3.IdentityKey) ([]publisher.ServiceConfig, error) {
+func (cc ClusterConfig) serviceConfigs(keys map[string]*hsv3.IdentityKey) ([]publisher.ServiceConfig, error) {
 	out := make([]publisher.ServiceConfig, 0, len(cc.Services))
 	for _, s := range cc.Services {
 		k := keys[s.Address]
@@ -219,11 +217,11 @@ func parseServiceKey(addr string, secret []byte) (*hsv3.IdentityKey, error) {
 	return k, nil
 }
 
-// newSealer returns the sealer for the master keys in etcd. The key-encryption key comes from
+// NewSealer returns the sealer for the master keys in etcd. The key-encryption key comes from
 // cluster.key-encryption-key-file, else from $ONIONBALANCE_KEK. Without a KEK, keys are stored and
 // read in plaintext only when the operator opted in (cluster.allow-plaintext-keys or the command's
 // --allow-plaintext-keys); with a KEK, that opt-in only lets plaintext keys already in etcd be read.
-func newSealer(c config.Cluster, getenv func(string) string, allowPlaintext bool) (*store.Sealer, error) {
+func NewSealer(c config.Cluster, getenv func(string) string, allowPlaintext bool) (*store.Sealer, error) {
 	allowPlaintext = allowPlaintext || c.AllowPlaintextKeys
 	var kek store.KEK
 	switch {
@@ -233,17 +231,17 @@ func newSealer(c config.Cluster, getenv func(string) string, allowPlaintext bool
 			return nil, fmt.Errorf("cluster.key-encryption-key-file: %w", err)
 		}
 		kek = k
-	case getenv(envKEK) != "":
-		k, err := store.ParseKEK(getenv(envKEK))
+	case getenv(EnvKEK) != "":
+		k, err := store.ParseKEK(getenv(EnvKEK))
 		if err != nil {
-			return nil, fmt.Errorf("$%s: %w", envKEK, err)
+			return nil, fmt.Errorf("$%s: %w", EnvKEK, err)
 		}
 		kek = k
 	case allowPlaintext:
 		return store.NewPlaintextSealer(), nil
 	default:
 		return nil, fmt.Errorf("no key-encryption key: set cluster.key-encryption-key-file or $%s "+
-			"(plaintext master keys in etcd need the explicit --allow-plaintext-keys opt-in)", envKEK)
+			"(plaintext master keys in etcd need the explicit --allow-plaintext-keys opt-in)", EnvKEK)
 	}
 	s, err := store.NewSealer(kek)
 	if err != nil {

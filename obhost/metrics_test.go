@@ -1,4 +1,4 @@
-package main
+package obhost
 
 import (
 	"bytes"
@@ -104,7 +104,7 @@ func TestServeMetricsWarnsWhenNotLoopback(t *testing.T) {
 	} {
 		var buf bytes.Buffer
 		log := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
-		d := &daemon{}
+		d := &Daemon{}
 		ctx, cancel := context.WithCancel(context.Background())
 		if err := serveMetrics(ctx, d, tc.addr, prometheus.NewRegistry(), log); err != nil {
 			cancel()

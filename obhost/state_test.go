@@ -1,4 +1,4 @@
-package main
+package obhost
 
 import (
 	"context"
@@ -9,25 +9,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
-// TestStoreStateDeletesRecordsFenced: over a real etcd, the leader's deletes of instance and publish
+// TestFencedStateDeletesRecordsFenced: over a real etcd, the leader's deletes of instance and publish
 // records are fenced by its epoch (a stale epoch deletes nothing), never touch the service's sealed
 // key, and go through however many records there are (etcd allows 128 operations per transaction).
-func TestStoreStateDeletesRecordsFenced(t *testing.T) {
+func TestFencedStateDeletesRecordsFenced(t *testing.T) {
 	eps := storetest.Single(t)
 	cli := storetest.NewClient(t, eps...)
 	keys := defaultKeys(t)
 	st := store.New(cli, keys, nil, 5*time.Second)
 	n := startLiveNode(t, eps, "obhost1")
 	epoch := n.waitLeader(t)
-	ss := &storeState{st: st, el: n.el, latency: newEtcdLatency(), log: hclog.NewNullLogger()}
+	ss := &fencedState{st: st, el: n.el, latency: newEtcdLatency()}
 	ctx := context.Background()
 
 	svc, other := strings.Repeat("a", 56), strings.Repeat("b", 56)

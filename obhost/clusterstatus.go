@@ -1,4 +1,4 @@
-package main
+package obhost
 
 import (
 	"context"
@@ -10,40 +10,35 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 )
 
-// clusterStatus is what `onionbalance status` reports, read from etcd alone: any host that reaches
+// ClusterStatus is what `onionbalance status` reports (its --json output), read from etcd alone: any host that reaches
 // the cluster's etcd can ask, and no node has to be up. Master keys are never read into it: only
 // whether each is stored, and under which key-encryption key id.
-type clusterStatus struct {
+type ClusterStatus struct {
 	Prefix string    `json:"prefix"`
 	At     time.Time `json:"at"`
 	// Leader is the holder of the election key with the lowest create revision; nil when none.
-	Leader *leaderStatus `json:"leader"`
+	Leader *cluster.Candidate `json:"leader"`
 	// Candidates are every node campaigning, leader first.
-	Candidates []leaderStatus `json:"candidates"`
-	Nodes      []nodeStatus   `json:"nodes"`
+	Candidates []cluster.Candidate `json:"candidates"`
+	Nodes      []NodeStatus        `json:"nodes"`
 	// ConfigRevision is the mod revision of <prefix>/config; 0 when the cluster holds none.
 	ConfigRevision int64           `json:"config_revision,omitempty"`
 	ConfigError    string          `json:"config_error,omitempty"`
-	Services       []serviceStatus `json:"services"`
+	Services       []ServiceStatus `json:"services"`
 }
 
-// leaderStatus names one candidate of the election and its epoch (the create revision of its key).
-type leaderStatus struct {
-	Name  string `json:"name"`
-	Epoch int64  `json:"epoch"`
-}
-
-// nodeStatus is one node's heartbeat.
-type nodeStatus struct {
+// NodeStatus is one node's heartbeat.
+type NodeStatus struct {
 	record.Node
 	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
 }
 
-type serviceStatus struct {
+type ServiceStatus struct {
 	Address string `json:"address"`
 	// InConfig is true when the cluster configuration lists the service.
 	InConfig bool `json:"in_config"`
@@ -52,11 +47,11 @@ type serviceStatus struct {
 	// the key from their config file) or "missing" (the cluster configuration lists it).
 	Key         string             `json:"key"`
 	KeyKEKID    string             `json:"key_kek_id,omitempty"`
-	Backends    []backendStatus    `json:"backends"`
-	Descriptors []descriptorStatus `json:"descriptors"`
+	Backends    []BackendStatus    `json:"backends"`
+	Descriptors []DescriptorStatus `json:"descriptors"`
 }
 
-type backendStatus struct {
+type BackendStatus struct {
 	Address    string    `json:"address"`
 	Name       string    `json:"name,omitempty"`
 	InConfig   bool      `json:"in_config"`
@@ -70,7 +65,7 @@ type backendStatus struct {
 	Node               string   `json:"node,omitempty"`
 }
 
-type descriptorStatus struct {
+type DescriptorStatus struct {
 	Slot            string        `json:"slot"` // the blinded key, hex
 	PeriodNum       uint64        `json:"period_num"`
 	PeriodLength    uint64        `json:"period_length"`
@@ -79,10 +74,10 @@ type descriptorStatus struct {
 	Epoch           int64         `json:"epoch"`
 	Node            string        `json:"node,omitempty"`
 	IntroPoints     int           `json:"intro_points"`
-	HSDirs          []hsdirStatus `json:"hsdirs"`
+	HSDirs          []HSDirStatus `json:"hsdirs"`
 }
 
-type hsdirStatus struct {
+type HSDirStatus struct {
 	Fingerprint string    `json:"fingerprint"`
 	Status      string    `json:"status"`
 	Reason      string    `json:"reason,omitempty"`
@@ -91,16 +86,18 @@ type hsdirStatus struct {
 	Backends []string `json:"backends,omitempty"`
 }
 
-// keyFromConfigFile is serviceStatus.Key for a service whose master key is not in etcd and which no
+// KeyFromConfigFile is ServiceStatus.Key for a service whose master key is not in etcd and which no
 // cluster configuration in etcd lists: the nodes publishing it read the key from their config file.
-const keyFromConfigFile = "config-file"
+const KeyFromConfigFile = "config-file"
 
-// gatherStatus reads the cluster's state under keys. Each read is bounded by timeout.
-func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration, now time.Time) (*clusterStatus, error) {
+// GatherStatus reads the cluster's state under keys, for `onionbalance status`. Each read is bounded by timeout.
+func GatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration, now time.Time) (*ClusterStatus, error) {
 	st := store.New(kv, keys, nil, timeout)
-	out := &clusterStatus{Prefix: keys.Prefix(), At: now.UTC(), Candidates: []leaderStatus{}, Nodes: []nodeStatus{}, Services: []serviceStatus{}}
+	out := &ClusterStatus{Prefix: keys.Prefix(), At: now.UTC(), Candidates: []cluster.Candidate{}, Nodes: []NodeStatus{}, Services: []ServiceStatus{}}
 
-	cands, err := electionCandidates(ctx, kv, keys, timeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cands, err := cluster.Candidates(cctx, kv, keys)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -115,10 +112,10 @@ func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 	}
 	for _, n := range nodes {
 		n.Role, n.Epoch = electedRole(n, out.Leader)
-		out.Nodes = append(out.Nodes, nodeStatus{Node: n, HeartbeatAge: now.Sub(n.Heartbeat).Seconds()})
+		out.Nodes = append(out.Nodes, NodeStatus{Node: n, HeartbeatAge: now.Sub(n.Heartbeat).Seconds()})
 	}
 
-	configured := map[string]clusterService{}
+	configured := map[string]ClusterService{}
 	var order []string
 	data, rev, err := st.Config(ctx)
 	switch {
@@ -127,7 +124,7 @@ func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 		return nil, err
 	default:
 		out.ConfigRevision = rev
-		cc, perr := parseClusterConfig(data)
+		cc, perr := ParseClusterConfig(data)
 		if perr != nil {
 			out.ConfigError = perr.Error()
 		}
@@ -136,7 +133,7 @@ func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 			order = append(order, s.Address)
 		}
 	}
-	stored, err := storedServices(ctx, kv, keys, timeout)
+	stored, err := StoredServices(ctx, kv, keys, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -156,51 +153,26 @@ func gatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 	return out, nil
 }
 
-// roleStaleLeader is the role shown for a node whose heartbeat still says leader although the election
+// RoleStaleLeader is the role shown for a node whose heartbeat still says leader although the election
 // has another leader or none: it died or lost etcd, and its heartbeat outlives its leadership by up to
 // the heartbeat's lease.
-const roleStaleLeader = "leader (stale)"
+const RoleStaleLeader = "leader (stale)"
 
 // electedRole is the role and epoch to show for a node: the election keys say who leads, not the
 // heartbeats. The leader's own heartbeat may still say follower for a moment after it won.
-func electedRole(n record.Node, leader *leaderStatus) (string, int64) {
+func electedRole(n record.Node, leader *cluster.Candidate) (string, int64) {
 	switch {
 	case leader != nil && n.Name == leader.Name:
 		return record.RoleLeader, leader.Epoch
 	case n.Role == record.RoleLeader:
-		return roleStaleLeader, n.Epoch
+		return RoleStaleLeader, n.Epoch
 	default:
 		return n.Role, n.Epoch
 	}
 }
 
-// electionCandidates lists the election keys, oldest (the leader) first.
-func electionCandidates(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration) ([]leaderStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	prefix := keys.Election() + "/"
-	resp, err := kv.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
-	if err != nil {
-		return nil, fmt.Errorf("etcd get %s: %w", prefix, err)
-	}
-	out := []leaderStatus{}
-	for _, item := range resp.Kvs {
-		out = append(out, leaderStatus{Name: string(item.Value), Epoch: item.CreateRevision})
-	}
-	return out, nil
-}
-
-// currentLeader returns the leader, or nil when nobody leads.
-func currentLeader(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration) (*leaderStatus, error) {
-	cands, err := electionCandidates(ctx, kv, keys, timeout)
-	if err != nil || len(cands) == 0 {
-		return nil, err
-	}
-	return &cands[0], nil
-}
-
-// storedServices lists the service addresses that have anything stored, reading key names only.
-func storedServices(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration) ([]string, error) {
+// StoredServices lists the service addresses that have anything stored, reading key names only.
+func StoredServices(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp, err := kv.Get(ctx, keys.Services(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
@@ -220,12 +192,12 @@ func storedServices(ctx context.Context, kv clientv3.KV, keys store.Keys, timeou
 	return out, nil
 }
 
-func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr string, cs clusterService, inConfig bool,
-	timeout time.Duration, now time.Time) (serviceStatus, error) {
-	ss := serviceStatus{Address: addr, InConfig: inConfig, Backends: []backendStatus{}, Descriptors: []descriptorStatus{}}
+func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr string, cs ClusterService, inConfig bool,
+	timeout time.Duration, now time.Time) (ServiceStatus, error) {
+	ss := ServiceStatus{Address: addr, InConfig: inConfig, Backends: []BackendStatus{}, Descriptors: []DescriptorStatus{}}
 	ss.Key, ss.KeyKEKID = keyProtection(ctx, kv, st.Keys().ServiceKey(addr), timeout)
 	if ss.Key == "missing" && !inConfig {
-		ss.Key = keyFromConfigFile
+		ss.Key = KeyFromConfigFile
 	}
 
 	recs, err := st.Instances(ctx, addr)
@@ -237,7 +209,7 @@ func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr str
 		byAddr[r.Address] = r
 	}
 	add := func(inst, name string, configured bool) {
-		b := backendStatus{Address: inst, Name: name, InConfig: configured}
+		b := BackendStatus{Address: inst, Name: name, InConfig: configured}
 		if r, ok := byAddr[inst]; ok {
 			age := now.Sub(r.ReceivedAt).Seconds()
 			b.ReceivedAt, b.Age, b.IntroPoints = r.ReceivedAt, &age, len(r.IntroPoints)
@@ -263,10 +235,10 @@ func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr str
 		return ss, err
 	}
 	for slot, p := range pubs {
-		d := descriptorStatus{Slot: slot, PeriodNum: p.PeriodNum, PeriodLength: p.PeriodLength, RevisionCounter: p.RevisionCounter,
-			UploadedAt: p.UploadedAt, Epoch: p.Epoch, Node: p.Node, IntroPoints: len(p.IntroPoints), HSDirs: []hsdirStatus{}}
+		d := DescriptorStatus{Slot: slot, PeriodNum: p.PeriodNum, PeriodLength: p.PeriodLength, RevisionCounter: p.RevisionCounter,
+			UploadedAt: p.UploadedAt, Epoch: p.Epoch, Node: p.Node, IntroPoints: len(p.IntroPoints), HSDirs: []HSDirStatus{}}
 		for fp, r := range p.HSDirs {
-			d.HSDirs = append(d.HSDirs, hsdirStatus{Fingerprint: fp, Status: r.Status, Reason: r.Reason, At: r.At,
+			d.HSDirs = append(d.HSDirs, HSDirStatus{Fingerprint: fp, Status: r.Status, Reason: r.Reason, At: r.At,
 				Backends: p.Backends[fp]})
 		}
 		sort.Slice(d.HSDirs, func(i, j int) bool { return d.HSDirs[i].Fingerprint < d.HSDirs[j].Fingerprint })

@@ -1,8 +1,9 @@
-package main
+package obhost
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -63,56 +64,25 @@ func serveStepDown(ctx context.Context, cli *clientv3.Client, keys store.Keys, n
 	}
 }
 
-// runClusterStepDown asks the leader to hand over gracefully and waits for the next leader.
-func runClusterStepDown(ctx context.Context, args []string, e env) int {
-	var o opFlags
-	var node string
-	fs := newFlagSet("onionbalance cluster step-down", e,
-		"onionbalance cluster step-down [-c config.yaml | --etcd-endpoints URL,...] [--node NAME] [--timeout 30s]")
-	o.register(fs, e.getenv)
-	fs.StringVar(&node, "node", "", "only step down if this node is the leader")
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	const cmd = "cluster step-down"
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	cfg, cli, keys, err := o.open(ctx)
-	if err != nil {
-		return fail(e, cmd, err)
-	}
-	defer cli.Close()
-	res, err := stepDown(ctx, cli, keys, node, cfg.Cluster.Etcd.RequestTimeout.D(), operatorName())
-	if err != nil {
-		return fail(e, cmd, err)
-	}
-	if res.next.Name == res.old.Name {
-		fmt.Fprintf(e.stdout, "%s (epoch %d) stepped down and was elected again (epoch %d) after %v: no other candidate\n",
-			res.old.Name, res.old.Epoch, res.next.Epoch, res.took.Round(time.Millisecond))
-		return exitOK
-	}
-	fmt.Fprintf(e.stdout, "%s (epoch %d) stepped down; %s leads now (epoch %d); hand-over took %v\n",
-		res.old.Name, res.old.Epoch, res.next.Name, res.next.Epoch, res.took.Round(time.Millisecond))
-	return exitOK
+// StepDownResult is the outcome of a graceful hand-over: the old and the new leadership and how long
+// the hand-over took, from the request to the new leader's election key.
+type StepDownResult struct {
+	Old, Next cluster.Candidate
+	Took      time.Duration
 }
 
-type stepDownResult struct {
-	old, next leaderStatus
-	took      time.Duration
-}
-
-// stepDown writes the request for the current leader (which must be node, when given) and waits,
-// until ctx ends, for a leader of another epoch.
-func stepDown(ctx context.Context, cli *clientv3.Client, keys store.Keys, node string, timeout time.Duration, by string) (stepDownResult, error) {
+// StepDown writes the request for the current leader (which must be node, when given) and waits,
+// until ctx ends, for a leader of another epoch. timeout bounds each etcd request; by names who asks.
+func StepDown(ctx context.Context, cli *clientv3.Client, keys store.Keys, node string, timeout time.Duration, by string) (StepDownResult, error) {
 	old, err := currentLeader(ctx, cli, keys, timeout)
-	if err != nil {
-		return stepDownResult{}, err
+	if errors.Is(err, cluster.ErrNoLeader) {
+		return StepDownResult{}, fmt.Errorf("nobody leads the cluster under %s", keys.Prefix())
 	}
-	if old == nil {
-		return stepDownResult{}, fmt.Errorf("nobody leads the cluster under %s", keys.Prefix())
+	if err != nil {
+		return StepDownResult{}, err
 	}
 	if node != "" && old.Name != node {
-		return stepDownResult{}, fmt.Errorf("%s is not the leader (%s is, epoch %d)", node, old.Name, old.Epoch)
+		return StepDownResult{}, fmt.Errorf("%s is not the leader (%s is, epoch %d)", node, old.Name, old.Epoch)
 	}
 	// The request lives as long as the command waits, at least a few seconds.
 	ttl := int64(10)
@@ -123,7 +93,7 @@ func stepDown(ctx context.Context, cli *clientv3.Client, keys store.Keys, node s
 	grant, err := cli.Grant(gctx, ttl)
 	cancel()
 	if err != nil {
-		return stepDownResult{}, fmt.Errorf("etcd lease for the step-down request: %w", err)
+		return StepDownResult{}, fmt.Errorf("etcd lease for the step-down request: %w", err)
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
@@ -133,27 +103,34 @@ func stepDown(ctx context.Context, cli *clientv3.Client, keys store.Keys, node s
 	op, err := store.OpPutJSON(keys.StepDown(old.Name),
 		record.StepDown{Epoch: old.Epoch, RequestedAt: time.Now().UTC(), By: by}, clientv3.WithLease(grant.ID))
 	if err != nil {
-		return stepDownResult{}, err
+		return StepDownResult{}, err
 	}
 	start := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	_, err = cli.Txn(pctx).Then(op).Commit()
 	cancel()
 	if err != nil {
-		return stepDownResult{}, fmt.Errorf("etcd put %s: %w", keys.StepDown(old.Name), err)
+		return StepDownResult{}, fmt.Errorf("etcd put %s: %w", keys.StepDown(old.Name), err)
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		cur, err := currentLeader(ctx, cli, keys, timeout)
-		if err == nil && cur != nil && cur.Epoch != old.Epoch {
-			return stepDownResult{old: *old, next: *cur, took: time.Since(start)}, nil
+		if err == nil && cur.Epoch != old.Epoch {
+			return StepDownResult{Old: old, Next: cur, Took: time.Since(start)}, nil
 		}
 		select {
 		case <-ctx.Done():
-			return stepDownResult{}, fmt.Errorf("%s (epoch %d) did not step down in time (is it running a version with step-down?): %w",
+			return StepDownResult{}, fmt.Errorf("%s (epoch %d) did not step down in time (is it running a version with step-down?): %w",
 				old.Name, old.Epoch, ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// currentLeader asks etcd who leads, within timeout.
+func currentLeader(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout time.Duration) (cluster.Candidate, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return cluster.Leader(ctx, kv, keys)
 }

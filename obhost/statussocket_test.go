@@ -1,4 +1,4 @@
-package main
+package obhost
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/obcluster/obcluster/publisher/hsv3"
 )
 
-func startStatusSocket(t *testing.T, path string) (*daemon, error) {
+func startStatusSocket(t *testing.T, path string) (*Daemon, error) {
 	t.Helper()
 	key, err := hsv3.GenerateIdentityKey(rand.Reader)
 	if err != nil {
@@ -30,8 +30,8 @@ func startStatusSocket(t *testing.T, path string) (*daemon, error) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemon{log: hclog.NewNullLogger(), cancel: cancel, failed: make(chan error, 1)}
-	t.Cleanup(d.stop)
+	d := &Daemon{log: hclog.NewNullLogger(), cancel: cancel, failed: make(chan error, 1)}
+	t.Cleanup(d.Stop)
 	return d, serveStatus(ctx, d, path, m, hclog.NewNullLogger())
 }
 

@@ -1,0 +1,65 @@
+package obhost
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/obcluster/obcluster/obhost/config"
+	"github.com/obcluster/obcluster/store"
+)
+
+// connectEtcd connects to the configured etcd, or starts the embedded single member in the data dir.
+func connectEtcd(ctx context.Context, d *Daemon, cfg *config.Config, log hclog.Logger) (*clientv3.Client, error) {
+	cc := EtcdClientConfig(cfg)
+	if len(cc.Endpoints) == 0 {
+		// The etcd takes writes from whoever can connect: it listens only on unix sockets in the
+		// data dir, which StartEmbedded keeps at 0700.
+		dataDir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("data-dir %s: %w", cfg.DataDir, err)
+		}
+		ec := store.DefaultEmbedConfig(dataDir)
+		ec.Logger = log
+		e, err := store.StartEmbedded(ctx, ec)
+		if err != nil {
+			return nil, fmt.Errorf("embedded etcd in %s: %w", filepath.Join(dataDir, "etcd"), err)
+		}
+		d.closers = append(d.closers, func() { _ = e.Close() })
+		cc.Endpoints = e.Endpoints()
+		log.Info("embedded etcd started", "dir", filepath.Join(dataDir, "etcd"), "endpoints", cc.Endpoints)
+		// Operator commands on this host (status, step-down) find the embedded etcd here.
+		epFile := filepath.Join(dataDir, EndpointsFile)
+		if err := os.WriteFile(epFile, []byte(strings.Join(cc.Endpoints, "\n")+"\n"), 0o600); err != nil {
+			log.Warn("cannot record the embedded etcd endpoints for operator commands", "file", epFile, "error", err)
+		} else {
+			d.closers = append(d.closers, func() { _ = os.Remove(epFile) })
+		}
+	}
+	cli, err := store.Connect(ctx, cc, log)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, func() { _ = cli.Close() })
+	return cli, nil
+}
+
+// EndpointsFile is written in the data directory by a daemon running the embedded etcd, so that the
+// operator commands of the same host find it.
+const EndpointsFile = "etcd-endpoints"
+
+// EtcdClientConfig is the client side of the cluster section.
+func EtcdClientConfig(cfg *config.Config) store.ClientConfig {
+	cc := store.DefaultClientConfig()
+	cc.Endpoints = cfg.Cluster.Etcd.Endpoints
+	cc.CAFile, cc.CertFile, cc.KeyFile = cfg.Cluster.Etcd.CAFile, cfg.Cluster.Etcd.CertFile, cfg.Cluster.Etcd.KeyFile
+	cc.Username, cc.PasswordFile = cfg.Cluster.Etcd.Username, cfg.Cluster.Etcd.PasswordFile
+	cc.AllowInsecurePassword = cfg.Cluster.Etcd.AllowInsecurePassword
+	cc.RequestTimeout = cfg.Cluster.Etcd.RequestTimeout.D()
+	return cc
+}
