@@ -12,66 +12,36 @@ import (
 	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
-
-// ClusterConfigVersion is the format version of the JSON at <prefix>/config.
-const ClusterConfigVersion = 1
 
 // EnvKEK names the environment variable that may hold the key-encryption key (64 hex digits or
 // base64) when cluster.key-encryption-key-file is not set.
 const EnvKEK = "ONIONBALANCE_KEK"
-
-// ClusterConfig is the services configuration a cluster keeps in etcd at <prefix>/config: the source
-// of truth for every node whose config file has no services. Services are named by their onion
-// address; their master keys are stored sealed beside it (<prefix>/services/<addr>/key), never in it.
-type ClusterConfig struct {
-	Version   int              `json:"version"`
-	Services  []ClusterService `json:"services"`
-	UpdatedAt time.Time        `json:"updated_at"`
-	UpdatedBy string           `json:"updated_by,omitempty"`
-	// MAC authenticates the rest (see authenticate): "obmac:v1:<kek-id>:...", empty only when written
-	// without a key-encryption key (the plaintext opt-in) or by an older version.
-	MAC string `json:"mac,omitempty"`
-}
-
-// ClusterService is one public address and its backends.
-type ClusterService struct {
-	// Address is the service's onion address without ".onion".
-	Address string `json:"address"`
-	// IntroPointsPerBackend is the fair share of intro points per live backend.
-	IntroPointsPerBackend int               `json:"intro_points_per_backend"`
-	Instances             []ClusterInstance `json:"instances"`
-}
-
-// ClusterInstance is one backend.
-type ClusterInstance struct {
-	Address string `json:"address"` // without ".onion"
-	Name    string `json:"name,omitempty"`
-}
 
 // ErrNoClusterConfig is returned when etcd holds no services configuration.
 var ErrNoClusterConfig = errors.New("the cluster has no services configuration (run onionbalance cluster init)")
 
 // ClusterConfigFromFile turns a config file's services into the cluster configuration and the
 // master keys it needs, loading and checking every key file.
-func ClusterConfigFromFile(cfg *config.Config, now time.Time, by string) (ClusterConfig, map[string]*hsv3.IdentityKey, error) {
+func ClusterConfigFromFile(cfg *config.Config, now time.Time, by string) (record.ClusterConfig, map[string]*hsv3.IdentityKey, error) {
 	services, err := ServicesFromFile(cfg)
 	if err != nil {
-		return ClusterConfig{}, nil, err
+		return record.ClusterConfig{}, nil, err
 	}
-	cc := ClusterConfig{Version: ClusterConfigVersion, UpdatedAt: now.UTC(), UpdatedBy: by}
+	cc := record.ClusterConfig{Version: record.ClusterConfigVersion, UpdatedAt: now.UTC(), UpdatedBy: by}
 	keys := map[string]*hsv3.IdentityKey{}
 	for _, s := range services {
 		addr := s.Key.Address()
-		cs := ClusterService{Address: addr, IntroPointsPerBackend: s.IntroPointsPerBackend, Instances: []ClusterInstance{}}
+		cs := record.ClusterService{Address: addr, IntroPointsPerBackend: s.IntroPointsPerBackend, Instances: []record.ClusterInstance{}}
 		for _, b := range s.Backends {
-			cs.Instances = append(cs.Instances, ClusterInstance{Address: bareOnion(b.Address), Name: b.Name})
+			cs.Instances = append(cs.Instances, record.ClusterInstance{Address: bareOnion(b.Address), Name: b.Name})
 		}
 		cc.Services = append(cc.Services, cs)
 		keys[addr] = s.Key
 	}
-	if err := cc.validate(); err != nil {
-		return ClusterConfig{}, nil, err
+	if err := validateClusterConfig(cc); err != nil {
+		return record.ClusterConfig{}, nil, err
 	}
 	return cc, keys, nil
 }
@@ -83,24 +53,25 @@ func bareOnion(addr string) string {
 
 // ParseClusterConfig decodes and checks the JSON stored at <prefix>/config. Unknown fields are
 // errors, so a config written by a newer version is not half understood.
-func ParseClusterConfig(data []byte) (ClusterConfig, error) {
-	var cc ClusterConfig
+func ParseClusterConfig(data []byte) (record.ClusterConfig, error) {
+	var cc record.ClusterConfig
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cc); err != nil {
-		return ClusterConfig{}, fmt.Errorf("cluster config: %w", err)
+		return record.ClusterConfig{}, fmt.Errorf("cluster config: %w", err)
 	}
-	if cc.Version != ClusterConfigVersion {
-		return ClusterConfig{}, fmt.Errorf("cluster config: version %d, this onionbalance reads version %d", cc.Version, ClusterConfigVersion)
+	if cc.Version != record.ClusterConfigVersion {
+		return record.ClusterConfig{}, fmt.Errorf("cluster config: version %d, this onionbalance reads version %d", cc.Version, record.ClusterConfigVersion)
 	}
-	if err := cc.validate(); err != nil {
-		return ClusterConfig{}, err
+	if err := validateClusterConfig(cc); err != nil {
+		return record.ClusterConfig{}, err
 	}
 	return cc, nil
 }
 
-// validate checks what the publisher will need: addresses that decode, backends, sane limits.
-func (cc ClusterConfig) validate() error {
+// validateClusterConfig checks what the publisher will need: addresses that decode, backends, sane
+// limits.
+func validateClusterConfig(cc record.ClusterConfig) error {
 	if len(cc.Services) == 0 {
 		return errors.New("cluster config: no services")
 	}
@@ -129,29 +100,17 @@ func (cc ClusterConfig) validate() error {
 	return nil
 }
 
-// encode returns the JSON stored in etcd: indented, so that etcdctl shows it readably.
-func (cc ClusterConfig) encode() ([]byte, error) {
-	return json.MarshalIndent(cc, "", "  ")
-}
-
-// macInput returns the bytes the MAC covers: the configuration as encode writes it, without the MAC.
-// A node re-encodes what it parsed, so the MAC covers exactly what it applies.
-func (cc ClusterConfig) macInput() ([]byte, error) {
-	cc.MAC = ""
-	return cc.encode()
-}
-
-// EncodeAuthenticated returns the JSON to store at keyPath, with a MAC made by sealer (none when the
-// sealer has no key-encryption key, under the plaintext opt-in).
-func (cc ClusterConfig) EncodeAuthenticated(sealer *store.Sealer, keyPath string) ([]byte, error) {
-	in, err := cc.macInput()
+// EncodeClusterConfig returns the JSON of cc to store at keyPath, with a MAC made by sealer (none
+// when the sealer has no key-encryption key, under the plaintext opt-in).
+func EncodeClusterConfig(cc record.ClusterConfig, sealer *store.Sealer, keyPath string) ([]byte, error) {
+	in, err := cc.MACInput()
 	if err != nil {
 		return nil, err
 	}
 	if cc.MAC, err = sealer.MAC(keyPath, in); err != nil {
 		return nil, err
 	}
-	return cc.encode()
+	return cc.Encode()
 }
 
 // ErrConfigUnauthenticated explains a refused configuration without a MAC.
@@ -159,13 +118,13 @@ var ErrConfigUnauthenticated = errors.New("the cluster configuration is not auth
 	"or without a key-encryption key): run onionbalance cluster set-config with the key-encryption key to store it again " +
 	"(or set cluster.allow-plaintext-keys to accept it unauthenticated)")
 
-// authenticate checks cc's MAC for keyPath with sealer, so that nobody without the key-encryption
-// key can change the services or backends a node balances.
-func (cc ClusterConfig) authenticate(sealer *store.Sealer, keyPath string) error {
+// authenticateClusterConfig checks cc's MAC for keyPath with sealer, so that nobody without the
+// key-encryption key can change the services or backends a node balances.
+func authenticateClusterConfig(cc record.ClusterConfig, sealer *store.Sealer, keyPath string) error {
 	if sealer == nil {
 		return errors.New("cluster config: no key-encryption key to authenticate it with")
 	}
-	in, err := cc.macInput()
+	in, err := cc.MACInput()
 	if err != nil {
 		return err
 	}
@@ -179,16 +138,8 @@ func (cc ClusterConfig) authenticate(sealer *store.Sealer, keyPath string) error
 	return nil
 }
 
-// counts returns the number of services and of instances.
-func (cc ClusterConfig) Counts() (services, instances int) {
-	for _, s := range cc.Services {
-		instances += len(s.Instances)
-	}
-	return len(cc.Services), instances
-}
-
 // serviceConfigs builds the publisher's services from cc and the opened master keys.
-func (cc ClusterConfig) serviceConfigs(keys map[string]*hsv3.IdentityKey) ([]publisher.ServiceConfig, error) {
+func serviceConfigs(cc record.ClusterConfig, keys map[string]*hsv3.IdentityKey) ([]publisher.ServiceConfig, error) {
 	out := make([]publisher.ServiceConfig, 0, len(cc.Services))
 	for _, s := range cc.Services {
 		k := keys[s.Address]

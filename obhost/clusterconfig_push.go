@@ -11,6 +11,7 @@ import (
 	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // ErrConfigExists is returned by cluster init when the cluster already has a configuration.
@@ -59,7 +60,7 @@ type pusher struct {
 
 // PushClusterConfig stores cc at <prefix>/config and the master keys it needs, sealed, in one
 // transaction (the logic of cluster init and cluster set-config). st needs no sealer.
-func PushClusterConfig(ctx context.Context, st *store.Store, cc ClusterConfig, keys map[string]*hsv3.IdentityKey, o PushOptions) (PushResult, error) {
+func PushClusterConfig(ctx context.Context, st *store.Store, cc record.ClusterConfig, keys map[string]*hsv3.IdentityKey, o PushOptions) (PushResult, error) {
 	p := pusher{st: st, cluster: o.Cluster, getenv: o.Getenv, allowPlain: o.AllowPlaintext}
 	return p.push(ctx, cc, keys, o.Mode, o.Force)
 }
@@ -67,7 +68,7 @@ func PushClusterConfig(ctx context.Context, st *store.Store, cc ClusterConfig, k
 // push writes cc and the keys it needs in one transaction, guarded so that a concurrent change is
 // never overwritten unnoticed: init requires that no configuration exists (unless force), set-config
 // that the one it read is still there.
-func (p pusher) push(ctx context.Context, cc ClusterConfig, keys map[string]*hsv3.IdentityKey, mode PushMode, force bool) (PushResult, error) {
+func (p pusher) push(ctx context.Context, cc record.ClusterConfig, keys map[string]*hsv3.IdentityKey, mode PushMode, force bool) (PushResult, error) {
 	ek := p.st.Keys()
 	_, rev, err := p.st.Config(ctx)
 	exists := err == nil
@@ -116,7 +117,7 @@ func (p pusher) push(ctx context.Context, cc ClusterConfig, keys map[string]*hsv
 		}
 		res.SealedKeys, res.KEKID = len(toStore), sealer.KEKID()
 	}
-	data, err := cc.EncodeAuthenticated(sealer, ek.Config())
+	data, err := EncodeClusterConfig(cc, sealer, ek.Config())
 	if err != nil {
 		return PushResult{}, err
 	}

@@ -9,21 +9,22 @@ import (
 
 	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 func TestParseClusterConfigRejects(t *testing.T) {
 	svc, b := newOnionAddress(t), newOnionAddress(t)
-	good := ClusterConfig{Version: 1, Services: []ClusterService{{Address: svc, IntroPointsPerBackend: 2,
-		Instances: []ClusterInstance{{Address: b}}}}}
-	data, err := good.encode()
+	good := record.ClusterConfig{Version: 1, Services: []record.ClusterService{{Address: svc, IntroPointsPerBackend: 2,
+		Instances: []record.ClusterInstance{{Address: b}}}}}
+	data, err := good.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ParseClusterConfig(data); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
-	mutate := func(f func(*ClusterConfig)) []byte {
-		var c ClusterConfig
+	mutate := func(f func(*record.ClusterConfig)) []byte {
+		var c record.ClusterConfig
 		json.Unmarshal(data, &c)
 		f(&c)
 		out, _ := json.Marshal(c)
@@ -31,16 +32,16 @@ func TestParseClusterConfigRejects(t *testing.T) {
 	}
 	for name, in := range map[string][]byte{
 		"unknown field": []byte(strings.Replace(string(data), `"version"`, `"key": "x", "version"`, 1)),
-		"version":       mutate(func(c *ClusterConfig) { c.Version = 2 }),
-		"no services":   mutate(func(c *ClusterConfig) { c.Services = nil }),
-		"duplicate":     mutate(func(c *ClusterConfig) { c.Services = append(c.Services, c.Services[0]) }),
-		"bad address":   mutate(func(c *ClusterConfig) { c.Services[0].Address = "nope" }),
-		"own address":   mutate(func(c *ClusterConfig) { c.Services[0].Instances[0].Address = svc }),
+		"version":       mutate(func(c *record.ClusterConfig) { c.Version = 2 }),
+		"no services":   mutate(func(c *record.ClusterConfig) { c.Services = nil }),
+		"duplicate":     mutate(func(c *record.ClusterConfig) { c.Services = append(c.Services, c.Services[0]) }),
+		"bad address":   mutate(func(c *record.ClusterConfig) { c.Services[0].Address = "nope" }),
+		"own address":   mutate(func(c *record.ClusterConfig) { c.Services[0].Instances[0].Address = svc }),
 		// The same address written otherwise is still the service's own.
-		"own address with .onion": mutate(func(c *ClusterConfig) { c.Services[0].Instances[0].Address = svc + ".onion" }),
-		"own address upper case":  mutate(func(c *ClusterConfig) { c.Services[0].Instances[0].Address = strings.ToUpper(svc) }),
-		"no instances":            mutate(func(c *ClusterConfig) { c.Services[0].Instances = nil }),
-		"intro points":            mutate(func(c *ClusterConfig) { c.Services[0].IntroPointsPerBackend = 21 }),
+		"own address with .onion": mutate(func(c *record.ClusterConfig) { c.Services[0].Instances[0].Address = svc + ".onion" }),
+		"own address upper case":  mutate(func(c *record.ClusterConfig) { c.Services[0].Instances[0].Address = strings.ToUpper(svc) }),
+		"no instances":            mutate(func(c *record.ClusterConfig) { c.Services[0].Instances = nil }),
+		"intro points":            mutate(func(c *record.ClusterConfig) { c.Services[0].IntroPointsPerBackend = 21 }),
 		"not json":                []byte("services: []"),
 	} {
 		if _, err := ParseClusterConfig(in); err == nil {

@@ -115,7 +115,7 @@ func GatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 		out.Nodes = append(out.Nodes, NodeStatus{Node: n, HeartbeatAge: now.Sub(n.Heartbeat).Seconds()})
 	}
 
-	configured := map[string]ClusterService{}
+	configured := map[string]record.ClusterService{}
 	var order []string
 	data, rev, err := st.Config(ctx)
 	switch {
@@ -192,7 +192,7 @@ func StoredServices(ctx context.Context, kv clientv3.KV, keys store.Keys, timeou
 	return out, nil
 }
 
-func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr string, cs ClusterService, inConfig bool,
+func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr string, cs record.ClusterService, inConfig bool,
 	timeout time.Duration, now time.Time) (ServiceStatus, error) {
 	ss := ServiceStatus{Address: addr, InConfig: inConfig, Backends: []BackendStatus{}, Descriptors: []DescriptorStatus{}}
 	ss.Key, ss.KeyKEKID = keyProtection(ctx, kv, st.Keys().ServiceKey(addr), timeout)

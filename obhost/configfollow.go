@@ -54,7 +54,7 @@ func (s *etcdServices) build(ctx context.Context, data []byte) ([]publisher.Serv
 	if err != nil {
 		return nil, err
 	}
-	if err := cc.authenticate(s.st.Sealer(), s.st.Keys().Config()); err != nil {
+	if err := authenticateClusterConfig(cc, s.st.Sealer(), s.st.Keys().Config()); err != nil {
 		return nil, err
 	}
 	switch {
@@ -82,7 +82,7 @@ func (s *etcdServices) build(ctx context.Context, data []byte) ([]publisher.Serv
 		}
 		opened[svc.Address] = k
 	}
-	services, err := cc.serviceConfigs(opened)
+	services, err := serviceConfigs(cc, opened)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@
 //
 // Files:
 //
+//	config.go    ClusterConfig, ClusterService, ClusterInstance: the services of a
+//	             cluster (<prefix>/config), authenticated with a MAC by obhost
 //	instance.go  Instance, IntroPoint: the last verified intro set of a backend
 //	             (<prefix>/services/<svc>/instances/<instance>)
 //	publish.go   Publish, UploadResult: what was published under one blinded key

@@ -1,0 +1,61 @@
+package record
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ClusterConfigVersion is the format version of the JSON at <prefix>/config.
+const ClusterConfigVersion = 1
+
+// ClusterConfig is the services configuration a cluster keeps in etcd at
+// <prefix>/config: the source of truth for every node whose config file has
+// no services. Services are named by their onion address; their master keys
+// are stored sealed beside it (<prefix>/services/<addr>/key), never in it.
+type ClusterConfig struct {
+	Version   int              `json:"version"`
+	Services  []ClusterService `json:"services"`
+	UpdatedAt time.Time        `json:"updated_at"`
+	UpdatedBy string           `json:"updated_by,omitempty"`
+	// MAC authenticates the rest (see MACInput): "obmac:v1:<kek-id>:...",
+	// empty only when written without a key-encryption key (the plaintext
+	// opt-in) or by an older version.
+	MAC string `json:"mac,omitempty"`
+}
+
+// ClusterService is one public address and its backends.
+type ClusterService struct {
+	// Address is the service's onion address without ".onion".
+	Address string `json:"address"`
+	// IntroPointsPerBackend is the fair share of intro points per live backend.
+	IntroPointsPerBackend int               `json:"intro_points_per_backend"`
+	Instances             []ClusterInstance `json:"instances"`
+}
+
+// ClusterInstance is one backend.
+type ClusterInstance struct {
+	Address string `json:"address"` // without ".onion"
+	Name    string `json:"name,omitempty"`
+}
+
+// Encode returns the JSON stored in etcd: indented, so that etcdctl shows it
+// readably.
+func (cc ClusterConfig) Encode() ([]byte, error) {
+	return json.MarshalIndent(cc, "", "  ")
+}
+
+// MACInput returns the bytes the MAC covers: the configuration as Encode
+// writes it, without the MAC. A node re-encodes what it parsed, so the MAC
+// covers exactly what it applies.
+func (cc ClusterConfig) MACInput() ([]byte, error) {
+	cc.MAC = ""
+	return cc.Encode()
+}
+
+// Counts returns the number of services and of instances.
+func (cc ClusterConfig) Counts() (services, instances int) {
+	for _, s := range cc.Services {
+		instances += len(s.Instances)
+	}
+	return len(cc.Services), instances
+}
