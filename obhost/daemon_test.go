@@ -16,6 +16,7 @@ import (
 
 	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/publisher/torctl/torctltest"
 	"github.com/obcluster/obcluster/store/storetest"
 )
@@ -47,15 +48,16 @@ type testHost struct {
 }
 
 // newTestHost configures an obhost named name that balances the master key in masterFile over the
-// network's backends, with its election in etcd at endpoints.
-func newTestHost(t *testing.T, name string, endpoints []string, masterFile string, net *testNetwork, log *lockedBuffer) *testHost {
+// backends of the network, with its election in etcd at endpoints.
+func newTestHost(t *testing.T, name string, endpoints []string, masterFile string, net *publishertest.Network,
+	backends []*publishertest.Backend, log *lockedBuffer) *testHost {
 	t.Helper()
 	tor := torctltest.Start(t, torctltest.Options{})
-	net.serve(tor)
+	publishertest.Serve(t, tor, net, time.Now(), backends...)
 	file := config.Default()
 	svc := config.Service{Key: masterFile}
-	for i, b := range net.backends {
-		svc.Instances = append(svc.Instances, config.Instance{Address: b.Address() + ".onion", Name: "b" + string(rune('1'+i))})
+	for i, b := range backends {
+		svc.Instances = append(svc.Instances, config.Instance{Address: b.Key.Address() + ".onion", Name: "b" + string(rune('1'+i))})
 	}
 	file.Services = []config.Service{svc}
 	file.DataDir = t.TempDir()
@@ -115,7 +117,8 @@ func (h *testHost) masterPosts(t *testing.T, master *hsv3.IdentityKey) []*hsv3.D
 // goroutine behind.
 func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 	eps := storetest.Single(t)
-	net := newTestNetwork(t, 8, 2)
+	net := publishertest.NewNetwork(t, 8, time.Now().UTC().Truncate(time.Hour), time.Hour)
+	backends := []*publishertest.Backend{publishertest.NewBackend(t, 3, time.Now()), publishertest.NewBackend(t, 3, time.Now())}
 	master, err := hsv3.GenerateIdentityKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -125,8 +128,8 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := &lockedBuffer{}
-	a := newTestHost(t, "a", eps, masterFile, net, log)
-	b := newTestHost(t, "b", eps, masterFile, net, log)
+	a := newTestHost(t, "a", eps, masterFile, net, backends, log)
+	b := newTestHost(t, "b", eps, masterFile, net, backends, log)
 	cli := storetest.NewClient(t, eps...)
 	if _, err := cli.Get(context.Background(), "/"); err != nil { // connect now, before the baseline
 		t.Fatal(err)
