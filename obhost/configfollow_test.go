@@ -8,30 +8,31 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
 func TestNodeFollowsClusterConfig(t *testing.T) {
-	f := newClusterFixture(t, 2)
-	if err := f.push(t, PushInit, false); err != nil {
+	f := obhosttest.NewCluster(t, 2)
+	if err := push(t, f, PushInit, false); err != nil {
 		t.Fatalf("init: %v", err)
 	}
-	cli := storetest.NewClient(t, f.endpoints...)
-	kek, err := store.LoadKEKFile(f.kekFile)
+	cli := storetest.NewClient(t, f.Endpoints...)
+	kek, err := store.LoadKEKFile(f.KEKFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sealer, _ := store.NewSealer(kek)
-	es := newEtcdServices(store.New(cli, defaultKeys(t), sealer, time.Second), hclog.NewNullLogger(), time.Second)
+	es := newEtcdServices(store.New(cli, obhosttest.DefaultKeys(t), sealer, time.Second), hclog.NewNullLogger(), time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	services, err := es.load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(services) != 1 || services[0].Key.Address() != f.master.Address() || len(services[0].Backends) != 2 {
+	if len(services) != 1 || services[0].Key.Address() != f.Master.Address() || len(services[0].Backends) != 2 {
 		t.Fatalf("loaded services %+v", services)
 	}
 
@@ -59,21 +60,21 @@ func TestNodeFollowsClusterConfig(t *testing.T) {
 		}
 		return out
 	}
-	third := newOnionAddress(t)
-	f.writeConfig(t, []string{f.backends[0], third}, true)
-	if err := f.push(t, PushSet, false); err != nil {
+	third := obhosttest.OnionAddress(t)
+	f.WriteConfig(t, []string{f.Backends[0], third}, true)
+	if err := push(t, f, PushSet, false); err != nil {
 		t.Fatalf("set-config: %v", err)
 	}
-	waitFor(t, "the new backend set applied", 10*time.Second, func() bool {
+	obhosttest.WaitFor(t, "the new backend set applied", 10*time.Second, func() bool {
 		got := backends()
-		return len(got) == 2 && got[0] == f.backends[0] && got[1] == third
+		return len(got) == 2 && got[0] == f.Backends[0] && got[1] == third
 	})
 	if err := <-errs; err != nil {
 		t.Errorf("follow reported %v", err)
 	}
 
 	// A broken configuration is reported and the running one kept.
-	if _, err := cli.Put(ctx, defaultKeys(t).Config(), `{"version": 1, "services": []}`); err != nil {
+	if _, err := cli.Put(ctx, obhosttest.DefaultKeys(t).Config(), `{"version": 1, "services": []}`); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/obcluster/obcluster/obhost/config"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/publisher/torctl/torctltest"
@@ -67,7 +68,7 @@ func newTestHost(t *testing.T, name string, endpoints []string, masterFile strin
 	file.StatusSocketLocation = filepath.Join(t.TempDir(), "status.sock")
 
 	cfg := DefaultConfig()
-	cfg.File, cfg.TorControls, cfg.Getenv = file, []string{tor.Addr()}, noEnv
+	cfg.File, cfg.TorControls, cfg.Getenv = file, []string{tor.Addr()}, obhosttest.NoEnv
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Info, Output: log})
 	cfg.Election.RetryMin, cfg.Election.RetryMax = 100*time.Millisecond, time.Second
 	// The fake tor never answers the revision probe of a first upload (it names every fetched
@@ -143,12 +144,12 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 
 	a.start(t)
 	defer func() { a.d.Stop() }()
-	waitFor(t, "a leads", 15*time.Second, a.leading)
+	obhosttest.WaitFor(t, "a leads", 15*time.Second, a.leading)
 	b.start(t)
 	defer func() { b.d.Stop() }()
 
 	// a publishes: descriptors of the master with 2 intro points (the default share) of each backend.
-	waitFor(t, "a uploads the master's descriptors", 30*time.Second, func() bool { return len(a.tor.Posts()) > 0 })
+	obhosttest.WaitFor(t, "a uploads the master's descriptors", 30*time.Second, func() bool { return len(a.tor.Posts()) > 0 })
 	for _, d := range a.masterPosts(t, master) {
 		if n := len(d.IntroPoints()); n != 4 {
 			t.Errorf("a uploaded a descriptor with %d intro points, want 4 (2 backends x 2)", n)
@@ -170,15 +171,15 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 	// A step-down hands over to b, which publishes at once (a new leadership republishes).
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := StepDown(ctx, cli, defaultKeys(t), "a", time.Second, "test")
+	res, err := StepDown(ctx, cli, obhosttest.DefaultKeys(t), "a", time.Second, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Old.Name != "a" || res.Next.Name != "b" {
 		t.Fatalf("step-down: %+v, want a -> b", res)
 	}
-	waitFor(t, "b leads", 15*time.Second, b.leading)
-	waitFor(t, "b uploads", 30*time.Second, func() bool { return len(b.tor.Posts()) > 0 })
+	obhosttest.WaitFor(t, "b leads", 15*time.Second, b.leading)
+	obhosttest.WaitFor(t, "b uploads", 30*time.Second, func() bool { return len(b.tor.Posts()) > 0 })
 	if len(b.masterPosts(t, master)) == 0 {
 		t.Fatal("b's uploads are not the master's descriptors")
 	}
@@ -189,8 +190,8 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 	// Stopping the leader hands back to a.
 	posted := len(a.tor.Posts())
 	b.d.Stop()
-	waitFor(t, "a leads again", 15*time.Second, a.leading)
-	waitFor(t, "a uploads again", 30*time.Second, func() bool { return len(a.tor.Posts()) > posted })
+	obhosttest.WaitFor(t, "a leads again", 15*time.Second, a.leading)
+	obhosttest.WaitFor(t, "a uploads again", 30*time.Second, func() bool { return len(a.tor.Posts()) > posted })
 	a.d.Stop()
 
 	// Nothing of either daemon keeps running (the etcd server and the fake tors were there before).

@@ -23,5 +23,6 @@
 //	statussocket.go        the Python-compatible status socket
 //	clusterstatus.go       GatherStatus: the cluster's state as etcd holds it, for onionbalance status
 //
-// The config file format itself (keys, defaults, validation) is obhost/config.
+// The config file format itself (keys, defaults, validation) is obhost/config; the fixtures of its
+// tests and of the commands' tests are obhost/obhosttest.
 package obhost

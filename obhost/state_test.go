@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
@@ -21,7 +22,7 @@ import (
 func TestFencedStateDeletesRecordsFenced(t *testing.T) {
 	eps := storetest.Single(t)
 	cli := storetest.NewClient(t, eps...)
-	keys := defaultKeys(t)
+	keys := obhosttest.DefaultKeys(t)
 	st := store.New(cli, keys, nil, 5*time.Second)
 	n := startLiveNode(t, eps, "obhost1")
 	epoch := n.waitLeader(t)

@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
@@ -26,7 +27,7 @@ type liveNode struct {
 func startLiveNode(t *testing.T, endpoints []string, name string) *liveNode {
 	t.Helper()
 	cli := storetest.NewClient(t, endpoints...)
-	keys := defaultKeys(t)
+	keys := obhosttest.DefaultKeys(t)
 	cfg := cluster.DefaultConfig(name)
 	cfg.TTL, cfg.RetryMin, cfg.RetryMax = 5*time.Second, 100*time.Millisecond, time.Second
 	el, err := cluster.NewElection(cli, keys, cfg)
@@ -65,8 +66,8 @@ func TestStepDownHandsOver(t *testing.T) {
 	ea := a.waitLeader(t)
 	b := startLiveNode(t, eps, "b")
 	cli := storetest.NewClient(t, eps...)
-	keys := defaultKeys(t)
-	waitFor(t, "b campaigning", 10*time.Second, func() bool {
+	keys := obhosttest.DefaultKeys(t)
+	obhosttest.WaitFor(t, "b campaigning", 10*time.Second, func() bool {
 		c, _ := cluster.Candidates(context.Background(), cli, keys)
 		return len(c) == 2
 	})
@@ -90,7 +91,7 @@ func TestStepDownHandsOver(t *testing.T) {
 	if _, ok := a.el.IsLeader(); ok {
 		t.Error("a still thinks it leads")
 	}
-	waitFor(t, "the served request deleted", 5*time.Second, func() bool {
+	obhosttest.WaitFor(t, "the served request deleted", 5*time.Second, func() bool {
 		resp, err := cli.Get(context.Background(), keys.StepDowns(), clientv3.WithPrefix(), clientv3.WithCountOnly())
 		return err == nil && resp.Count == 0
 	})
@@ -102,7 +103,7 @@ func TestStepDownRequestForOldEpochIgnored(t *testing.T) {
 	a := startLiveNode(t, eps, "a")
 	ea := a.waitLeader(t)
 	cli := storetest.NewClient(t, eps...)
-	keys := defaultKeys(t)
+	keys := obhosttest.DefaultKeys(t)
 	op, err := store.OpPutJSON(keys.StepDown("a"), record.StepDown{Epoch: ea - 1})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestStepDownRequestForOldEpochIgnored(t *testing.T) {
 	if _, err := cli.Txn(context.Background()).Then(op).Commit(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the moot request deleted", 5*time.Second, func() bool {
+	obhosttest.WaitFor(t, "the moot request deleted", 5*time.Second, func() bool {
 		resp, err := cli.Get(context.Background(), keys.StepDown("a"), clientv3.WithCountOnly())
 		return err == nil && resp.Count == 0
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
@@ -27,7 +28,7 @@ func startLiveNode(t *testing.T, endpoints []string, name string) *liveNode {
 	cli := storetest.NewClient(t, endpoints...)
 	cfg := cluster.DefaultConfig(name)
 	cfg.TTL, cfg.RetryMin, cfg.RetryMax = 5*time.Second, 100*time.Millisecond, time.Second
-	el, err := cluster.NewElection(cli, defaultKeys(t), cfg)
+	el, err := cluster.NewElection(cli, obhosttest.DefaultKeys(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,9 +61,9 @@ func TestDrillKillMeasuresTakeover(t *testing.T) {
 	ea := a.waitLeader(t)
 	b := startLiveNode(t, eps, "b")
 	cli := storetest.NewClient(t, eps...)
-	keys := defaultKeys(t)
+	keys := obhosttest.DefaultKeys(t)
 	st := store.New(cli, keys, nil, time.Second)
-	svc := newOnionAddress(t)
+	svc := obhosttest.OnionAddress(t)
 
 	// b publishes once it leads, as a new leader does.
 	go func() {
