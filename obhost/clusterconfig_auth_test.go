@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/obcluster/obcluster/obhost/obhosttest"
-	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/storetest"
 )
@@ -19,19 +18,9 @@ import (
 // TestClusterConfigTamperingRefused: someone with write access to etcd but without the key-encryption
 // key rewrites <prefix>/config. No node may take the changed backend list, at start or live.
 func TestClusterConfigTamperingRefused(t *testing.T) {
-	f := obhosttest.NewCluster(t, 2)
-	if err := push(t, f, PushInit, false); err != nil {
-		t.Fatalf("init: %v", err)
-	}
+	f, cli, kek, es := initCluster(t, 2)
 	keys := obhosttest.DefaultKeys(t)
-	cli := storetest.NewClient(t, f.Endpoints...)
-	kek, err := store.LoadKEKFile(f.KEKFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := store.NewSealer(kek)
-	st := store.New(cli, keys, sealer, time.Second)
-	es := newEtcdServices(st, hclog.NewNullLogger(), time.Second)
+	st := es.st
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	services, err := es.load(ctx)
@@ -94,20 +83,7 @@ func TestClusterConfigTamperingRefused(t *testing.T) {
 	}
 
 	// Live: a running node refuses every change and keeps its backend list.
-	pcfg := publisher.DefaultConfig()
-	pcfg.Services = services
-	m, err := publisher.New(pcfg, fakeTor{}, emptyState{}, follower{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{}, 2)
-	go func() { m.Run(ctx, nil); done <- struct{}{} }()
-	errs := make(chan error, 10)
-	go func() {
-		es.follow(ctx, cli, time.Second, m, func(err error) { errs <- err })
-		done <- struct{}{}
-	}()
-	defer func() { cancel(); <-done; <-done }()
+	m, errs := followConfig(t, es, cli, services)
 	for name, value := range attacks {
 		if _, err := cli.Put(ctx, keys.Config(), value); err != nil {
 			t.Fatal(err)
@@ -120,13 +96,7 @@ func TestClusterConfigTamperingRefused(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: the change was neither applied nor refused", name)
 		}
-		var got []string
-		for _, s := range m.Status().Services {
-			for _, b := range s.Backends {
-				got = append(got, strings.TrimSuffix(b.Address, ".onion"))
-			}
-		}
-		if len(got) != 2 || got[0] != f.Backends[0] || got[1] != f.Backends[1] {
+		if got := backendAddresses(m); len(got) != 2 || got[0] != f.Backends[0] || got[1] != f.Backends[1] {
 			t.Errorf("%s: backends now %v, want %v", name, got, f.Backends)
 		}
 	}
@@ -154,11 +124,7 @@ func TestClusterConfigPlaintextOptIn(t *testing.T) {
 	if _, err := plain.load(ctx); err != nil {
 		t.Errorf("plaintext node: %v", err)
 	}
-	kek, err := store.LoadKEKFile(f.KEKFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := store.NewSealer(kek)
+	kek, sealer := f.Sealer(t)
 	withKEK := newEtcdServices(store.New(cli, keys, sealer, time.Second), hclog.NewNullLogger(), time.Second)
 	if _, err := withKEK.load(ctx); err == nil || !strings.Contains(err.Error(), "cluster set-config") {
 		t.Errorf("node with a KEK loaded an unauthenticated config: %v", err)

@@ -3,12 +3,17 @@ package obhost
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/obhost/obhosttest"
+	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
@@ -68,4 +73,52 @@ type follower struct{}
 func (follower) IsLeader() (int64, bool) { return 0, false }
 func (follower) MayPublish(context.Context, int64) (time.Time, error) {
 	return time.Time{}, cluster.ErrNotLeader
+}
+
+// initCluster runs cluster init on a new fixture with n backends and returns the fixture, a client of
+// its etcd, its key-encryption key, and the services of <prefix>/config as a node with that key reads
+// them.
+func initCluster(t *testing.T, n int) (*obhosttest.Cluster, *clientv3.Client, store.KEK, *etcdServices) {
+	t.Helper()
+	f := obhosttest.NewCluster(t, n)
+	if err := push(t, f, PushInit, false); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	cli := storetest.NewClient(t, f.Endpoints...)
+	kek, sealer := f.Sealer(t)
+	es := newEtcdServices(store.New(cli, obhosttest.DefaultKeys(t), sealer, time.Second), hclog.NewNullLogger(), time.Second)
+	return f, cli, kek, es
+}
+
+// followConfig runs, until the test ends, a publisher that never leads with services, and es
+// following <prefix>/config into it. Each change applied (nil) or refused is sent on the channel.
+func followConfig(t *testing.T, es *etcdServices, cli *clientv3.Client, services []publisher.ServiceConfig) (*publisher.Manager, <-chan error) {
+	t.Helper()
+	pcfg := publisher.DefaultConfig()
+	pcfg.Services = services
+	m, err := publisher.New(pcfg, fakeTor{}, emptyState{}, follower{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { m.Run(ctx, nil); done <- struct{}{} }()
+	errs := make(chan error, 10)
+	go func() {
+		es.follow(ctx, cli, time.Second, m, func(err error) { errs <- err })
+		done <- struct{}{}
+	}()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	return m, errs
+}
+
+// backendAddresses lists the backends m balances (addresses without .onion), service by service.
+func backendAddresses(m *publisher.Manager) []string {
+	var out []string
+	for _, s := range m.Status().Services {
+		for _, b := range s.Backends {
+			out = append(out, strings.TrimSuffix(b.Address, ".onion"))
+		}
+	}
+	return out
 }

@@ -16,55 +16,20 @@ import (
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
-// liveNode is an election candidate with the daemon's step-down handler.
-type liveNode struct {
-	name string
-	el   *cluster.Election
-	stop context.CancelFunc
-	done chan struct{}
-}
-
-func startLiveNode(t *testing.T, endpoints []string, name string) *liveNode {
+// startStepDownNode starts an election candidate that serves step-down requests as the daemon does.
+func startStepDownNode(t *testing.T, endpoints []string, name string) *obhosttest.Candidate {
 	t.Helper()
-	cli := storetest.NewClient(t, endpoints...)
 	keys := obhosttest.DefaultKeys(t)
-	cfg := cluster.DefaultConfig(name)
-	cfg.TTL, cfg.RetryMin, cfg.RetryMax = 5*time.Second, 100*time.Millisecond, time.Second
-	el, err := cluster.NewElection(cli, keys, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &liveNode{name: name, el: el, stop: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(n.done)
-		stepDone := make(chan struct{})
-		go func() { serveStepDown(ctx, cli, keys, name, el, 2*time.Second, hclog.NewNullLogger()); close(stepDone) }()
-		el.Run(ctx)
-		<-stepDone
-	}()
-	t.Cleanup(func() { n.stop(); <-n.done })
-	return n
-}
-
-func (n *liveNode) waitLeader(t *testing.T) int64 {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if epoch, ok := n.el.IsLeader(); ok {
-			return epoch
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not become leader", n.name)
-	return 0
+	return obhosttest.StartCandidate(t, endpoints, name, func(ctx context.Context, cli *clientv3.Client, el *cluster.Election) {
+		serveStepDown(ctx, cli, keys, name, el, 2*time.Second, hclog.NewNullLogger())
+	})
 }
 
 func TestStepDownHandsOver(t *testing.T) {
 	eps := storetest.Single(t)
-	a := startLiveNode(t, eps, "a")
-	ea := a.waitLeader(t)
-	b := startLiveNode(t, eps, "b")
+	a := startStepDownNode(t, eps, "a")
+	ea := a.WaitLeader(t)
+	b := startStepDownNode(t, eps, "b")
 	cli := storetest.NewClient(t, eps...)
 	keys := obhosttest.DefaultKeys(t)
 	obhosttest.WaitFor(t, "b campaigning", 10*time.Second, func() bool {
@@ -85,10 +50,10 @@ func TestStepDownHandsOver(t *testing.T) {
 		t.Fatalf("step-down result %+v, want a (epoch %d) -> b", res, ea)
 	}
 	t.Logf("hand-over took %v", res.Took)
-	if eb := b.waitLeader(t); eb != res.Next.Epoch {
+	if eb := b.WaitLeader(t); eb != res.Next.Epoch {
 		t.Errorf("b leads in epoch %d, etcd says %d", eb, res.Next.Epoch)
 	}
-	if _, ok := a.el.IsLeader(); ok {
+	if _, ok := a.Election.IsLeader(); ok {
 		t.Error("a still thinks it leads")
 	}
 	obhosttest.WaitFor(t, "the served request deleted", 5*time.Second, func() bool {
@@ -100,8 +65,8 @@ func TestStepDownHandsOver(t *testing.T) {
 
 func TestStepDownRequestForOldEpochIgnored(t *testing.T) {
 	eps := storetest.Single(t)
-	a := startLiveNode(t, eps, "a")
-	ea := a.waitLeader(t)
+	a := startStepDownNode(t, eps, "a")
+	ea := a.WaitLeader(t)
 	cli := storetest.NewClient(t, eps...)
 	keys := obhosttest.DefaultKeys(t)
 	op, err := store.OpPutJSON(keys.StepDown("a"), record.StepDown{Epoch: ea - 1})
@@ -115,7 +80,7 @@ func TestStepDownRequestForOldEpochIgnored(t *testing.T) {
 		resp, err := cli.Get(context.Background(), keys.StepDown("a"), clientv3.WithCountOnly())
 		return err == nil && resp.Count == 0
 	})
-	if epoch, ok := a.el.IsLeader(); !ok || epoch != ea {
+	if epoch, ok := a.Election.IsLeader(); !ok || epoch != ea {
 		t.Fatalf("a request for epoch %d ended leadership %d (now %d, %v)", ea-1, ea, epoch, ok)
 	}
 }

@@ -8,58 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
-// liveNode is an election candidate.
-type liveNode struct {
-	name string
-	el   *cluster.Election
-	stop context.CancelFunc
-	done chan struct{}
-}
-
-func startLiveNode(t *testing.T, endpoints []string, name string) *liveNode {
-	t.Helper()
-	cli := storetest.NewClient(t, endpoints...)
-	cfg := cluster.DefaultConfig(name)
-	cfg.TTL, cfg.RetryMin, cfg.RetryMax = 5*time.Second, 100*time.Millisecond, time.Second
-	el, err := cluster.NewElection(cli, obhosttest.DefaultKeys(t), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &liveNode{name: name, el: el, stop: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(n.done)
-		el.Run(ctx)
-	}()
-	t.Cleanup(func() { n.stop(); <-n.done })
-	return n
-}
-
-func (n *liveNode) waitLeader(t *testing.T) int64 {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if epoch, ok := n.el.IsLeader(); ok {
-			return epoch
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not become leader", n.name)
-	return 0
-}
-
 func TestDrillKillMeasuresTakeover(t *testing.T) {
 	eps := storetest.Single(t)
-	a := startLiveNode(t, eps, "a")
-	ea := a.waitLeader(t)
-	b := startLiveNode(t, eps, "b")
+	a := obhosttest.StartCandidate(t, eps, "a")
+	ea := a.WaitLeader(t)
+	b := obhosttest.StartCandidate(t, eps, "b")
 	cli := storetest.NewClient(t, eps...)
 	keys := obhosttest.DefaultKeys(t)
 	st := store.New(cli, keys, nil, time.Second)
@@ -69,9 +28,9 @@ func TestDrillKillMeasuresTakeover(t *testing.T) {
 	go func() {
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
-			if eb, ok := b.el.IsLeader(); ok {
+			if eb, ok := b.Election.IsLeader(); ok {
 				op, _ := st.PutPublishedOp(svc, "00ff", record.Publish{RevisionCounter: 42, Epoch: eb, Node: "b", UploadedAt: time.Now()})
-				b.el.Write(context.Background(), eb, op)
+				b.Election.Write(context.Background(), eb, op)
 				return
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -83,7 +42,7 @@ func TestDrillKillMeasuresTakeover(t *testing.T) {
 		pids: map[string]int{"a": os.Getpid(), "b": os.Getpid()}, // the test binary's name contains "onionbalance"
 		signal: func(pid int, sig syscall.Signal) error {
 			signals = append(signals, sig)
-			a.stop() // the fake kill: a's candidacy ends
+			a.Stop() // the fake kill: a's candidacy ends
 			return nil
 		}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

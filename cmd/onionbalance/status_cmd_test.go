@@ -23,8 +23,8 @@ func TestStatusReportsClusterWithoutKeys(t *testing.T) {
 	if code, _, errOut := runCLIEnv(t, obhosttest.NoEnv, "cluster", "init", "-c", f.Config); code != exitOK {
 		t.Fatalf("init: %q", errOut)
 	}
-	a := startLiveNode(t, f.Endpoints, "a")
-	epoch := a.waitLeader(t)
+	a := obhosttest.StartCandidate(t, f.Endpoints, "a")
+	epoch := a.WaitLeader(t)
 
 	cli := storetest.NewClient(t, f.Endpoints...)
 	keys := obhosttest.DefaultKeys(t)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
@@ -70,6 +71,20 @@ func (c *Cluster) WriteConfig(t testing.TB, backends []string, withKEK bool) {
 	if err := os.WriteFile(c.Config, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Sealer returns the key-encryption key of KEKFile and a sealer with it.
+func (c *Cluster) Sealer(t testing.TB) (store.KEK, *store.Sealer) {
+	t.Helper()
+	kek, err := store.LoadKEKFile(c.KEKFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.NewSealer(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kek, s
 }
 
 // Get returns the value at key in the embedded etcd ("" when absent).

@@ -4,6 +4,7 @@
 //
 //	cluster.go    Cluster: a config file with one service, its master key, a key-encryption key file
 //	              and a running embedded etcd (what cluster init and set-config work on)
+//	candidate.go  Candidate: an election candidate over the etcd, with what the test runs beside it
 //	helpers.go    OnionAddress, DefaultKeys, NoEnv, WaitFor
 //
 // It does not import obhost, so obhost's own tests can use it.
