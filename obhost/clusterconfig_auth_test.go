@@ -10,7 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/obcluster/obcluster/publisher"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/storetest"
 )
@@ -18,29 +18,19 @@ import (
 // TestClusterConfigTamperingRefused: someone with write access to etcd but without the key-encryption
 // key rewrites <prefix>/config. No node may take the changed backend list, at start or live.
 func TestClusterConfigTamperingRefused(t *testing.T) {
-	f := newClusterFixture(t, 2)
-	if err := f.push(t, PushInit, false); err != nil {
-		t.Fatalf("init: %v", err)
-	}
-	keys := defaultKeys(t)
-	cli := storetest.NewClient(t, f.endpoints...)
-	kek, err := store.LoadKEKFile(f.kekFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := store.NewSealer(kek)
-	st := store.New(cli, keys, sealer, time.Second)
-	es := newEtcdServices(st, hclog.NewNullLogger(), time.Second)
+	f, cli, kek, es := initCluster(t, 2)
+	keys := obhosttest.DefaultKeys(t)
+	st := es.st
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	services, err := es.load(ctx)
 	if err != nil {
 		t.Fatalf("the config cluster init wrote does not load: %v", err)
 	}
-	good := f.get(t, keys.Config())
+	good := f.Get(t, keys.Config())
 
 	// The attacker's versions of the stored config.
-	attacker := newOnionAddress(t)
+	attacker := obhosttest.OnionAddress(t)
 	tamper := func(change func(cfg map[string]any, insts []any) []any) string {
 		t.Helper()
 		var cfg map[string]any
@@ -93,20 +83,7 @@ func TestClusterConfigTamperingRefused(t *testing.T) {
 	}
 
 	// Live: a running node refuses every change and keeps its backend list.
-	pcfg := publisher.DefaultConfig()
-	pcfg.Services = services
-	m, err := publisher.New(pcfg, fakeTor{}, emptyState{}, follower{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{}, 2)
-	go func() { m.Run(ctx, nil); done <- struct{}{} }()
-	errs := make(chan error, 10)
-	go func() {
-		es.follow(ctx, cli, time.Second, m, func(err error) { errs <- err })
-		done <- struct{}{}
-	}()
-	defer func() { cancel(); <-done; <-done }()
+	m, errs := followConfig(t, es, cli, services)
 	for name, value := range attacks {
 		if _, err := cli.Put(ctx, keys.Config(), value); err != nil {
 			t.Fatal(err)
@@ -119,14 +96,8 @@ func TestClusterConfigTamperingRefused(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: the change was neither applied nor refused", name)
 		}
-		var got []string
-		for _, s := range m.Status().Services {
-			for _, b := range s.Backends {
-				got = append(got, strings.TrimSuffix(b.Address, ".onion"))
-			}
-		}
-		if len(got) != 2 || got[0] != f.backends[0] || got[1] != f.backends[1] {
-			t.Errorf("%s: backends now %v, want %v", name, got, f.backends)
+		if got := backendAddresses(m); len(got) != 2 || got[0] != f.Backends[0] || got[1] != f.Backends[1] {
+			t.Errorf("%s: backends now %v, want %v", name, got, f.Backends)
 		}
 	}
 }
@@ -135,40 +106,36 @@ func TestClusterConfigTamperingRefused(t *testing.T) {
 // config with; it is stored and accepted unauthenticated only under the explicit opt-in, and a node
 // with a KEK refuses it (as it refuses a config written by a version without MACs), saying what to do.
 func TestClusterConfigPlaintextOptIn(t *testing.T) {
-	f := newClusterFixture(t, 1)
-	keys := defaultKeys(t)
-	f.writeConfig(t, f.backends, false)
-	if err := f.push(t, PushInit, true); err != nil {
+	f := obhosttest.NewCluster(t, 1)
+	keys := obhosttest.DefaultKeys(t)
+	f.WriteConfig(t, f.Backends, false)
+	if err := push(t, f, PushInit, true); err != nil {
 		t.Fatalf("init --allow-plaintext-keys: %v", err)
 	}
-	if v := f.get(t, keys.Config()); strings.Contains(v, `"mac"`) {
+	if v := f.Get(t, keys.Config()); strings.Contains(v, `"mac"`) {
 		t.Fatalf("a config stored without a KEK has a MAC: %s", v)
 	}
-	if err := f.push(t, PushSet, false); err == nil || !strings.Contains(err.Error(), "no key-encryption key") {
+	if err := push(t, f, PushSet, false); err == nil || !strings.Contains(err.Error(), "no key-encryption key") {
 		t.Errorf("set-config without KEK or opt-in: %v", err)
 	}
-	cli := storetest.NewClient(t, f.endpoints...)
+	cli := storetest.NewClient(t, f.Endpoints...)
 	ctx := context.Background()
 	plain := newEtcdServices(store.New(cli, keys, store.NewPlaintextSealer(), time.Second), hclog.NewNullLogger(), time.Second)
 	if _, err := plain.load(ctx); err != nil {
 		t.Errorf("plaintext node: %v", err)
 	}
-	kek, err := store.LoadKEKFile(f.kekFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := store.NewSealer(kek)
+	kek, sealer := f.Sealer(t)
 	withKEK := newEtcdServices(store.New(cli, keys, sealer, time.Second), hclog.NewNullLogger(), time.Second)
 	if _, err := withKEK.load(ctx); err == nil || !strings.Contains(err.Error(), "cluster set-config") {
 		t.Errorf("node with a KEK loaded an unauthenticated config: %v", err)
 	}
 	// set-config with the KEK stores it authenticated (the master key stays in plaintext, so the node
 	// still needs the opt-in to read that).
-	f.writeConfig(t, f.backends, true)
-	if err := f.push(t, PushSet, false); err != nil {
+	f.WriteConfig(t, f.Backends, true)
+	if err := push(t, f, PushSet, false); err != nil {
 		t.Fatalf("set-config with the KEK: %v", err)
 	}
-	if v := f.get(t, keys.Config()); !strings.Contains(v, `"mac": "obmac:v1:`+kek.ID()+":") {
+	if v := f.Get(t, keys.Config()); !strings.Contains(v, `"mac": "obmac:v1:`+kek.ID()+":") {
 		t.Errorf("set-config with the KEK stored no MAC: %s", v)
 	}
 	sealer.AllowPlaintext()

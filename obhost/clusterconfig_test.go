@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/obcluster/obcluster/obhost/config"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 )
 
 func TestParseClusterConfigRejects(t *testing.T) {
-	svc, b := newOnionAddress(t), newOnionAddress(t)
+	svc, b := obhosttest.OnionAddress(t), obhosttest.OnionAddress(t)
 	good := record.ClusterConfig{Version: 1, Services: []record.ClusterService{{Address: svc, IntroPointsPerBackend: 2,
 		Instances: []record.ClusterInstance{{Address: b}}}}}
 	data, err := good.Encode()
@@ -57,19 +58,19 @@ func TestNewSealerSources(t *testing.T) {
 	if err := store.WriteKEKFile(kekFile, k); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewSealer(config.Cluster{}, noEnv, false); err == nil {
+	if _, err := NewSealer(config.Cluster{}, obhosttest.NoEnv, false); err == nil {
 		t.Error("no KEK and no opt-in: accepted")
 	}
-	s, err := NewSealer(config.Cluster{KeyEncryptionKeyFile: kekFile}, noEnv, false)
+	s, err := NewSealer(config.Cluster{KeyEncryptionKeyFile: kekFile}, obhosttest.NoEnv, false)
 	if err != nil || s.KEKID() != k.ID() {
 		t.Errorf("file: %v, id %q", err, s.KEKID())
 	}
-	s, err = NewSealer(config.Cluster{}, noEnv, true)
+	s, err = NewSealer(config.Cluster{}, obhosttest.NoEnv, true)
 	if err != nil || !s.Plaintext() {
 		t.Errorf("opt-in: %v", err)
 	}
 	// With a KEK, the opt-in only lets existing plaintext keys be read.
-	s, err = NewSealer(config.Cluster{KeyEncryptionKeyFile: kekFile, AllowPlaintextKeys: true}, noEnv, false)
+	s, err = NewSealer(config.Cluster{KeyEncryptionKeyFile: kekFile, AllowPlaintextKeys: true}, obhosttest.NoEnv, false)
 	if err != nil || s.Plaintext() {
 		t.Fatalf("KEK with opt-in: %v", err)
 	}
@@ -80,7 +81,7 @@ func TestNewSealerSources(t *testing.T) {
 	if err := os.Chmod(kekFile, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewSealer(config.Cluster{KeyEncryptionKeyFile: kekFile}, noEnv, false); err == nil || !strings.Contains(err.Error(), "too open") {
+	if _, err := NewSealer(config.Cluster{KeyEncryptionKeyFile: kekFile}, obhosttest.NoEnv, false); err == nil || !strings.Contains(err.Error(), "too open") {
 		t.Errorf("world-readable KEK file: %v", err)
 	}
 	bad := func(string) string { return "short" }

@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/obcluster/obcluster/obhost/config"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/publisher/torctl/torctltest"
 	"github.com/obcluster/obcluster/store/storetest"
 )
@@ -47,15 +49,16 @@ type testHost struct {
 }
 
 // newTestHost configures an obhost named name that balances the master key in masterFile over the
-// network's backends, with its election in etcd at endpoints.
-func newTestHost(t *testing.T, name string, endpoints []string, masterFile string, net *testNetwork, log *lockedBuffer) *testHost {
+// backends of the network, with its election in etcd at endpoints.
+func newTestHost(t *testing.T, name string, endpoints []string, masterFile string, net *publishertest.Network,
+	backends []*publishertest.Backend, log *lockedBuffer) *testHost {
 	t.Helper()
 	tor := torctltest.Start(t, torctltest.Options{})
-	net.serve(tor)
+	publishertest.Serve(t, tor, net, time.Now(), backends...)
 	file := config.Default()
 	svc := config.Service{Key: masterFile}
-	for i, b := range net.backends {
-		svc.Instances = append(svc.Instances, config.Instance{Address: b.Address() + ".onion", Name: "b" + string(rune('1'+i))})
+	for i, b := range backends {
+		svc.Instances = append(svc.Instances, config.Instance{Address: b.Key.Address() + ".onion", Name: "b" + string(rune('1'+i))})
 	}
 	file.Services = []config.Service{svc}
 	file.DataDir = t.TempDir()
@@ -65,7 +68,7 @@ func newTestHost(t *testing.T, name string, endpoints []string, masterFile strin
 	file.StatusSocketLocation = filepath.Join(t.TempDir(), "status.sock")
 
 	cfg := DefaultConfig()
-	cfg.File, cfg.TorControls, cfg.Getenv = file, []string{tor.Addr()}, noEnv
+	cfg.File, cfg.TorControls, cfg.Getenv = file, []string{tor.Addr()}, obhosttest.NoEnv
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Info, Output: log})
 	cfg.Election.RetryMin, cfg.Election.RetryMax = 100*time.Millisecond, time.Second
 	// The fake tor never answers the revision probe of a first upload (it names every fetched
@@ -115,7 +118,8 @@ func (h *testHost) masterPosts(t *testing.T, master *hsv3.IdentityKey) []*hsv3.D
 // goroutine behind.
 func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 	eps := storetest.Single(t)
-	net := newTestNetwork(t, 8, 2)
+	net := publishertest.NewNetwork(t, 8, time.Now().UTC().Truncate(time.Hour), time.Hour)
+	backends := []*publishertest.Backend{publishertest.NewBackend(t, 3, time.Now()), publishertest.NewBackend(t, 3, time.Now())}
 	master, err := hsv3.GenerateIdentityKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -125,8 +129,8 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := &lockedBuffer{}
-	a := newTestHost(t, "a", eps, masterFile, net, log)
-	b := newTestHost(t, "b", eps, masterFile, net, log)
+	a := newTestHost(t, "a", eps, masterFile, net, backends, log)
+	b := newTestHost(t, "b", eps, masterFile, net, backends, log)
 	cli := storetest.NewClient(t, eps...)
 	if _, err := cli.Get(context.Background(), "/"); err != nil { // connect now, before the baseline
 		t.Fatal(err)
@@ -140,12 +144,12 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 
 	a.start(t)
 	defer func() { a.d.Stop() }()
-	waitFor(t, "a leads", 15*time.Second, a.leading)
+	obhosttest.WaitFor(t, "a leads", 15*time.Second, a.leading)
 	b.start(t)
 	defer func() { b.d.Stop() }()
 
 	// a publishes: descriptors of the master with 2 intro points (the default share) of each backend.
-	waitFor(t, "a uploads the master's descriptors", 30*time.Second, func() bool { return len(a.tor.Posts()) > 0 })
+	obhosttest.WaitFor(t, "a uploads the master's descriptors", 30*time.Second, func() bool { return len(a.tor.Posts()) > 0 })
 	for _, d := range a.masterPosts(t, master) {
 		if n := len(d.IntroPoints()); n != 4 {
 			t.Errorf("a uploaded a descriptor with %d intro points, want 4 (2 backends x 2)", n)
@@ -167,15 +171,15 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 	// A step-down hands over to b, which publishes at once (a new leadership republishes).
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := StepDown(ctx, cli, defaultKeys(t), "a", time.Second, "test")
+	res, err := StepDown(ctx, cli, obhosttest.DefaultKeys(t), "a", time.Second, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Old.Name != "a" || res.Next.Name != "b" {
 		t.Fatalf("step-down: %+v, want a -> b", res)
 	}
-	waitFor(t, "b leads", 15*time.Second, b.leading)
-	waitFor(t, "b uploads", 30*time.Second, func() bool { return len(b.tor.Posts()) > 0 })
+	obhosttest.WaitFor(t, "b leads", 15*time.Second, b.leading)
+	obhosttest.WaitFor(t, "b uploads", 30*time.Second, func() bool { return len(b.tor.Posts()) > 0 })
 	if len(b.masterPosts(t, master)) == 0 {
 		t.Fatal("b's uploads are not the master's descriptors")
 	}
@@ -186,8 +190,8 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 	// Stopping the leader hands back to a.
 	posted := len(a.tor.Posts())
 	b.d.Stop()
-	waitFor(t, "a leads again", 15*time.Second, a.leading)
-	waitFor(t, "a uploads again", 30*time.Second, func() bool { return len(a.tor.Posts()) > posted })
+	obhosttest.WaitFor(t, "a leads again", 15*time.Second, a.leading)
+	obhosttest.WaitFor(t, "a uploads again", 30*time.Second, func() bool { return len(a.tor.Posts()) > posted })
 	a.d.Stop()
 
 	// Nothing of either daemon keeps running (the etcd server and the fake tors were there before).

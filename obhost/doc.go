@@ -16,6 +16,7 @@
 //	state.go               fencedState: the publisher's state in etcd; every leader write fenced
 //	torwatch.go            tor's bootstrap in the heartbeat; a leader whose tor is dead hands over
 //	stepdown.go            graceful hand-over: the daemon's side and StepDown for the command
+//	drill.go               Drill: kill or pause the leader of a test cluster and measure the takeover
 //	clusterconfig.go       the <prefix>/config record: parse, validate, authenticate (MAC), NewSealer
 //	clusterconfig_push.go  PushClusterConfig: what cluster init and set-config write
 //	configfollow.go        a node without services in its file follows <prefix>/config live
@@ -23,5 +24,6 @@
 //	statussocket.go        the Python-compatible status socket
 //	clusterstatus.go       GatherStatus: the cluster's state as etcd holds it, for onionbalance status
 //
-// The config file format itself (keys, defaults, validation) is obhost/config.
+// The config file format itself (keys, defaults, validation) is obhost/config; the fixtures of its
+// tests and of the commands' tests are obhost/obhosttest.
 package obhost

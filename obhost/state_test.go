@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
@@ -21,11 +22,11 @@ import (
 func TestFencedStateDeletesRecordsFenced(t *testing.T) {
 	eps := storetest.Single(t)
 	cli := storetest.NewClient(t, eps...)
-	keys := defaultKeys(t)
+	keys := obhosttest.DefaultKeys(t)
 	st := store.New(cli, keys, nil, 5*time.Second)
-	n := startLiveNode(t, eps, "obhost1")
-	epoch := n.waitLeader(t)
-	ss := &fencedState{st: st, el: n.el, latency: newEtcdLatency()}
+	n := startStepDownNode(t, eps, "obhost1")
+	epoch := n.WaitLeader(t)
+	ss := &fencedState{st: st, el: n.Election, latency: newEtcdLatency()}
 	ctx := context.Background()
 
 	svc, other := strings.Repeat("a", 56), strings.Repeat("b", 56)
@@ -91,7 +92,7 @@ func TestFencedStateDeletesRecordsFenced(t *testing.T) {
 	}
 
 	// After stepping down, the old epoch deletes nothing either.
-	if err := n.el.Resign(ctx); err != nil {
+	if err := n.Election.Resign(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := ss.DeleteRecords(ctx, epoch, svc, []string{"inst2"}, nil); !errors.Is(err, cluster.ErrNotLeader) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 )
@@ -24,7 +25,7 @@ func startStatusSocket(t *testing.T, path string) (*Daemon, error) {
 	}
 	pcfg := publisher.DefaultConfig()
 	pcfg.Services = []publisher.ServiceConfig{{Key: key, IntroPointsPerBackend: 2,
-		Backends: []publisher.BackendConfig{{Address: newOnionAddress(t), Name: "b1"}}}}
+		Backends: []publisher.BackendConfig{{Address: obhosttest.OnionAddress(t), Name: "b1"}}}}
 	m, err := publisher.New(pcfg, fakeTor{}, emptyState{}, follower{})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
@@ -109,7 +110,7 @@ func TestTorWatchStaysLeaderWithNobodyToTakeOver(t *testing.T) {
 
 func TestReadyPeersCountsOtherBootstrappedNodes(t *testing.T) {
 	cli := storetest.NewClient(t, storetest.Single(t)...)
-	st := store.New(cli, defaultKeys(t), nil, 5*time.Second)
+	st := store.New(cli, obhosttest.DefaultKeys(t), nil, 5*time.Second)
 	var ops []clientv3.Op
 	for _, nr := range []record.Node{
 		{Name: "self", TorBootstrap: 100}, {Name: "ready", TorBootstrap: 100}, {Name: "starting", TorBootstrap: 45},

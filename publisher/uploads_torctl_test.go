@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/obcluster/obcluster/publisher/hashring"
+	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/publisher/torctl/torctltest"
 	"github.com/obcluster/obcluster/store/record"
@@ -21,15 +21,7 @@ import (
 func TestManagerRetriesAfterTorDropsTheControlConnection(t *testing.T) {
 	h := newHarness(t, 2, 8)
 	srv := torctltest.Start(t, torctltest.Options{})
-	srv.SetInfo("dir/status-vote/current/consensus-microdesc", string(h.net.Consensus))
-	srv.SetInfo("md/all", string(h.net.Microdescs))
-	cons, err := hashring.ParseConsensus(h.net.Consensus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range h.bes {
-		srv.SetDescriptor(b.Key.Address(), b.Descriptor(t, cons.ClientTimePeriod(), h.now))
-	}
+	publishertest.Serve(t, srv, h.net, h.now, h.bes...)
 	tcfg := torctl.DefaultConfig()
 	tcfg.Address, tcfg.Auth, tcfg.ReconnectMin = srv.Addr(), torctl.AuthNone, 10*time.Millisecond
 	client, err := torctl.New(tcfg)

@@ -1,112 +1,33 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"os"
-	"syscall"
+	"path/filepath"
+	"strings"
 	"testing"
-	"time"
 
-	"github.com/obcluster/obcluster/cluster"
-	"github.com/obcluster/obcluster/store"
-	"github.com/obcluster/obcluster/store/record"
-	"github.com/obcluster/obcluster/store/storetest"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 )
 
-// liveNode is an election candidate.
-type liveNode struct {
-	name string
-	el   *cluster.Election
-	stop context.CancelFunc
-	done chan struct{}
-}
-
-func startLiveNode(t *testing.T, endpoints []string, name string) *liveNode {
-	t.Helper()
-	cli := storetest.NewClient(t, endpoints...)
-	cfg := cluster.DefaultConfig(name)
-	cfg.TTL, cfg.RetryMin, cfg.RetryMax = 5*time.Second, 100*time.Millisecond, time.Second
-	el, err := cluster.NewElection(cli, defaultKeys(t), cfg)
-	if err != nil {
+// TestClusterDrillFlags: the command refuses a drill that is not exactly one of --kill and --pause
+// with a --state file, and names a state file it cannot use. (The drill itself: obhost's TestDrill*.)
+func TestClusterDrillFlags(t *testing.T) {
+	for _, args := range [][]string{{"--kill"}, {"--state", "x.json"}, {"--state", "x.json", "--kill", "--pause", "10s"}} {
+		code, _, errOut := runCLIEnv(t, obhosttest.NoEnv, append([]string{"cluster", "drill"}, args...)...)
+		if code != exitUsage || !strings.Contains(errOut, "exactly one of --kill and --pause") {
+			t.Errorf("cluster drill %v: code %d, stderr %q", args, code, errOut)
+		}
+	}
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.json")
+	empty := filepath.Join(dir, "empty.json")
+	if err := os.WriteFile(empty, []byte(`{"pids": {}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &liveNode{name: name, el: el, stop: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(n.done)
-		el.Run(ctx)
-	}()
-	t.Cleanup(func() { n.stop(); <-n.done })
-	return n
-}
-
-func (n *liveNode) waitLeader(t *testing.T) int64 {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if epoch, ok := n.el.IsLeader(); ok {
-			return epoch
+	for _, state := range []string{missing, empty} {
+		code, _, errOut := runCLIEnv(t, obhosttest.NoEnv, "cluster", "drill", "--kill", "--state", state)
+		if code != exitError || !strings.Contains(errOut, "drill state") {
+			t.Errorf("state %s: code %d, stderr %q", state, code, errOut)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not become leader", n.name)
-	return 0
-}
-
-func TestDrillKillMeasuresTakeover(t *testing.T) {
-	eps := storetest.Single(t)
-	a := startLiveNode(t, eps, "a")
-	ea := a.waitLeader(t)
-	b := startLiveNode(t, eps, "b")
-	cli := storetest.NewClient(t, eps...)
-	keys := defaultKeys(t)
-	st := store.New(cli, keys, nil, time.Second)
-	svc := newOnionAddress(t)
-
-	// b publishes once it leads, as a new leader does.
-	go func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			if eb, ok := b.el.IsLeader(); ok {
-				op, _ := st.PutPublishedOp(svc, "00ff", record.Publish{RevisionCounter: 42, Epoch: eb, Node: "b", UploadedAt: time.Now()})
-				b.el.Write(context.Background(), eb, op)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-
-	var signals []syscall.Signal
-	d := drill{kv: cli, keys: keys, timeout: time.Second, poll: 10 * time.Millisecond,
-		pids: map[string]int{"a": os.Getpid(), "b": os.Getpid()}, // the test binary's name contains "onionbalance"
-		signal: func(pid int, sig syscall.Signal) error {
-			signals = append(signals, sig)
-			a.stop() // the fake kill: a's candidacy ends
-			return nil
-		}}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rep, err := d.run(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(signals) != 1 || signals[0] != syscall.SIGKILL {
-		t.Errorf("signals %v, want [SIGKILL]", signals)
-	}
-	if rep.OldLeader.Name != "a" || rep.OldLeader.Epoch != ea || rep.NewLeader.Name != "b" || rep.PublishedBy != "b" ||
-		rep.RevisionCounter != 42 || rep.ElectedAfter <= 0 || rep.PublishedAfter < rep.ElectedAfter {
-		t.Fatalf("report %+v", rep)
-	}
-	js, _ := json.Marshal(rep)
-	t.Logf("drill report: %s", js)
-}
-
-func TestDrillRefusesStrangerPID(t *testing.T) {
-	if err := checkOnionbalancePID(1); err == nil {
-		t.Error("pid 1 accepted as onionbalance")
-	}
-	if err := checkOnionbalancePID(os.Getpid()); err != nil {
-		t.Errorf("own pid: %v", err)
 	}
 }

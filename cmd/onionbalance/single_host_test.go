@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/obcluster/obcluster/obhost"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl/torctltest"
 )
@@ -72,7 +73,7 @@ data-dir: %s
 tor: {control: %q}
 cluster: {node-name: obhost1}
 log: {level: info}
-`, newOnionAddress(t), newOnionAddress(t), dataDir, tor.Addr())
+`, obhosttest.OnionAddress(t), obhosttest.OnionAddress(t), dataDir, tor.Addr())
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ func startSingleHost(t *testing.T, dataDirMode os.FileMode) *singleHost {
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, []string{"-c", h.config}, env{stdout: h.log, stderr: h.log, getenv: noEnv})
+		code <- run(ctx, []string{"-c", h.config}, env{stdout: h.log, stderr: h.log, getenv: obhosttest.NoEnv})
 	}()
 	var once sync.Once
 	result := -1
@@ -156,7 +157,7 @@ func TestSingleHostEtcdRefusesUnauthenticatedTCP(t *testing.T) {
 		t.Errorf("the tightened data dir is not logged with its path and old mode:\n%s", h.log)
 	}
 
-	code, out, errOut := runCLIEnv(t, noEnv, "status", "--json", "-c", h.config)
+	code, out, errOut := runCLIEnv(t, obhosttest.NoEnv, "status", "--json", "-c", h.config)
 	if code != exitOK || !strings.Contains(out, "obhost1") {
 		t.Errorf("status through the data dir's endpoints: code %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -258,7 +259,7 @@ func procNetAddr(s string) (string, error) {
 // says where the embedded etcd runs.
 func TestSingleHostQuietEtcdLogs(t *testing.T) {
 	h := startSingleHost(t, 0)
-	if code, _, errOut := runCLIEnv(t, noEnv, "status", "-c", h.config); code != exitOK {
+	if code, _, errOut := runCLIEnv(t, obhosttest.NoEnv, "status", "-c", h.config); code != exitOK {
 		t.Fatalf("status: %q", errOut)
 	}
 	if code := h.stop(); code != exitOK {

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/obhost"
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
@@ -18,35 +19,35 @@ import (
 )
 
 func TestStatusReportsClusterWithoutKeys(t *testing.T) {
-	f := newClusterFixture(t, 2)
-	if code, _, errOut := runCLIEnv(t, noEnv, "cluster", "init", "-c", f.config); code != exitOK {
+	f := obhosttest.NewCluster(t, 2)
+	if code, _, errOut := runCLIEnv(t, obhosttest.NoEnv, "cluster", "init", "-c", f.Config); code != exitOK {
 		t.Fatalf("init: %q", errOut)
 	}
-	a := startLiveNode(t, f.endpoints, "a")
-	epoch := a.waitLeader(t)
+	a := obhosttest.StartCandidate(t, f.Endpoints, "a")
+	epoch := a.WaitLeader(t)
 
-	cli := storetest.NewClient(t, f.endpoints...)
-	keys := defaultKeys(t)
+	cli := storetest.NewClient(t, f.Endpoints...)
+	keys := obhosttest.DefaultKeys(t)
 	st := store.New(cli, keys, nil, time.Second)
-	svc := f.master.Address()
+	svc := f.Master.Address()
 	received := time.Now().Add(-30 * time.Second).UTC()
-	inst, _ := st.PutInstanceOp(svc, record.Instance{Address: f.backends[0], IntroPoints: make([]record.IntroPoint, 3),
+	inst, _ := st.PutInstanceOp(svc, record.Instance{Address: f.Backends[0], IntroPoints: make([]record.IntroPoint, 3),
 		ReceivedAt: received, DescriptorRevision: 7, Epoch: epoch, Node: "a"})
 	pub, _ := st.PutPublishedOp(svc, "aabbccddeeff00112233", record.Publish{PeriodNum: 100, PeriodLength: 1440, RevisionCounter: 555,
 		UploadedAt: received, Epoch: epoch, Node: "a", HSDirs: map[string]record.UploadResult{
 			"FP1": {Status: record.UploadUploaded, At: received}, "FP2": {Status: record.UploadFailed, Reason: "UPLOAD_REJECTED", At: received}},
-		Backends: map[string][]string{"FP1": {f.backends[0]}, "FP2": {f.backends[0]}}})
+		Backends: map[string][]string{"FP1": {f.Backends[0]}, "FP2": {f.Backends[0]}}})
 	node, _ := st.PutNodeOp(record.Node{Name: "a", Role: record.RoleLeader, Epoch: epoch, TorBootstrap: 100, TorState: "done",
 		Heartbeat: time.Now(), LastError: "something odd"}, 0)
 	if err := st.Commit(context.Background(), inst, pub, node); err != nil {
 		t.Fatal(err)
 	}
 
-	code, out, errOut := runCLIEnv(t, noEnv, "status", "--json", "-c", f.config)
+	code, out, errOut := runCLIEnv(t, obhosttest.NoEnv, "status", "--json", "-c", f.Config)
 	if code != exitOK {
 		t.Fatalf("status --json: code %d, stderr %q", code, errOut)
 	}
-	assertNoKeyMaterial(t, "status --json", out, f.master)
+	assertNoKeyMaterial(t, "status --json", out, f.Master)
 	var got obhost.ClusterStatus
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
@@ -66,7 +67,7 @@ func TestStatusReportsClusterWithoutKeys(t *testing.T) {
 		t.Fatalf("service %+v", s)
 	}
 	b := s.Backends[0]
-	if b.Address != f.backends[0] || b.Name != "b1" || b.IntroPoints != 3 || b.Age == nil || *b.Age < 29 || b.DescriptorRevision != 7 {
+	if b.Address != f.Backends[0] || b.Name != "b1" || b.IntroPoints != 3 || b.Age == nil || *b.Age < 29 || b.DescriptorRevision != 7 {
 		t.Errorf("backend %+v", b)
 	}
 	if s.Backends[1].Age != nil {
@@ -75,30 +76,30 @@ func TestStatusReportsClusterWithoutKeys(t *testing.T) {
 	if len(s.Descriptors) != 1 || s.Descriptors[0].RevisionCounter != 555 || len(s.Descriptors[0].HSDirs) != 2 ||
 		s.Descriptors[0].HSDirs[1].Reason != "UPLOAD_REJECTED" {
 		t.Errorf("descriptors %+v", s.Descriptors)
-	} else if hb := s.Descriptors[0].HSDirs[0].Backends; len(hb) != 1 || hb[0] != f.backends[0] {
-		t.Errorf("backends in FP1's descriptor: %v, want [%s]", hb, f.backends[0])
+	} else if hb := s.Descriptors[0].HSDirs[0].Backends; len(hb) != 1 || hb[0] != f.Backends[0] {
+		t.Errorf("backends in FP1's descriptor: %v, want [%s]", hb, f.Backends[0])
 	}
 
-	code, out, errOut = runCLIEnv(t, noEnv, "status", "--etcd-endpoints", strings.Join(f.endpoints, ","))
+	code, out, errOut = runCLIEnv(t, obhosttest.NoEnv, "status", "--etcd-endpoints", strings.Join(f.Endpoints, ","))
 	if code != exitOK {
 		t.Fatalf("status: code %d, stderr %q", code, errOut)
 	}
-	assertNoKeyMaterial(t, "status", out, f.master)
-	for _, want := range []string{"Leader:   a (epoch", "something odd", svc + ".onion (master key: sealed", f.backends[0] + ".onion",
+	assertNoKeyMaterial(t, "status", out, f.Master)
+	for _, want := range []string{"Leader:   a (epoch", "something odd", svc + ".onion (master key: sealed", f.Backends[0] + ".onion",
 		"revision 555", "1 ok, 1 failed, 0 pending", "UPLOAD_REJECTED", "never"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status text lacks %q:\n%s", want, out)
 		}
 	}
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "FP1") && !strings.Contains(line, f.backends[0]) && !strings.Contains(line, "b1") {
+		if strings.Contains(line, "FP1") && !strings.Contains(line, f.Backends[0]) && !strings.Contains(line, "b1") {
 			t.Errorf("status text does not say which backends FP1 got: %q", line)
 		}
 	}
 }
 
 func TestStatusNeedsEndpoints(t *testing.T) {
-	code, _, errOut := runCLIEnv(t, noEnv, "status", "--etcd-prefix", "/x")
+	code, _, errOut := runCLIEnv(t, obhosttest.NoEnv, "status", "--etcd-prefix", "/x")
 	if code != exitError || !strings.Contains(errOut, "no etcd endpoints") {
 		t.Errorf("code %d, stderr %q", code, errOut)
 	}
@@ -110,7 +111,7 @@ func TestStatusNeedsEndpoints(t *testing.T) {
 // services in their config file), as missing only when one does.
 func TestStatusRoleAndKeySource(t *testing.T) {
 	cli := storetest.NewClient(t, storetest.Single(t)...)
-	keys := defaultKeys(t)
+	keys := obhosttest.DefaultKeys(t)
 	st := store.New(cli, keys, nil, time.Second)
 	ctx := context.Background()
 	now := time.Now()

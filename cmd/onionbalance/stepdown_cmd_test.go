@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/obcluster/obcluster/obhost/obhosttest"
 )
 
 // TestClusterStepDownCommand runs `onionbalance cluster step-down` against a running single host: the
@@ -12,7 +14,7 @@ func TestClusterStepDownCommand(t *testing.T) {
 	h := startSingleHost(t, 0)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		code, out, errOut := runCLIEnv(t, noEnv, "cluster", "step-down", "-c", h.config, "--timeout", "20s")
+		code, out, errOut := runCLIEnv(t, obhosttest.NoEnv, "cluster", "step-down", "-c", h.config, "--timeout", "20s")
 		if code == exitOK {
 			if !strings.Contains(out, "obhost1 (epoch") || !strings.Contains(out, "elected again") {
 				t.Fatalf("cluster step-down: stdout %q", out)
