@@ -384,9 +384,9 @@ func (m *Manager) handleEvent(ctx context.Context, ev torctl.Event) {
 			m.log.Debug("backend descriptor fetch failed", "backend", e.Address, "hsdir", e.HSDir, "reason", e.Reason)
 		}
 	case torctl.Uploaded:
-		m.uploadResult(ctx, e.Address, e.HSDir, "", now)
+		m.uploadResult(ctx, e.Address, e.HSDir, "", "", now)
 	case torctl.UploadFailed:
-		m.uploadResult(ctx, e.Address, e.HSDir, e.Reason, now)
+		m.uploadResult(ctx, e.Address, e.HSDir, e.Blinded, e.Reason, now)
 	}
 }
 

@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"time"
@@ -18,27 +19,56 @@ type pendingUpload struct {
 	// to the same HSDir are still in flight; see uploadResult.
 	answered bool
 	reason   string
+	// named says tor's answer named this upload's descriptor (its blinded key), so it is this upload's own.
+	named bool
 }
 
-// uploadResult applies tor's verdict for one HSDir. Tor's upload events name the address and the HSDir
-// but not the descriptor (nor its blinded key), and tor may answer uploads to one HSDir in any order.
-// With one upload in flight to the HSDir the answer is its own. With several (both descriptors of a
-// service go to an HSDir responsible for both blinded keys), answers are only counted until every
-// upload has one: if they agree, each upload gets it; if they differ, nobody can tell which
-// descriptor was refused, so every one of them is recorded failed and retried. Retries go to an HSDir
-// one at a time (see publishDescriptor), so their answers are never ambiguous.
-func (m *Manager) uploadResult(ctx context.Context, addr, hsdir, reason string, now time.Time) {
+// uploadResult applies tor's verdict for one HSDir. Tor's UPLOADED event names the address and the HSDir
+// but not the descriptor; its FAILED event also names the descriptor's blinded key (blinded, unpadded
+// base64; "" when the event has none). Tor may answer uploads to one HSDir in any order. An answer that
+// names a descriptor goes to that descriptor's upload; any other to an upload still waiting. With one
+// upload in flight to the HSDir the answer is its own. With several (both descriptors of a service go to
+// an HSDir responsible for both blinded keys), answers are only counted until every upload has one: named
+// answers are certain; if the unnamed ones agree, each upload without a named answer gets it; if they
+// differ, nobody can tell which descriptor was refused, so those uploads are recorded failed and retried.
+// Retries go to an HSDir one at a time (see publishDescriptor), so their answers are never ambiguous.
+func (m *Manager) uploadResult(ctx context.Context, addr, hsdir, blinded, reason string, now time.Time) {
 	k := addr + "|" + hsdir
 	q := m.pending[k]
-	i := slices.IndexFunc(q, func(pu pendingUpload) bool { return !pu.answered })
+	i, named := answerSlot(q, blinded)
 	if i < 0 {
 		return // not ours, or a late event after a timeout
 	}
 	if reason != "" {
 		m.counters.UploadFailures[hsdir]++
 	}
-	q[i].answered, q[i].reason = true, reason
+	q[i].answered, q[i].reason, q[i].named = true, reason, named
 	m.settleAnswered(ctx, k, hsdir, now)
+}
+
+// answerSlot picks the upload in q that one of tor's answers belongs to, and whether the answer names
+// it: the upload of the descriptor tor names (blinded), else the first one still waiting; -1 when none
+// waits. If an unnamed answer went earlier to the named descriptor's upload, that answer belonged to
+// another upload: it moves to the first one still waiting. A blinded key that no upload in q has (a late
+// answer, or one tor cannot name) counts as unnamed.
+func answerSlot(q []pendingUpload, blinded string) (int, bool) {
+	waiting := slices.IndexFunc(q, func(pu pendingUpload) bool { return !pu.answered })
+	raw, err := base64.RawStdEncoding.DecodeString(trimB64(blinded))
+	if blinded == "" || err != nil {
+		return waiting, false
+	}
+	bhex := record.BlindedKeyHex(raw)
+	i := slices.IndexFunc(q, func(pu pendingUpload) bool { return pu.blindedHex == bhex && !pu.named })
+	switch {
+	case i < 0:
+		return waiting, false
+	case !q[i].answered:
+		return i, true
+	case waiting < 0:
+		return -1, false // every upload has an answer already: this one is extra
+	}
+	q[waiting].answered, q[waiting].reason = true, q[i].reason
+	return i, true
 }
 
 // settleAnswered settles the uploads to one HSDir (key k of m.pending) once each has an answer.
@@ -48,20 +78,30 @@ func (m *Manager) settleAnswered(ctx context.Context, k, hsdir string, now time.
 		return
 	}
 	delete(m.pending, k)
-	reason, agree := q[0].reason, true
-	for _, pu := range q[1:] {
-		if pu.reason != reason {
+	// Unnamed answers can be swapped between the uploads that got them: they only say something about
+	// one upload if they all agree.
+	unnamed, reason, agree := 0, "", true
+	for _, pu := range q {
+		if pu.named {
+			continue
+		}
+		if unnamed > 0 && pu.reason != reason {
 			agree = false
 		}
-		if reason == "" {
+		if unnamed == 0 || reason == "" {
 			reason = pu.reason
 		}
+		unnamed++
 	}
 	if !agree {
-		reason = fmt.Sprintf("%s (answer to one of %d uploads in flight to this HSDir; tor does not say which)", reason, len(q))
+		reason = fmt.Sprintf("%s (answer to one of %d uploads in flight to this HSDir; tor does not say which)", reason, unnamed)
 	}
 	for _, pu := range q {
-		m.settle(ctx, pu, hsdir, reason, now)
+		if pu.named {
+			m.settle(ctx, pu, hsdir, pu.reason, now)
+		} else {
+			m.settle(ctx, pu, hsdir, reason, now)
+		}
 	}
 }
 

@@ -1,7 +1,9 @@
 package publisher
 
 import (
+	"encoding/base64"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -109,9 +111,56 @@ func TestManagerRetriesUploadsLostWithTheControlConnection(t *testing.T) {
 	}
 }
 
+// TestManagerCreditsANamedRefusalToItsDescriptor: as in TestManagerCreditsUploadResultsToTheRightDescriptor,
+// one HSDir holds both blinded keys, accepts one descriptor and refuses the other, and the acceptance
+// arrives first. Tor's refusal names the refused descriptor's blinded key (HS_DESC FAILED ... NO_AUTH
+// $fp~nick <blinded> REASON=UPLOAD_REJECTED), so each upload gets its own answer at once: the refused
+// one is failed with tor's reason, the accepted one uploaded, and nothing is recorded as ambiguous.
+func TestManagerCreditsANamedRefusalToItsDescriptor(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.Set(true, 1)
+	h.run()
+	held := h.stepHolding(3 * time.Second)
+	posts := h.tor.TakePosts()
+	if len(posts) != 2 {
+		t.Fatalf("%d uploads, want 2", len(posts))
+	}
+	blindedOf := func(p publishertest.Post) []byte {
+		t.Helper()
+		d, _ := h.decodeAny(p.Desc)
+		return d.BlindedKey
+	}
+	refusedKey := blindedOf(posts[0])
+	refused, accepted := record.BlindedKeyHex(refusedKey), record.BlindedKeyHex(blindedOf(posts[1]))
+	x := posts[0].Servers[0]
+	if !slices.Contains(posts[1].Servers, x) {
+		t.Fatalf("HSDir %s is not responsible for both descriptors", x)
+	}
+	var answers []torctl.Event
+	for _, ev := range held {
+		if u, ok := ev.(torctl.Uploaded); !ok || u.HSDir != x {
+			answers = append(answers, ev)
+		}
+	}
+	answers = append(answers, torctl.Uploaded{Address: h.master.Address(), HSDir: x},
+		torctl.UploadFailed{Address: h.master.Address(), HSDir: x, Reason: "UPLOAD_REJECTED",
+			Blinded: base64.RawStdEncoding.EncodeToString(refusedKey)})
+	h.deliver(answers...)
+	recs := h.records()
+	if r := recs[refused].HSDirs[x]; r.Status != record.UploadFailed || r.Reason != "UPLOAD_REJECTED" {
+		t.Errorf("the refused descriptor at %s is recorded %+v, want failed: UPLOAD_REJECTED", x, r)
+	}
+	if r := recs[accepted].HSDirs[x]; r.Status != record.UploadUploaded {
+		t.Errorf("the accepted descriptor at %s is recorded %+v, want uploaded", x, r)
+	}
+	if n := len(h.m.pending); n != 0 {
+		t.Errorf("%d HSDirs still have uploads waiting for tor", n)
+	}
+}
+
 // TestManagerCreditsUploadResultsToTheRightDescriptor: one HSDir holds both blinded keys (both
-// descriptors of the service are uploaded to it) and accepts only one of them. Tor's HS_DESC
-// UPLOADED/FAILED events for uploads name the address and the HSDir but not the descriptor, and the
+// descriptors of the service are uploaded to it) and accepts only one of them. Here neither answer names
+// the descriptor (tor's UPLOADED never does; a FAILED without the blinded key neither), and the
 // answers arrive in the opposite order of the uploads. The failure must not be credited to the
 // descriptor that was accepted (nor the acceptance to the one that was refused): the refused one is
 // retried until the HSDir has it, and the records end up saying which descriptor it holds.

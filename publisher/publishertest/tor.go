@@ -28,8 +28,8 @@ type Post struct {
 // Tor is a publisher.Tor that serves a Network and the descriptors of its Backends, and records
 // uploads. Its answers arrive on Events, as tor's would: a fetch of a backend answers with the
 // backend's descriptor from every HSDir asked, a fetch of any other address with the descriptors set
-// by SetHeld (NOT_FOUND elsewhere), and an upload with UPLOADED (UPLOAD_REJECTED from HSDirs set by
-// SetRejects). Safe for concurrent use.
+// by SetHeld (NOT_FOUND elsewhere), and an upload with UPLOADED (UPLOAD_REJECTED, naming the
+// descriptor's blinded key, from HSDirs set by SetRejects). Safe for concurrent use.
 type Tor struct {
 	t      testing.TB
 	now    func() time.Time
@@ -200,10 +200,21 @@ func (f *Tor) PostDescriptor(ctx context.Context, desc []byte, addr string, serv
 	f.posts = append(f.posts, Post{Addr: addr, Servers: servers, Desc: desc, Deadline: deadline})
 	for _, s := range servers {
 		if f.rejects[s] {
-			f.events <- torctl.UploadFailed{Address: addr, HSDir: s, Reason: "UPLOAD_REJECTED"}
+			// Like tor, the refusal names the descriptor's blinded key.
+			f.events <- torctl.UploadFailed{Address: addr, HSDir: s, Blinded: f.blindedOf(desc, addr), Reason: "UPLOAD_REJECTED"}
 		} else {
 			f.events <- torctl.Uploaded{Address: addr, HSDir: s}
 		}
 	}
 	return nil
+}
+
+// blindedOf returns the blinded key of desc (a descriptor of addr) as tor names it in events, or "" when
+// desc does not decode.
+func (f *Tor) blindedOf(desc []byte, addr string) string {
+	d, err := hsv3.DecodeForAddress(desc, addr, hsv3.DecodeOptions{SkipExpiryCheck: true})
+	if err != nil {
+		return ""
+	}
+	return b64.EncodeToString(d.BlindedKey)
 }

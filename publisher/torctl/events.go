@@ -41,11 +41,17 @@ type Uploaded struct {
 	HSDir string
 }
 
-// UploadFailed is a descriptor upload one HSDir did not accept (HS_DESC FAILED with auth type
-// UNKNOWN, which tor uses only for uploads).
+// UploadFailed is a descriptor upload one HSDir did not accept: HS_DESC FAILED with
+// REASON=UPLOAD_REJECTED, or with auth type UNKNOWN. Tor 0.4.9 words a refusal like a failed fetch
+// (auth NO_AUTH, the blinded key, then the reason), so the reason, which no fetch uses, is what tells
+// it from one. Tor's other upload failure, REASON=UNEXPECTED (an HTTP status other than 200 or 400),
+// shares its reason with fetches and arrives as DescFailed.
 type UploadFailed struct {
 	Address string
 	HSDir   string
+	// Blinded is the refused descriptor's blinded key in unpadded base64, as tor names it; "" when
+	// tor's event does not name it.
+	Blinded string
 	// Reason is tor's REASON= value, usually UPLOAD_REJECTED.
 	Reason string
 }
@@ -106,6 +112,10 @@ func parseEvent(text string) Event {
 	return nil
 }
 
+// reasonUploadRejected is tor's HS_DESC FAILED reason for an HSDir that answered an upload with HTTP
+// 400 (e.g. a revision counter not above the one it holds). Tor uses it for uploads only.
+const reasonUploadRejected = "UPLOAD_REJECTED"
+
 // parseHSDesc handles "HS_DESC <action> <addr> <auth> <hsdir> [<descid>] [KEY=VAL...]".
 func parseHSDesc(f []string) Event {
 	if len(f) < 4 {
@@ -122,12 +132,12 @@ func parseHSDesc(f []string) Event {
 			blinded = a
 		}
 	}
-	upload := auth == "UNKNOWN"
+	upload := auth == "UNKNOWN" || reason == reasonUploadRejected
 	switch {
 	case action == "UPLOADED":
 		return Uploaded{Address: addr, HSDir: hsdir}
 	case action == "FAILED" && upload:
-		return UploadFailed{Address: addr, HSDir: hsdir, Reason: reason}
+		return UploadFailed{Address: addr, HSDir: hsdir, Blinded: blinded, Reason: reason}
 	case action == "FAILED":
 		return DescFailed{Address: addr, HSDir: hsdir, Blinded: blinded, Reason: reason}
 	}

@@ -6,6 +6,19 @@ import (
 	"testing"
 )
 
+// Lines tor 0.4.9.11 sent on a private test network for two HSPOSTs of one master descriptor to one HSDir:
+// revision 1000000 (accepted), then 500000 (refused: the HSDir held a higher counter). A refused upload is
+// reported like a failed fetch, with auth type NO_AUTH and the descriptor's blinded key.
+const (
+	realUploaded = "HS_DESC UPLOADED emrmrogv3qyvuen6b7oycpx3ehpk4cjjz7p27f2db7t3ssbhfaw36mqd UNKNOWN " +
+		"$E10509F93BB34E4111BA470B2F9D30F5DABAA512~relay5"
+	realUploadRejected = "HS_DESC FAILED emrmrogv3qyvuen6b7oycpx3ehpk4cjjz7p27f2db7t3ssbhfaw36mqd NO_AUTH " +
+		"$E10509F93BB34E4111BA470B2F9D30F5DABAA512~relay5 ZJjoCoVP6868196O+sx2ZdN9Li03qclNLJfjPz7BP4Q REASON=UPLOAD_REJECTED"
+	realAddr    = "emrmrogv3qyvuen6b7oycpx3ehpk4cjjz7p27f2db7t3ssbhfaw36mqd"
+	realHSDir   = "E10509F93BB34E4111BA470B2F9D30F5DABAA512"
+	realBlinded = "ZJjoCoVP6868196O+sx2ZdN9Li03qclNLJfjPz7BP4Q"
+)
+
 func TestParseEvent(t *testing.T) {
 	blinded := strings.Repeat("x", 43)
 	tests := []struct {
@@ -15,7 +28,10 @@ func TestParseEvent(t *testing.T) {
 	}{
 		{"upload ok", "HS_DESC UPLOADED " + testAddr + " UNKNOWN $" + fpB + "~relay7",
 			Uploaded{Address: testAddr, HSDir: fpB}},
-		{"upload failed", "HS_DESC FAILED " + testAddr + " UNKNOWN $" + strings.ToLower(fpB) + "~r REASON=UPLOAD_REJECTED",
+		{"tor 0.4.9 upload accepted", realUploaded, Uploaded{Address: realAddr, HSDir: realHSDir}},
+		{"tor 0.4.9 upload refused", realUploadRejected,
+			UploadFailed{Address: realAddr, HSDir: realHSDir, Blinded: realBlinded, Reason: "UPLOAD_REJECTED"}},
+		{"upload failed with auth UNKNOWN", "HS_DESC FAILED " + testAddr + " UNKNOWN $" + strings.ToLower(fpB) + "~r REASON=UPLOAD_REJECTED",
 			UploadFailed{Address: testAddr, HSDir: fpB, Reason: "UPLOAD_REJECTED"}},
 		{"fetch failed", "HS_DESC FAILED " + testAddr + " NO_AUTH $" + fpA + "~n " + blinded + " REASON=NOT_FOUND",
 			DescFailed{Address: testAddr, HSDir: fpA, Blinded: blinded, Reason: "NOT_FOUND"}},
@@ -48,6 +64,7 @@ func TestParseEvent(t *testing.T) {
 func FuzzParseEvent(f *testing.F) {
 	f.Add("HS_DESC UPLOADED " + testAddr + " UNKNOWN $" + fpB + "~relay7")
 	f.Add("HS_DESC FAILED a NO_AUTH $x~n b REASON=NOT_FOUND")
+	f.Add(realUploadRejected)
 	f.Add("HS_DESC_CONTENT a b $" + fpA + "\r\nbody")
 	f.Add("STATUS_CLIENT NOTICE CONSENSUS_ARRIVED")
 	f.Fuzz(func(t *testing.T, text string) {

@@ -742,9 +742,12 @@ func (c *conn) hsPost(args, line string, body []byte) error {
 	if !auto {
 		return nil
 	}
+	// Worded as tor 0.4.9 does: a refusal names the auth type NO_AUTH (like a failed fetch) and the
+	// descriptor's blinded key, which the fake does not decode: it names a made-up one.
+	blinded := strings.Repeat("B", 43)
 	for _, fp := range servers {
 		if reason, ok := fails[fp]; ok {
-			c.srv.Emit(fmt.Sprintf("HS_DESC FAILED %s UNKNOWN $%s~fake REASON=%s", addr, fp, reason))
+			c.srv.Emit(fmt.Sprintf("HS_DESC FAILED %s NO_AUTH $%s~fake %s REASON=%s", addr, fp, blinded, reason))
 		} else {
 			c.srv.Emit(fmt.Sprintf("HS_DESC UPLOADED %s UNKNOWN $%s~fake", addr, fp))
 		}
