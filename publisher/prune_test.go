@@ -154,3 +154,28 @@ func TestManagerBoundsPerHSDirFailureCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestManagerRemovedServiceStaysPruned: tor's answers to uploads of a service that leaves the
+// configuration while they are in flight must not write its publish records back after the leader
+// deleted them.
+func TestManagerRemovedServiceStaysPruned(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.Set(true, 1)
+	h.run()
+	held := h.stepHolding(3 * time.Second) // uploads made, tor's answers still in flight
+	if len(held) == 0 {
+		t.Fatal("no upload answers held")
+	}
+	if len(h.recordKeys()[h.master.Address()].Published) == 0 {
+		t.Fatal("no publish record after the upload")
+	}
+	h.m.applyReconfig(reconfig{services: nil, done: make(chan struct{})})
+	h.advance(3 * time.Second) // the leader prunes the removed service
+	if got := h.recordKeys(); len(got) != 0 {
+		t.Fatalf("records after the service was removed: %+v", got)
+	}
+	h.deliver(held...)
+	if got := h.recordKeys(); len(got) != 0 {
+		t.Fatalf("tor's late answers wrote records of a removed service back: %+v", got)
+	}
+}

@@ -75,6 +75,12 @@ func (m *Manager) applyReconfig(rc reconfig) {
 	for addr := range old {
 		m.log.Info("service removed from the configuration; its descriptors expire on the HSDirs", "service", addr)
 	}
+	// tor's answers to a removed service's uploads must not write back the records pruned below.
+	for k, q := range m.pending {
+		if len(q) > 0 && old[q[0].svc.addr] != nil {
+			delete(m.pending, k)
+		}
+	}
 	m.services, m.byBackend = rc.services, byBackend
 	m.log.Info("configuration reloaded", "services", len(m.services), "backends_added", added,
 		"backends_removed", removed, "backends_kept", kept)
