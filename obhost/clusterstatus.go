@@ -49,6 +49,9 @@ type ServiceStatus struct {
 	KeyKEKID    string             `json:"key_kek_id,omitempty"`
 	Backends    []BackendStatus    `json:"backends"`
 	Descriptors []DescriptorStatus `json:"descriptors"`
+	// BadRecords names the records of the service that do not decode (left out above, as the leader
+	// leaves them out).
+	BadRecords []string `json:"bad_records,omitempty"`
 }
 
 type BackendStatus struct {
@@ -192,6 +195,16 @@ func StoredServices(ctx context.Context, kv clientv3.KV, keys store.Keys, timeou
 	return out, nil
 }
 
+// noteBadRecords keeps the records that did not decode (err wrapping record.ErrBad) in ss and returns
+// any other error.
+func (ss *ServiceStatus) noteBadRecords(err error) error {
+	if err == nil || !errors.Is(err, record.ErrBad) {
+		return err
+	}
+	ss.BadRecords = append(ss.BadRecords, strings.Split(err.Error(), "\n")...)
+	return nil
+}
+
 func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr string, cs record.ClusterService, inConfig bool,
 	timeout time.Duration, now time.Time) (ServiceStatus, error) {
 	ss := ServiceStatus{Address: addr, InConfig: inConfig, Backends: []BackendStatus{}, Descriptors: []DescriptorStatus{}}
@@ -201,7 +214,7 @@ func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr str
 	}
 
 	recs, err := st.Instances(ctx, addr)
-	if err != nil {
+	if err = ss.noteBadRecords(err); err != nil {
 		return ss, err
 	}
 	byAddr := map[string]record.Instance{}
@@ -231,7 +244,7 @@ func serviceState(ctx context.Context, st *store.Store, kv clientv3.KV, addr str
 	}
 
 	pubs, err := st.PublishedAll(ctx, addr)
-	if err != nil {
+	if err = ss.noteBadRecords(err); err != nil {
 		return ss, err
 	}
 	for slot, p := range pubs {

@@ -155,8 +155,8 @@ func (d Drill) laterPublish(ctx context.Context, epoch int64) (record.Publish, b
 	}
 	for _, svc := range svcs {
 		recs, err := st.PublishedAll(ctx, svc)
-		if err != nil {
-			continue
+		if err != nil && !errors.Is(err, record.ErrBad) {
+			continue // the good records come with an ErrBad error
 		}
 		for _, r := range recs {
 			if r.Epoch > epoch {

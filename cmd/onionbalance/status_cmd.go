@@ -95,6 +95,9 @@ func writeStatusText(w io.Writer, st *obhost.ClusterStatus) {
 			note = ", not in the cluster configuration"
 		}
 		fmt.Fprintf(w, "Service %s.onion (master key: %s%s)\n", s.Address, key, note)
+		for _, bad := range s.BadRecords {
+			fmt.Fprintf(w, "  BAD RECORD, left out: %s\n", bad)
+		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  BACKEND\tNAME\tRECEIVED\tAGE\tINTRO POINTS\tREVISION\tBY")
 		for _, b := range s.Backends {

@@ -199,3 +199,40 @@ func TestStatusRoleAndKeySource(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusShowsGoodRecordsBesideBadOnes: a record that does not decode is named, and the service's
+// other records are still shown (the leader, too, leaves only the bad one out).
+func TestStatusShowsGoodRecordsBesideBadOnes(t *testing.T) {
+	cli := storetest.NewClient(t, storetest.Single(t)...)
+	keys := obhosttest.DefaultKeys(t)
+	st := store.New(cli, keys, nil, time.Second)
+	ctx := context.Background()
+	now := time.Now()
+	svc := obhosttest.OnionAddress(t)
+	op, err := st.PutPublishedOp(svc, "00ff", record.Publish{PeriodNum: 1, PeriodLength: 1440, RevisionCounter: 9, UploadedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, keys.Published(svc, "11ee"), "{"); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := obhost.GatherStatus(ctx, cli, keys, time.Second, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Services) != 1 || len(got.Services[0].Descriptors) != 1 || got.Services[0].Descriptors[0].RevisionCounter != 9 {
+		t.Fatalf("services %+v, want %s with its good publish record", got.Services, svc)
+	}
+	if bad := got.Services[0].BadRecords; len(bad) != 1 || !strings.Contains(bad[0], keys.Published(svc, "11ee")) {
+		t.Errorf("bad records %q, want the one at %s", bad, keys.Published(svc, "11ee"))
+	}
+	var out strings.Builder
+	writeStatusText(&out, got)
+	if !strings.Contains(out.String(), "BAD RECORD, left out: ") {
+		t.Errorf("status text does not name the bad record:\n%s", out.String())
+	}
+}
