@@ -144,7 +144,7 @@ func Start(parent context.Context, cfg Config) (*Daemon, error) {
 	})
 
 	latency := newEtcdLatency()
-	state := &fencedState{st: st, el: el, latency: latency}
+	state := &fencedRecords{st: st, el: el, latency: latency}
 	m, err := publisher.New(cfg.publisher(services), tor, state, el)
 	if err != nil {
 		return nil, err

@@ -13,7 +13,7 @@
 //	services.go            ServicesFromFile: the config file's services, with their master keys loaded
 //	tor.go                 the tor control connection (first of the candidate addresses that answers)
 //	etcd.go                the etcd connection, or the embedded etcd and its endpoints file
-//	state.go               fencedState: the publisher's state in etcd; every leader write fenced
+//	state.go               fencedRecords: the publisher's records in etcd; every leader write fenced
 //	torwatch.go            tor's bootstrap in the heartbeat; a leader whose tor is dead hands over
 //	stepdown.go            graceful hand-over: the daemon's side and StepDown for the command
 //	drill.go               Drill: kill or pause the leader of a test cluster and measure the takeover

@@ -12,11 +12,11 @@ import (
 	"github.com/obcluster/obcluster/store/record"
 )
 
-// fencedState is the publisher's State on top of the store: the one path of the leader's writes.
+// fencedRecords is the publisher's Records on top of the store: the one path of the leader's writes.
 // Reads go straight to the store; every write is built as store operations and committed by fenced,
 // in a transaction that the election guards (Election.Write -> Fence.Txn): it fails, and the node
 // steps down, unless the leadership of the given epoch still holds.
-type fencedState struct {
+type fencedRecords struct {
 	st      *store.Store
 	el      *cluster.Election
 	latency *prometheus.HistogramVec
@@ -24,7 +24,7 @@ type fencedState struct {
 
 // fenced commits ops for the leadership of epoch, in batches that stay well below etcd's limit of
 // operations per transaction (128).
-func (s *fencedState) fenced(ctx context.Context, epoch int64, ops ...clientv3.Op) error {
+func (s *fencedRecords) fenced(ctx context.Context, epoch int64, ops ...clientv3.Op) error {
 	for len(ops) > 0 {
 		n := min(len(ops), maxFencedOps)
 		if err := s.el.Write(ctx, epoch, ops[:n]...); err != nil {
@@ -38,21 +38,21 @@ func (s *fencedState) fenced(ctx context.Context, epoch int64, ops ...clientv3.O
 // maxFencedOps is the most operations fenced puts in one transaction.
 const maxFencedOps = 100
 
-func (s *fencedState) observe(op string, start time.Time) {
+func (s *fencedRecords) observe(op string, start time.Time) {
 	s.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
-func (s *fencedState) Instances(ctx context.Context, svc string) ([]record.Instance, error) {
+func (s *fencedRecords) Instances(ctx context.Context, svc string) ([]record.Instance, error) {
 	defer s.observe("get_instances", time.Now())
 	return s.st.Instances(ctx, svc)
 }
 
-func (s *fencedState) PublishedAll(ctx context.Context, svc string) (map[string]record.Publish, error) {
+func (s *fencedRecords) PublishedAll(ctx context.Context, svc string) (map[string]record.Publish, error) {
 	defer s.observe("get_published", time.Now())
 	return s.st.PublishedAll(ctx, svc)
 }
 
-func (s *fencedState) PutInstance(ctx context.Context, epoch int64, svc string, rec record.Instance) error {
+func (s *fencedRecords) PutInstance(ctx context.Context, epoch int64, svc string, rec record.Instance) error {
 	defer s.observe("put_instance", time.Now())
 	op, err := s.st.PutInstanceOp(svc, rec)
 	if err != nil {
@@ -61,23 +61,23 @@ func (s *fencedState) PutInstance(ctx context.Context, epoch int64, svc string, 
 	return s.fenced(ctx, epoch, op)
 }
 
-func (s *fencedState) PutPublished(ctx context.Context, epoch int64, svc, slot string, rec record.Publish) error {
+func (s *fencedRecords) PutPublished(ctx context.Context, epoch int64, svc, blindedHex string, rec record.Publish) error {
 	defer s.observe("put_published", time.Now())
-	op, err := s.st.PutPublishedOp(svc, slot, rec)
+	op, err := s.st.PutPublishedOp(svc, blindedHex, rec)
 	if err != nil {
 		return err
 	}
 	return s.fenced(ctx, epoch, op)
 }
 
-func (s *fencedState) RecordKeys(ctx context.Context) (map[string]record.ServiceKeys, error) {
+func (s *fencedRecords) RecordKeys(ctx context.Context) (map[string]record.ServiceKeys, error) {
 	defer s.observe("get_record_keys", time.Now())
 	return s.st.RecordKeys(ctx)
 }
 
-func (s *fencedState) DeleteRecords(ctx context.Context, epoch int64, svc string, insts, slots []string) error {
+func (s *fencedRecords) DeleteRecords(ctx context.Context, epoch int64, svc string, insts, published []string) error {
 	defer s.observe("delete_records", time.Now())
-	ops, err := s.st.DeleteRecordsOps(svc, insts, slots)
+	ops, err := s.st.DeleteRecordsOps(svc, insts, published)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func TestFencedStateDeletesRecordsFenced(t *testing.T) {
 	st := store.New(cli, keys, nil, 5*time.Second)
 	n := startStepDownNode(t, eps, "obhost1")
 	epoch := n.WaitLeader(t)
-	ss := &fencedState{st: st, el: n.Election, latency: newEtcdLatency()}
+	ss := &fencedRecords{st: st, el: n.Election, latency: newEtcdLatency()}
 	ctx := context.Background()
 
 	svc, other := strings.Repeat("a", 56), strings.Repeat("b", 56)
