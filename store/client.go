@@ -69,22 +69,43 @@ func (c ClientConfig) Validate() error {
 	if (c.Username == "") != (c.PasswordFile == "") {
 		return errors.New("etcd client: username and password-file must be given together")
 	}
-	for _, ep := range c.Endpoints {
-		if c.CAFile != "" && TLSDropped(ep) {
-			return fmt.Errorf("etcd client: ca-file is set but endpoint %q is not https:// "+
-				"(TLS would be silently dropped): use https:// endpoints", ep)
-		}
-		if c.Username != "" && !c.AllowInsecurePassword && PlaintextOverNetwork(ep, c.CAFile != "") {
-			return fmt.Errorf("etcd client: username is set but endpoint %q is not encrypted "+
-				"(the password would cross the network in clear): use https:// or a unix:// socket, "+
-				"or allow-insecure-password", ep)
-		}
+	if err := c.CheckTransport(""); err != nil {
+		return fmt.Errorf("etcd client: %w", err)
 	}
 	if c.DialTimeout <= 0 {
 		return fmt.Errorf("etcd client: dial-timeout %v must be positive", c.DialTimeout)
 	}
 	if c.RequestTimeout <= 0 {
 		return fmt.Errorf("etcd client: request-timeout %v must be positive", c.RequestTimeout)
+	}
+	return nil
+}
+
+// CheckTransport refuses a transport that would betray the credentials: TLS
+// files with an endpoint the client reaches in plaintext (it drops them
+// silently), and a password over an unencrypted network connection unless
+// AllowInsecurePassword is set. Its errors name the settings as prefix +
+// the config file's key ("cluster.etcd." for the config file, "" here).
+func (c ClientConfig) CheckTransport(prefix string) error {
+	tlsKey := ""
+	switch {
+	case c.CAFile != "":
+		tlsKey = "ca-file"
+	case c.CertFile != "":
+		tlsKey = "cert-file"
+	case c.KeyFile != "":
+		tlsKey = "key-file"
+	}
+	for _, ep := range c.Endpoints {
+		if tlsKey != "" && TLSDropped(ep) {
+			return fmt.Errorf("%s%s is set but endpoint %q is not https:// (TLS would be silently dropped): "+
+				"use https:// endpoints", prefix, tlsKey, ep)
+		}
+		if c.Username != "" && !c.AllowInsecurePassword && PlaintextOverNetwork(ep, c.CAFile != "") {
+			return fmt.Errorf("%susername is set but endpoint %q is not encrypted (the password would cross the "+
+				"network in clear): use https:// endpoints or a unix:// socket, or set %sallow-insecure-password: true",
+				prefix, ep, prefix)
+		}
 	}
 	return nil
 }

@@ -256,29 +256,14 @@ func (c *Config) Validate(requireServices bool) error {
 }
 
 // validateEtcdTransport refuses TLS settings that the etcd client would silently drop (http://
-// endpoints) and a password that would cross the network in clear without the explicit opt-in.
+// endpoints) and a password that would cross the network in clear without the explicit opt-in: the
+// etcd client's own rule (store.ClientConfig.CheckTransport), checked before the client is made.
 func (c *Config) validateEtcdTransport(bad func(format string, a ...any)) {
 	e := c.Cluster.Etcd
-	tlsKey := ""
-	switch {
-	case e.CAFile != "":
-		tlsKey = "ca-file"
-	case e.CertFile != "":
-		tlsKey = "cert-file"
-	case e.KeyFile != "":
-		tlsKey = "key-file"
-	}
-	for _, ep := range e.Endpoints {
-		if tlsKey != "" && store.TLSDropped(ep) {
-			bad("cluster.etcd.%s is set but endpoint %q is not https:// (TLS would be silently dropped): "+
-				"use https:// endpoints", tlsKey, ep)
-			continue
-		}
-		if e.Username != "" && !e.AllowInsecurePassword && store.PlaintextOverNetwork(ep, e.CAFile != "") {
-			bad("cluster.etcd.username is set but endpoint %q is not encrypted (the password would cross the "+
-				"network in clear): use https:// endpoints or a unix:// socket, or set "+
-				"cluster.etcd.allow-insecure-password: true", ep)
-		}
+	cc := store.ClientConfig{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
+		Username: e.Username, AllowInsecurePassword: e.AllowInsecurePassword}
+	if err := cc.CheckTransport("cluster.etcd."); err != nil {
+		bad("%v", err)
 	}
 }
 
