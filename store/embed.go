@@ -136,7 +136,7 @@ func socketPath(u url.URL) string {
 
 // ErrSocketInUse means that a running process answers on a unix socket this
 // process was to listen on: most likely another daemon on the same data-dir.
-var ErrSocketInUse = errors.New("another process is serving this socket (another daemon on the same data-dir?)")
+var ErrSocketInUse = errors.New("another running process serves this socket")
 
 // Embedded is a running embedded etcd server.
 type Embedded struct {
@@ -167,8 +167,9 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 		if p == "" {
 			continue
 		}
-		if err := checkSocketUnused(ctx, p); err != nil {
-			return nil, err
+		// A stale socket is fine: etcd replaces it.
+		if _, err := CheckSocket(ctx, p); err != nil {
+			return nil, fmt.Errorf("embedded etcd socket: %w", err)
 		}
 	}
 
@@ -237,20 +238,21 @@ func privateDir(path string, log hclog.Logger) error {
 	return nil
 }
 
-// checkSocketUnused fails when path is a socket that a running process
-// serves (another daemon on the same data-dir) or a file that is not a
-// socket. A stale socket left by a process that died is fine: etcd replaces
-// it.
-func checkSocketUnused(ctx context.Context, path string) error {
+// CheckSocket tells whether a unix socket may be listened on at path. It
+// returns stale = true when a socket is there that nobody answers on (left by
+// a process that died: the caller may remove it), ErrSocketInUse when a
+// running process answers on it, and an error for anything else there (a file
+// that is not a socket, a socket it cannot check). Nothing there is fine.
+func CheckSocket(ctx context.Context, path string) (stale bool, err error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("embedded etcd socket: %w", err)
+		return false, err
 	}
 	if fi.Mode()&fs.ModeSocket == 0 {
-		return fmt.Errorf("embedded etcd socket %s: exists and is not a socket", path)
+		return false, fmt.Errorf("%s exists and is not a socket", path)
 	}
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -259,11 +261,11 @@ func checkSocketUnused(ctx context.Context, path string) error {
 	switch {
 	case err == nil:
 		conn.Close()
-		return fmt.Errorf("embedded etcd socket %s: %w", path, ErrSocketInUse)
+		return false, fmt.Errorf("%s: %w", path, ErrSocketInUse)
 	case errors.Is(err, syscall.ECONNREFUSED): // nobody listens: stale
-		return nil
-	default:
-		return fmt.Errorf("embedded etcd socket %s: exists and cannot be checked: %w", path, err)
+		return true, nil
+	default: // e.g. another user's socket: not ours to judge
+		return false, fmt.Errorf("%s exists and cannot be checked: %w", path, err)
 	}
 }
 
