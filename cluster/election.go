@@ -194,6 +194,7 @@ func (e *Election) runTerm(ctx context.Context) (led bool, err error) {
 // returns when ctx ends or the lease is gone.
 func (e *Election) keepAlive(ctx context.Context, id clientv3.LeaseID, lease *leaseClock) {
 	interval := e.cfg.TTL / 3
+	failures := 0 // in a row
 	for {
 		sent := e.clock.Now()
 		kctx, cancel := context.WithTimeout(ctx, e.cfg.requestTimeout())
@@ -203,13 +204,25 @@ func (e *Election) keepAlive(ctx context.Context, id clientv3.LeaseID, lease *le
 		switch {
 		case err == nil:
 			lease.renewed(sent, time.Duration(resp.TTL)*time.Second)
+			if failures >= 2 {
+				e.log.Info("lease keepalive works again", "lease", fmt.Sprintf("%x", int64(id)), "failures", failures)
+			}
+			failures = 0
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, rpctypes.ErrLeaseNotFound):
 			e.log.Debug("lease keepalive: the lease is gone", "lease", fmt.Sprintf("%x", int64(id)))
 			return // the session notices too and ends the term
 		default:
-			e.log.Debug("lease keepalive failed", "lease", fmt.Sprintf("%x", int64(id)), "error", err)
+			failures++
+			// One failure is routine; the second in a row is what an operator must see before
+			// self-fencing stops the uploads.
+			level := hclog.Debug
+			if failures == 2 {
+				level = hclog.Warn
+			}
+			e.log.Log(level, "lease keepalive failed", "lease", fmt.Sprintf("%x", int64(id)), "error", err,
+				"failures", failures)
 			wait = min(interval, e.cfg.RetryMin)
 		}
 		if !clock.Sleep(ctx, e.clock, wait) {
