@@ -167,6 +167,7 @@ func TestResignHandsOver(t *testing.T) {
 	ea := a.waitLeader(t, 10*time.Second).Epoch
 	b := startCandidate(t, cli, keys, testConfig("b"))
 	b.waitState(t, 10*time.Second, "a as leader", func(s cluster.State) bool { return !s.Leader && s.LeaderName == "a" && s.Epoch == ea })
+	b.waitCampaigning(t, keys, 10*time.Second)
 
 	if err := b.el.Resign(context.Background()); !errors.Is(err, cluster.ErrNotLeader) {
 		t.Fatalf("follower Resign: %v, want ErrNotLeader", err)
@@ -179,6 +180,7 @@ func TestResignHandsOver(t *testing.T) {
 		t.Fatalf("new epoch %d not above %d", sb.Epoch, ea)
 	}
 	a.waitState(t, 10*time.Second, "b as leader", func(s cluster.State) bool { return !s.Leader && s.LeaderName == "b" && s.Epoch == sb.Epoch })
+	a.waitCampaigning(t, keys, 10*time.Second)
 	if err := a.el.Write(context.Background(), ea, clientv3.OpPut("/ob/x", "1")); !errors.Is(err, cluster.ErrNotLeader) {
 		t.Fatalf("write by resigned leader: %v", err)
 	}

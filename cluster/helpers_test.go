@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,4 +95,19 @@ func (c *candidate) waitState(t testing.TB, timeout time.Duration, what string, 
 func (c *candidate) waitLeader(t testing.TB, timeout time.Duration) cluster.State {
 	t.Helper()
 	return c.waitState(t, timeout, "leadership", func(s cluster.State) bool { return s.Leader })
+}
+
+// waitCampaigning waits (bounded) until c's election key exists. A follower's view may show the leader
+// before its own key does: a leader that resigns before then can win again.
+func (c *candidate) waitCampaigning(t testing.TB, keys store.Keys, timeout time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
+		cands, err := cluster.Candidates(context.Background(), c.cli, keys)
+		if err == nil && slices.ContainsFunc(cands, func(cd cluster.Candidate) bool { return cd.Name == c.name }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no election key within %v (candidates %+v, %v)", c.name, timeout, cands, err)
+		}
+	}
 }

@@ -26,15 +26,8 @@ func TestLeaderLookupAgrees(t *testing.T) {
 
 	check := func(name string, epoch int64) {
 		t.Helper()
-		// A view may show the leader before the other's key exists: wait (bounded) until both campaign.
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if cands, _ := cluster.Candidates(ctx, cli, keys); len(cands) == 2 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("not both candidates campaign")
-			}
-		}
+		a.waitCampaigning(t, keys, 10*time.Second)
+		b.waitCampaigning(t, keys, 10*time.Second)
 		cands, err := cluster.Candidates(ctx, cli, keys)
 		if err != nil || len(cands) != 2 || cands[0] != (cluster.Candidate{Name: name, Epoch: epoch}) {
 			t.Fatalf("Candidates: %+v, %v; want %s (epoch %d) first of 2", cands, err, name, epoch)
