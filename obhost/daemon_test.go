@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher/hsv3"
@@ -168,9 +169,14 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 		t.Errorf("a's status socket does not name the master: %s", js)
 	}
 
-	// A step-down hands over to b, which publishes at once (a new leadership republishes).
+	// A step-down hands over to b, which publishes at once (a new leadership republishes). b must
+	// campaign first: a leader that resigns before b's election key exists wins again.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	obhosttest.WaitFor(t, "b campaigning", 10*time.Second, func() bool {
+		c, _ := cluster.Candidates(ctx, cli, obhosttest.DefaultKeys(t))
+		return len(c) == 2
+	})
 	res, err := StepDown(ctx, cli, obhosttest.DefaultKeys(t), "a", time.Second, "test")
 	if err != nil {
 		t.Fatal(err)
