@@ -35,7 +35,7 @@ func connectEtcd(ctx context.Context, d *Daemon, cfg *config.Config, log hclog.L
 		log.Info("embedded etcd started", "dir", filepath.Join(dataDir, "etcd"), "endpoints", cc.Endpoints)
 		// Operator commands on this host (status, step-down) find the embedded etcd here.
 		epFile := filepath.Join(dataDir, EndpointsFile)
-		if err := os.WriteFile(epFile, []byte(strings.Join(cc.Endpoints, "\n")+"\n"), 0o600); err != nil {
+		if err := writeFileAtomic(epFile, []byte(strings.Join(cc.Endpoints, "\n")+"\n"), 0o600); err != nil {
 			log.Warn("cannot record the embedded etcd endpoints for operator commands", "file", epFile, "error", err)
 		} else {
 			d.closers = append(d.closers, func() { _ = os.Remove(epFile) })
@@ -47,6 +47,20 @@ func connectEtcd(ctx context.Context, d *Daemon, cfg *config.Config, log hclog.L
 	}
 	d.closers = append(d.closers, func() { _ = cli.Close() })
 	return cli, nil
+}
+
+// writeFileAtomic writes data to path through a temporary file and a rename, so that a reader sees the
+// whole file or none (an operator command started with the daemon must never read it half written).
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // EndpointsFile is written in the data directory by a daemon running the embedded etcd, so that the
