@@ -16,10 +16,10 @@ import (
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
-// TestFencedStateDeletesRecordsFenced: over a real etcd, the leader's deletes of instance and publish
+// TestFencedRecordsDeletesRecordsFenced: over a real etcd, the leader's deletes of instance and publish
 // records are fenced by its epoch (a stale epoch deletes nothing), never touch the service's sealed
 // key, and go through however many records there are (etcd allows 128 operations per transaction).
-func TestFencedStateDeletesRecordsFenced(t *testing.T) {
+func TestFencedRecordsDeletesRecordsFenced(t *testing.T) {
 	eps := storetest.Single(t)
 	cli := storetest.NewClient(t, eps...)
 	keys := obhosttest.DefaultKeys(t)
