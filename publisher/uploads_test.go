@@ -1,6 +1,7 @@
 package publisher
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"slices"
@@ -111,6 +112,32 @@ func TestManagerRetriesUploadsLostWithTheControlConnection(t *testing.T) {
 	}
 }
 
+// bothOnOneHSDir makes the first upload round and holds tor's answers. It returns the blinded keys of
+// the two descriptors in upload order, an HSDir x responsible for both, and the held answers of every
+// other HSDir (all accepted), for a test to add x's own answers to.
+func (h *harness) bothOnOneHSDir() (first, second ed25519.PublicKey, x string, others []torctl.Event) {
+	h.t.Helper()
+	h.lead.Set(true, 1)
+	h.run()
+	held := h.stepHolding(3 * time.Second)
+	posts := h.tor.TakePosts()
+	if len(posts) != 2 {
+		h.t.Fatalf("%d uploads, want 2", len(posts))
+	}
+	d0, _ := h.decodeAny(posts[0].Desc)
+	d1, _ := h.decodeAny(posts[1].Desc)
+	x = posts[0].Servers[0]
+	if !slices.Contains(posts[1].Servers, x) {
+		h.t.Fatalf("HSDir %s is not responsible for both descriptors", x)
+	}
+	for _, ev := range held {
+		if u, ok := ev.(torctl.Uploaded); !ok || u.HSDir != x {
+			others = append(others, ev)
+		}
+	}
+	return d0.BlindedKey, d1.BlindedKey, x, others
+}
+
 // TestManagerCreditsANamedRefusalToItsDescriptor: as in TestManagerCreditsUploadResultsToTheRightDescriptor,
 // one HSDir holds both blinded keys, accepts one descriptor and refuses the other, and the acceptance
 // arrives first. Tor's refusal names the refused descriptor's blinded key (HS_DESC FAILED ... NO_AUTH
@@ -118,30 +145,8 @@ func TestManagerRetriesUploadsLostWithTheControlConnection(t *testing.T) {
 // one is failed with tor's reason, the accepted one uploaded, and nothing is recorded as ambiguous.
 func TestManagerCreditsANamedRefusalToItsDescriptor(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.Set(true, 1)
-	h.run()
-	held := h.stepHolding(3 * time.Second)
-	posts := h.tor.TakePosts()
-	if len(posts) != 2 {
-		t.Fatalf("%d uploads, want 2", len(posts))
-	}
-	blindedOf := func(p publishertest.Post) []byte {
-		t.Helper()
-		d, _ := h.decodeAny(p.Desc)
-		return d.BlindedKey
-	}
-	refusedKey := blindedOf(posts[0])
-	refused, accepted := record.BlindedKeyHex(refusedKey), record.BlindedKeyHex(blindedOf(posts[1]))
-	x := posts[0].Servers[0]
-	if !slices.Contains(posts[1].Servers, x) {
-		t.Fatalf("HSDir %s is not responsible for both descriptors", x)
-	}
-	var answers []torctl.Event
-	for _, ev := range held {
-		if u, ok := ev.(torctl.Uploaded); !ok || u.HSDir != x {
-			answers = append(answers, ev)
-		}
-	}
+	refusedKey, acceptedKey, x, answers := h.bothOnOneHSDir()
+	refused, accepted := record.BlindedKeyHex(refusedKey), record.BlindedKeyHex(acceptedKey)
 	answers = append(answers, torctl.Uploaded{Address: h.master.Address(), HSDir: x},
 		torctl.UploadFailed{Address: h.master.Address(), HSDir: x, Reason: "UPLOAD_REJECTED",
 			Blinded: base64.RawStdEncoding.EncodeToString(refusedKey)})
@@ -166,35 +171,15 @@ func TestManagerCreditsANamedRefusalToItsDescriptor(t *testing.T) {
 // retried until the HSDir has it, and the records end up saying which descriptor it holds.
 func TestManagerCreditsUploadResultsToTheRightDescriptor(t *testing.T) {
 	h := newHarness(t, 2, 8)
-	h.lead.Set(true, 1)
-	h.run()
-	held := h.stepHolding(3 * time.Second)
-	posts := h.tor.TakePosts()
-	if len(posts) != 2 {
-		t.Fatalf("%d uploads, want 2", len(posts))
-	}
+	first, second, x, answers := h.bothOnOneHSDir() // uploaded in this order
+	refused, accepted := record.BlindedKeyHex(first), record.BlindedKeyHex(second)
 	slotOf := func(p publishertest.Post) string {
 		t.Helper()
 		d, _ := h.decodeAny(p.Desc)
 		return record.BlindedKeyHex(d.BlindedKey)
 	}
-	refused, accepted := slotOf(posts[0]), slotOf(posts[1]) // uploaded in this order
-	x := posts[0].Servers[0]
-	found := false
-	for _, s := range posts[1].Servers {
-		found = found || s == x
-	}
-	if !found {
-		t.Fatalf("HSDir %s is not responsible for both descriptors", x)
-	}
 	// Tor's answers: every other HSDir accepts both; x answers first for the second upload (accepted),
 	// then for the first (refused).
-	var answers []torctl.Event
-	for _, ev := range held {
-		if u, ok := ev.(torctl.Uploaded); !ok || u.HSDir != x {
-			answers = append(answers, ev)
-		}
-	}
 	answers = append(answers, torctl.Uploaded{Address: h.master.Address(), HSDir: x},
 		torctl.UploadFailed{Address: h.master.Address(), HSDir: x, Reason: "UPLOAD_REJECTED"})
 	h.deliver(answers...)
