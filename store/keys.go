@@ -87,6 +87,21 @@ func (k Keys) StepDowns() string { return k.prefix + "/step-down/" }
 // leadership.
 func (k Keys) StepDown(name string) string { return k.StepDowns() + name }
 
+// Health is the prefix of the backend-health records.
+func (k Keys) Health() string { return k.prefix + "/health/" }
+
+// ProbeReports is the prefix of the nodes' probe reports.
+func (k Keys) ProbeReports() string { return k.Health() + "probes/" }
+
+// ProbeReport is the key of the probe report of node name (lease-bound).
+func (k Keys) ProbeReport(name string) string { return k.ProbeReports() + name }
+
+// BackendHealths is the prefix of the leader's health verdicts.
+func (k Keys) BackendHealths() string { return k.Health() + "backends/" }
+
+// BackendHealth is the key of the leader's health verdict on backend inst.
+func (k Keys) BackendHealth(inst string) string { return k.BackendHealths() + inst }
+
 // ParseInstance splits an instance record key into the service and instance
 // addresses. ok is false for any other key.
 func (k Keys) ParseInstance(key string) (svc, inst string, ok bool) {
