@@ -61,6 +61,22 @@ func (c *controlConn) Close() error {
 	return c.conn.Close()
 }
 
+// SetConf changes options of the running tor whose control port is addr
+// (cookie authentication with the file at cookiePath): settings are SETCONF's
+// arguments, e.g. "DisableNetwork=1". Tests use it to cut a tor off the
+// network and back.
+func SetConf(ctx context.Context, addr, cookiePath, settings string) error {
+	c, err := dialControl(ctx, addr, cookiePath)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.do(ctx, "SETCONF", settings); err != nil {
+		return fmt.Errorf("%w (SETCONF %s)", err, settings)
+	}
+	return nil
+}
+
 // getInfo returns the value of one GETINFO key.
 func (c *controlConn) getInfo(ctx context.Context, key string) (string, error) {
 	lines, err := c.do(ctx, "GETINFO", key)

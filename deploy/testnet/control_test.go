@@ -92,6 +92,10 @@ func serveFakeControl(conn net.Conn, cookieHex string, info map[string]string) {
 			default:
 				conn.Write([]byte("250-" + arg + "=" + v + "\r\n250 OK\r\n"))
 			}
+		case verb == "SETCONF" && strings.Contains(arg, "="):
+			conn.Write([]byte("250 OK\r\n"))
+		case verb == "SETCONF":
+			conn.Write([]byte("552 Unrecognized option: Unknown option '" + arg + "'.  Failing.\r\n"))
 		default:
 			conn.Write([]byte("510 Unrecognized command\r\n"))
 		}
@@ -126,6 +130,19 @@ func TestControlGetInfo(t *testing.T) {
 	// The connection stays usable after an error reply.
 	if v, err := c.getInfo(ctx, "version"); err != nil || v != "0.4.9.11" {
 		t.Errorf("version after error = %q, %v", v, err)
+	}
+}
+
+func TestSetConf(t *testing.T) {
+	f := startFakeControl(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := SetConf(ctx, f.addr, f.cookie, "DisableNetwork=1"); err != nil {
+		t.Fatalf("SetConf DisableNetwork=1: %v", err)
+	}
+	err := SetConf(ctx, f.addr, f.cookie, "NoSuchOption")
+	if !errors.Is(err, ErrControl) || !strings.Contains(err.Error(), "NoSuchOption") {
+		t.Fatalf("SetConf of an unknown option: err = %v, want ErrControl naming the setting", err)
 	}
 }
 
