@@ -49,6 +49,16 @@ type clCluster struct {
 	hsdirs  []string
 	poller  *clPoller
 	broken  string // the first drill that failed: the later ones are skipped
+	// backends are the onion services of the network the master balances.
+	backends []testnet.Node
+}
+
+// clOptions vary the cluster clSetUpWith builds.
+type clOptions struct {
+	// Backends names the backends to start (default clb1 and clb2).
+	Backends []string
+	// HostConfig is YAML appended to every obhost's config file (e.g. a health section).
+	HostConfig string
 }
 
 // TestCluster runs the HA drills one after the other on one cluster: one leader, graceful
@@ -99,6 +109,14 @@ func (c *clCluster) phase(name, what string, drill func()) {
 }
 
 func clSetUp(t *testing.T) *clCluster {
+	return clSetUpWith(t, clOptions{})
+}
+
+// clSetUpWith starts the cluster of opts and waits until the master address answers.
+func clSetUpWith(t *testing.T, opts clOptions) *clCluster {
+	if len(opts.Backends) == 0 {
+		opts.Backends = []string{"clb1", "clb2"}
+	}
 	dir, err := os.MkdirTemp("", "obcluster-e2e-")
 	if err != nil {
 		t.Fatal(err)
@@ -138,10 +156,11 @@ func clSetUp(t *testing.T) *clCluster {
 	c.keyFile = filepath.Join(dir, "master", "hs_ed25519_secret_key")
 	var backends []testnet.Node
 	answers := map[string]bool{}
-	for _, name := range []string{"clb1", "clb2"} {
+	for _, name := range opts.Backends {
 		backends = append(backends, testnet.StartOnionService(t, n, testnet.OnionServiceConfig{Name: name, Master: masterAddr}))
 		answers[name] = true
 	}
+	c.backends = backends
 
 	c.etcd = storetest.StartCluster(t, 3)
 	c.eps = strings.Join(c.etcd.Endpoints(), ",")
@@ -196,6 +215,7 @@ publish:
 log:
   level: debug
 `, filepath.Join(h.dir, "data"), h.tor.control, name, clTTL, kekFile, strings.Join(eps, ", "))
+		cfg += opts.HostConfig
 		if err := os.WriteFile(h.config, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -96,7 +96,9 @@ type masterCheck struct {
 
 // checkMaster fetches the master descriptor from every responsible HSDir and
 // checks each one: both decoders agree on it, it has 1 to 20 intro points,
-// and every intro point is one of a backend's (owners).
+// and every intro point is one of a backend's (owners). With tmpDir "" only
+// our decoder runs (stem takes a second or more per descriptor: too slow for
+// polls that time an event).
 func (d *deployment) checkMaster(ctx context.Context, tc *torControl, owners map[string]string, tmpDir string) (masterCheck, error) {
 	mc := masterCheck{covered: map[string]bool{}, stem: true}
 	fctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -108,7 +110,13 @@ func (d *deployment) checkMaster(ctx context.Context, tc *torControl, owners map
 	var errs []error
 	for hsdir, raw := range res.Descriptors {
 		mc.hsdirs++
-		dec, err := crossCheck(ctx, raw, d.master, tmpDir, time.Now())
+		var dec decoded
+		if tmpDir == "" {
+			mc.stem = false
+			dec, err = decodeOurs(raw, d.master, time.Now())
+		} else {
+			dec, err = crossCheck(ctx, raw, d.master, tmpDir, time.Now())
+		}
 		if errors.Is(err, errNoStem) {
 			mc.stem = false
 		} else if err != nil {
@@ -202,6 +210,48 @@ func (d *deployment) checkMasterCarriesNew(ctx context.Context, tc *torControl, 
 	return nil
 }
 
+// waitIntroPointsGone fetches the master descriptor from every responsible
+// HSDir every interval until no HSDir serves an intro point of stopped (gone
+// are the ones it had; any intro point that is no running backend's counts
+// as stopped's too, e.g. those of its next-period descriptor) and the
+// descriptors cover every other backend, or until deadline. It returns the
+// time the successful fetch ended (zero if none before deadline) and the last
+// reason it was not yet so. tmpDir is checkMaster's ("": our decoder only).
+func (d *deployment) waitIntroPointsGone(ctx context.Context, tc *torControl, stopped *backend, gone []string,
+	deadline time.Time, interval time.Duration, tmpDir string) (time.Time, string, error) {
+	var last string
+	for time.Now().Before(deadline) {
+		// The running backends' intro points change when a new time period
+		// starts: learn them afresh. The stopped one's are those it had.
+		owners, err := d.introOwners(ctx, tc, stopped)
+		if err == nil {
+			for _, a := range gone {
+				owners[a] = stopped.name
+			}
+		}
+		var mc masterCheck
+		if err == nil {
+			mc, err = d.checkMaster(ctx, tc, owners, tmpDir)
+		}
+		switch {
+		case err != nil:
+			last = err.Error() // e.g. the stopped backend's next-period intro points
+		case mc.covered[stopped.name]:
+			last = stopped.name + " still in the master descriptor"
+		case len(mc.covered) != len(d.backends)-1:
+			last = "the master descriptors cover only " + strings.Join(sortedKeys(mc.covered), ", ")
+		default:
+			return time.Now(), "", nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, last, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+	return time.Time{}, last, nil
+}
+
 // answerCounter counts the answers of the master address over time.
 type answerCounter struct {
 	mu     sync.Mutex
@@ -232,9 +282,14 @@ func (c *answerCounter) String() string {
 	return fmt.Sprintf("%d answered %v, %d failed", c.ok, c.byName, c.failed)
 }
 
+// answerSink takes the outcome of each request to the master address.
+type answerSink interface {
+	add(body string, err error)
+}
+
 // pollAnswers requests the master address every interval on a fresh circuit
-// until ctx ends, counting answers and failures.
-func (d *deployment) pollAnswers(ctx context.Context, socks string, interval time.Duration, c *answerCounter) {
+// until ctx ends, counting answers and failures in c.
+func (d *deployment) pollAnswers(ctx context.Context, socks string, interval time.Duration, c answerSink) {
 	for ctx.Err() == nil {
 		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		body, err := testnet.Get(actx, socks, "http://"+d.master+"/")

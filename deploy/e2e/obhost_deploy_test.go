@@ -38,6 +38,9 @@ type deployConfig struct {
 	Client   bool // also start a client tor of its own (SocksPort + ControlPort)
 	// BeforeDaemon, when set, runs once the tors are up and before the daemon starts.
 	BeforeDaemon func(d *deployment)
+	// DaemonConfig, when set, is YAML appended to the daemon's config file (top-level sections the
+	// test settings below do not have, e.g. health).
+	DaemonConfig string
 }
 
 // deployment is one OnionBalance host on the shared network, laid out by
@@ -130,7 +133,7 @@ func deploy(ctx context.Context, t *testing.T, n *testnet.Network, cfg deployCon
 	if cfg.BeforeDaemon != nil {
 		cfg.BeforeDaemon(d)
 	}
-	d.daemon = startDaemon(t, filepath.Join(bins, "onionbalance"), d.writeDaemonConfig(t), d.dir, cfg.Name)
+	d.daemon = startDaemon(t, filepath.Join(bins, "onionbalance"), d.writeDaemonConfig(t, cfg.DaemonConfig), d.dir, cfg.Name)
 	t.Cleanup(func() { // registered last, so it runs first, while the deployment still runs
 		if t.Failed() {
 			d.dumpLogs(t)
@@ -265,9 +268,9 @@ func (d *deployment) checkBackendAccepted(ctx context.Context, t *testing.T, b *
 }
 
 // writeDaemonConfig writes the generated config.yaml plus the test settings
-// (data dir, status socket, short timings, debug log) next to it, so the
-// relative key path still resolves.
-func (d *deployment) writeDaemonConfig(t *testing.T) string {
+// (data dir, status socket, short timings, debug log) and more (YAML, may be
+// empty) next to it, so the relative key path still resolves.
+func (d *deployment) writeDaemonConfig(t *testing.T, more string) string {
 	t.Helper()
 	generated, err := os.ReadFile(filepath.Join(d.gen, "master", "config.yaml"))
 	if err != nil {
@@ -285,6 +288,7 @@ publish:
 log:
   level: debug
 `, filepath.Join(d.dir, "daemon-data"), filepath.Join(d.dir, "status.sock"), d.name, fetchInterval, backendTimeout)
+	extra += more
 	path := filepath.Join(d.gen, "master", "e2e.yaml")
 	if err := os.WriteFile(path, append(generated, extra...), 0o600); err != nil {
 		t.Fatal(err)

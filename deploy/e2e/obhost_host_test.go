@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -133,36 +132,9 @@ func testBackendStop(ctx context.Context, t *testing.T, d *deployment, socks str
 		d.pollAnswers(pollCtx, socks, 5*time.Second, answers)
 	}()
 
-	var droppedAt time.Time
-	var last string
-	for droppedAt.IsZero() && time.Now().Before(deadline) {
-		// The running backends' intro points change when a new time period
-		// starts: learn them afresh. The stopped one's are those it had.
-		owners, err := d.introOwners(ctx, tc, stopped)
-		if err == nil {
-			for _, a := range gone {
-				owners[a] = stopped.name
-			}
-		}
-		var mc masterCheck
-		if err == nil {
-			mc, err = d.checkMaster(ctx, tc, owners, t.TempDir())
-		}
-		if err != nil {
-			last = err.Error() // e.g. the stopped backend's next-period intro points
-		} else if mc.covered[stopped.name] {
-			last = stopped.name + " still in the master descriptor"
-		} else if len(mc.covered) != len(d.backends)-1 {
-			last = "the master descriptors cover only " + strings.Join(sortedKeys(mc.covered), ", ")
-		} else {
-			droppedAt = time.Now()
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(10 * time.Second):
-		}
+	droppedAt, last, err := d.waitIntroPointsGone(ctx, tc, stopped, gone, deadline, 10*time.Second, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	stopPolling()
 	<-polled
