@@ -38,7 +38,7 @@ func (c *Client) SocksForProbes(ctx context.Context) (addr string, opened bool, 
 	case <-ctx.Done():
 		return "", false, fmt.Errorf("torctl: SocksForProbes: %w", ctx.Err())
 	}
-	conf, err := c.getConf(ctx, keySocksPort)
+	conf, err := c.GetConf(ctx, keySocksPort)
 	if err != nil {
 		return "", false, err
 	}
@@ -89,9 +89,12 @@ func (c *Client) SocksForProbes(ctx context.Context) (addr string, opened bool, 
 	return fresh[0], true, nil
 }
 
-// getConf returns the values of a (possibly repeated) option: GETCONF answers "key=value" per
+// GetConf returns the values of a (possibly repeated) option: GETCONF answers "key=value" per
 // value, or a bare "key" when the option has its default (then nil is returned).
-func (c *Client) getConf(ctx context.Context, key string) ([]string, error) {
+func (c *Client) GetConf(ctx context.Context, key string) ([]string, error) {
+	if !isInfoKey(key) {
+		return nil, fmt.Errorf("%w: GETCONF key %q", ErrInvalidArgument, key)
+	}
 	resp, err := c.request(ctx, "GETCONF", "GETCONF %s", key)
 	if err != nil {
 		return nil, err

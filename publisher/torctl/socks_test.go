@@ -171,3 +171,25 @@ func TestSocksForProbesNotConnected(t *testing.T) {
 		t.Fatalf("error %v: want ErrNotConnected", err)
 	}
 }
+
+func TestGetConf(t *testing.T) {
+	srv := torctltest.Start(t, torctltest.Options{})
+	c := start(t, testConfig(srv))
+	ctx := context.Background()
+	if v, err := c.GetConf(ctx, "SocksPort"); err != nil || !slices.Equal(v, []string{"0"}) {
+		t.Errorf("GETCONF SocksPort: %q, %v; want [0]", v, err)
+	}
+	if err := srv.SetConf("SocksPort"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.GetConf(ctx, "socksport"); err != nil || v != nil {
+		t.Errorf("GETCONF of a default: %q, %v; want nil", v, err)
+	}
+	var re *torctl.ReplyError
+	if _, err := c.GetConf(ctx, "NoSuchOption"); !errors.As(err, &re) || re.Code != 552 {
+		t.Errorf("GETCONF NoSuchOption: %v, want a 552 reply", err)
+	}
+	if _, err := c.GetConf(ctx, "SocksPort\r\nSIGNAL HALT"); !errors.Is(err, torctl.ErrInvalidArgument) {
+		t.Errorf("GETCONF with CRLF: %v, want ErrInvalidArgument", err)
+	}
+}
