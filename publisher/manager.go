@@ -13,6 +13,7 @@ import (
 
 	"github.com/obcluster/obcluster/internal/clock"
 	"github.com/obcluster/obcluster/publisher/hashring"
+	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store/record"
@@ -25,6 +26,9 @@ type ServiceConfig struct {
 	// IntroPointsPerBackend is the fair share of intro points per live backend; zero means
 	// DefaultIntroPointsPerBackend.
 	IntroPointsPerBackend int
+	// Health are the service's backend-health rules (the publisher only carries them, for the
+	// daemon's prober and judge: see obhost/health.go).
+	Health health.Rules
 }
 
 // DefaultIntroPointsPerBackend is the share of intro points per live backend when a service sets none.
