@@ -29,7 +29,7 @@ func reports(c Config, rounds ...outcomes) []record.ProbeReport {
 		for node, res := range r {
 			rep := byNode[node]
 			if rep == nil {
-				rep = &record.ProbeReport{Node: node, TorReady: true, Interval: c.Interval}
+				rep = &record.ProbeReport{Node: node, TorReady: true, IntervalMS: c.Interval.Milliseconds()}
 				byNode[node] = rep
 				order = append(order, node)
 			}
