@@ -105,6 +105,7 @@ func Start(parent context.Context, cfg Config) (*Daemon, error) {
 	var fromCluster *etcdServices
 	if fromEtcd {
 		fromCluster = newEtcdServices(st, log.Named("cluster-config"), cfg.ReconfigureTimeout)
+		fromCluster.rules = file.HealthConfig().Rules
 		if services, err = fromCluster.load(ctx); err != nil {
 			return nil, err
 		}

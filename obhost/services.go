@@ -22,7 +22,7 @@ func ServicesFromFile(cfg *config.Config) ([]publisher.ServiceConfig, error) {
 			return nil, fmt.Errorf("services[%d] and services[%d] use the same key (%s.onion)", j, i, key.Address())
 		}
 		seen[key.Address()] = i
-		sc := publisher.ServiceConfig{Key: key, IntroPointsPerBackend: cfg.IntroPointsPerBackend(i)}
+		sc := publisher.ServiceConfig{Key: key, IntroPointsPerBackend: cfg.IntroPointsPerBackend(i), Health: cfg.HealthRules(i)}
 		for j, in := range s.Instances {
 			if _, err := publisher.CheckBackend(key.PublicKey(), in.Address); err != nil {
 				return nil, fmt.Errorf("services[%d].instances[%d].address %q (service key %s): %w", i, j, in.Address, s.Key, err)

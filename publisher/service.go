@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store/record"
 )
@@ -13,6 +14,7 @@ type service struct {
 	key        *hsv3.IdentityKey
 	addr       string // 56 characters
 	perBackend int
+	health     health.Rules // the backend-health rules, carried for the daemon (Status)
 	backends   []*Backend
 	// byBlinded holds the publish state per blinded key (hex, record.BlindedKeyHex), for the two
 	// current descriptors and any record loaded from etcd.
@@ -41,6 +43,7 @@ func newService(sc ServiceConfig, cfg Config) (*service, error) {
 		key:        sc.Key,
 		addr:       sc.Key.Address(),
 		perBackend: sc.IntroPointsPerBackend,
+		health:     sc.Health,
 		byBlinded:  map[string]*descState{},
 	}
 	if svc.perBackend <= 0 {

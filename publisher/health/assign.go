@@ -16,7 +16,8 @@ func Round(t time.Time, interval time.Duration) int64 {
 
 // Assign returns the backends node probes in round, out of backends, spread over the live nodes.
 // Every backend is probed by at least one node per round; the assignment rotates from one round to
-// the next, so each backend is seen from every node's vantage point over a few rounds. A node probes
+// the next (each backend moves on to another node every round), so each backend is seen from every
+// node's vantage point over as many rounds as there are nodes. A node probes
 // at least two backends per round when there are two (so that its own tor's health shows in every
 // round: see Judge). A node not in nodes probes nothing. The result is in the order of backends
 // (sorted, without duplicates, by the caller's choice of input order).
@@ -29,7 +30,10 @@ func Assign(backends, nodes []string, node string, round int64) []string {
 	}
 	share := (len(b) + len(n) - 1) / len(n) // ceil: the shares cover every backend
 	k := max(share, min(len(b), 2))
-	start := int((int64(i*share) + round%int64(len(b)) + int64(len(b))) % int64(len(b)))
+	// Node i starts at share*(i+round): the shares tile the ring of backends, and each round every
+	// backend moves on to the next node.
+	nb := int64(len(b))
+	start := int((((int64(i) + round%nb + nb) % nb) * int64(share)) % nb)
 	picked := make(map[string]bool, k)
 	for j := 0; j < k; j++ {
 		picked[b[(start+j)%len(b)]] = true

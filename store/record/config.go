@@ -30,6 +30,20 @@ type ClusterService struct {
 	// IntroPointsPerBackend is the fair share of intro points per live backend.
 	IntroPointsPerBackend int               `json:"intro_points_per_backend"`
 	Instances             []ClusterInstance `json:"instances"`
+	// Health overrides the nodes' health rules (their files' health
+	// section) for this service; absent in configurations written before
+	// backend health existed.
+	Health *ServiceHealth `json:"health,omitempty"`
+}
+
+// ServiceHealth is a service's override of the health rules: the keys of
+// services[].health in the config file, each optional.
+type ServiceHealth struct {
+	Enabled         *bool    `json:"enabled,omitempty"`
+	Port            *int     `json:"port,omitempty"`
+	Failures        *int     `json:"failures,omitempty"`
+	Successes       *int     `json:"successes,omitempty"`
+	MaxDownFraction *float64 `json:"max_down_fraction,omitempty"`
 }
 
 // ClusterInstance is one backend.

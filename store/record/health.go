@@ -16,9 +16,9 @@ type ProbeReport struct {
 	Node string `json:"node"`
 	// At is when the report was written.
 	At time.Time `json:"at"`
-	// Interval is the prober's round length: results carry the round they
-	// belong to (their time divided by Interval).
-	Interval time.Duration `json:"interval"`
+	// IntervalMS is the prober's round length in milliseconds: results carry
+	// the round they belong to (their time divided by the interval).
+	IntervalMS int64 `json:"interval_ms"`
 	// TorReady is false when the node's own tor cannot probe (not
 	// bootstrapped, no SOCKS listener): its results then do not count.
 	TorReady bool `json:"tor_ready"`
@@ -33,7 +33,7 @@ type ProbeResult struct {
 	Backend string `json:"backend"`
 	Port    int    `json:"port"`
 	// Round is the prober's round number: At divided by the report's
-	// Interval, so that results of one round can be told apart.
+	// interval, so that results of one round can be told apart.
 	Round int64     `json:"round"`
 	At    time.Time `json:"at"`
 	// Outcome is a health.Outcome ("connected", "intro-failed", ...).
