@@ -24,7 +24,8 @@ type master struct {
 
 // Timings shared by both balancers: the Python tool's --is-testnet values (fetch every 20 s, descriptor
 // refreshed after 20 s). Ours drops a backend after 60 s without a descriptor (3 fetch rounds): the
-// Python tool's 20 s equals its fetch interval.
+// Python tool's 20 s equals its fetch interval. Ours probes the backends (health) at its defaults,
+// which are those of the public network.
 const (
 	fetchInterval   = "20s"
 	refreshInterval = "20s"
@@ -68,7 +69,7 @@ func (b *bench) startBalancer(k kind, name string, m master, backends []string, 
 		argv = []string{b.python, "-c", filepath.Join(dir, "config.yaml"), "--ip", "127.0.0.1", "--port", port,
 			"-s", filepath.Join(dir, "no-such-control.sock"), "--is-testnet", "-v", "info"}
 	case kindOurs:
-		cfg += fmt.Sprintf("data-dir: %s\ntor:\n  control: tcp:%s\npublish:\n  fetch-interval: %s\n  refresh-interval: %s\n  backend-timeout: %s\nlog:\n  level: info\n",
+		cfg += fmt.Sprintf("data-dir: %s\ntor:\n  control: tcp:%s\npublish:\n  fetch-interval: %s\n  refresh-interval: %s\n  backend-timeout: %s\nhealth:\n  enabled: true\nlog:\n  level: info\n",
 			filepath.Join(dir, "data"), control, fetchInterval, refreshInterval, backendTimeout)
 		cfg += cluster
 		argv = []string{filepath.Join(b.bin, "onionbalance"), "-c", filepath.Join(dir, "config.yaml")}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/obcluster/obcluster/bench/internal/probe"
@@ -122,9 +123,9 @@ func (b *bench) startKill(ctx context.Context, py, ours master, bound time.Durat
 	}
 
 	killed := time.Now()
-	if err := b.net.StopNode(ctx, victim); err != nil {
+	if err := b.killNode(ctx, victim); err != nil {
 		stopAll()
-		return nil, fmt.Errorf("kill %s: %w", victim, err)
+		return nil, err
 	}
 	b.log.Info("kill phase: backend killed; polling in the background", "backend", victim, "bound", bound)
 	go func() {
@@ -187,4 +188,20 @@ func (b *bench) startKill(ctx context.Context, py, ours master, bound time.Durat
 		k.mu.Unlock()
 	}()
 	return k, nil
+}
+
+// killNode kills a node of the network with SIGKILL (no clean shutdown, as when a backend's host
+// dies) and records it as stopped.
+func (b *bench) killNode(ctx context.Context, name string) error {
+	nd, ok := b.net.Node(name)
+	if !ok || nd.PID == 0 {
+		return fmt.Errorf("kill %s: not running", name)
+	}
+	if err := syscall.Kill(nd.PID, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill -9 %s (pid %d): %w", name, nd.PID, err)
+	}
+	if err := b.net.StopNode(ctx, name); err != nil {
+		return fmt.Errorf("kill %s: %w", name, err)
+	}
+	return nil
 }

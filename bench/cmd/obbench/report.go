@@ -206,7 +206,7 @@ func (r *results) markdown() string {
 	p("- Run: %s UTC, %s in total\n", r.Date.Format("2006-01-02 15:04"), r.Elapsed.Round(time.Second))
 	p("- Machine: %d CPUs (`nproc`), %s RAM, load average before the run %s; shared with other work\n", r.CPUs, r.RAM, r.Load)
 	p("- Network: deploy/testnet, 3 authorities + 5 relays (8 HSDirs), 20 s voting interval (8-minute time periods), %s\n", r.Tor)
-	p("- Python OnionBalance %s (Debian) with `--is-testnet`; ours built with %s, same fetch (20 s) and refresh (20 s) timings\n", r.PythonOB, r.Go)
+	p("- Python OnionBalance %s (Debian) with `--is-testnet`; ours built with %s, same fetch (20 s) and refresh (20 s) timings, backend health probes on at their defaults (every 30 s; down after 3 failures over at least 60 s)\n", r.PythonOB, r.Go)
 	p("- Reproduce: `%s`\n\n", r.Command)
 
 	p("| Measure | Python OnionBalance | obcluster (ours) | ours / Python |\n|---|---|---|---|\n")
@@ -219,7 +219,7 @@ func (r *results) markdown() string {
 	p("| Backend restarted: its new intro points → on every HSDir serving the master (s), median of %d | %s | %s | %s |\n", len(pa),
 		cell(pa, "4m"), cell(oa, "4m"), ratio(oa, pa))
 	kb := r.KillBound.String()
-	p("| Backend killed → its intro points gone from the master on the HSDirs (s), 1 run | %s | %s | %s |\n",
+	p("| Backend killed (kill -9) → its intro points gone from the master on the HSDirs (s), 1 run | %s | %s | %s |\n",
 		cell(r.kill(kindPython), kb), cell(r.kill(kindOurs), kb), ratio(r.kill(kindOurs), r.kill(kindPython)))
 	if r.Python.UsageOK && r.Ours.UsageOK {
 		p("| RSS %s after start (MiB) | %.1f | %.1f | %s |\n", win, mib(r.Python.Usage.RSSKiB), mib(r.Ours.Usage.RSSKiB),
