@@ -368,3 +368,77 @@ func TestHealthReportLeaseRegranted(t *testing.T) {
 		t.Errorf("reports after the new lease: %+v", reps)
 	}
 }
+
+// fakeStatusPublisher serves a fixed status (with descriptor revisions, which a publisher that
+// never fetched has not) and records the judgements handed to it.
+type fakeStatusPublisher struct {
+	mu   sync.Mutex
+	st   *publisher.Status
+	last publisher.Health
+}
+
+func (f *fakeStatusPublisher) Status() *publisher.Status { return f.st }
+func (f *fakeStatusPublisher) SetHealth(_ context.Context, h publisher.Health) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last = h
+	return nil
+}
+
+// A down backend whose descriptor has a newer revision than when it went down is probed at once by
+// the leader's prober (once per round), and one success brings it back.
+func TestHealthProbesNewRevisionAtOnce(t *testing.T) {
+	f := newHealthFixture(t, health.DefaultRules(), "n1")
+	leader := obhosttest.StartCandidate(t, f.eps, "n1")
+	epoch := leader.WaitLeader(t)
+	ctx := context.Background()
+	dead, other := f.backends[0], f.backends[1]
+	t0 := time.Unix(0, 6000*int64(f.cfg.Interval))
+	op, err := f.st.PutBackendHealthOp(record.BackendHealth{Address: dead, State: record.HealthDown, Since: t0.Add(-time.Hour),
+		DownRevision: 5, Epoch: epoch - 1, Node: "old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Commit(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	pub := &fakeStatusPublisher{st: &publisher.Status{Services: []publisher.ServiceStatus{{
+		Address: f.svc + ".onion", HealthRules: health.DefaultRules(),
+		Backends: []publisher.BackendStatus{{Address: dead + ".onion", Revision: 6}, {Address: other + ".onion", Revision: 9}},
+	}}}}
+	p := f.prober("n1")
+	p.pub = pub
+	j := f.judge(leader, pub)
+	j.prober = p
+	if err := j.judge(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	if ex := pub.last.Excluded[f.svc]; ex[dead] == "" {
+		t.Fatalf("excluded %v: the down backend should stay out until probed", pub.last.Excluded)
+	}
+	p.mu.Lock()
+	queued := p.probeNowQ
+	p.probeNowQ = nil
+	p.mu.Unlock()
+	if len(queued) != 1 || queued[0] != dead {
+		t.Fatalf("probe-now queue %v, want [%s]", queued, dead)
+	}
+	p.round(ctx, t0.Add(time.Second), queued)
+	p.round(ctx, t0.Add(2*time.Second), queued) // same round: not again
+	f.probe.mu.Lock()
+	calls := f.probe.calls[dead]
+	f.probe.mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("%d immediate probes of the backend in one round, want 1", calls)
+	}
+	// One success after the new descriptor brings it back.
+	if err := j.judge(ctx, t0.Add(4*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ex := pub.last.Excluded[f.svc]; ex[dead] != "" {
+		t.Errorf("still excluded after a success on a new descriptor: %v", pub.last.Excluded)
+	}
+	if v := pub.last.Verdicts[dead]; v.State != record.HealthUp || !strings.Contains(v.Reason, "new descriptor") {
+		t.Errorf("verdict %+v, want up on the new descriptor", v)
+	}
+}
