@@ -59,19 +59,26 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 		m.log.Warn("rejected a backend descriptor", "backend", e.Address, "hsdir", e.HSDir, "error", err)
 		return
 	}
+	clientPeriod := m.cons.ClientTimePeriod().Period
+	credit := m.cfg.Liveness.MaxRevisionAge - torReuploadMax - m.cfg.FetchInterval
 	for _, svc := range svcs {
 		b := svc.backend(e.Address)
 		rec := recordFromDescriptor(b.Address, b.Name, desc, e.HSDir, now)
 		rec.Descriptor = string(e.Descriptor) // so that a new leader can verify it again
 		old := b.Record
+		if !b.noteRevision(desc.PeriodNum, desc.RevisionCounter, now, m.cfg.Liveness.MaxRevisionAge, credit) {
+			m.log.Debug("ignoring an older copy of a backend descriptor", "backend", b.Address, "hsdir", e.HSDir,
+				"period", desc.PeriodNum, "revision", desc.RevisionCounter)
+			continue
+		}
+		// A copy for another time period than the record's (tor services keep two published) counts for
+		// the revision above, but replaces the record only when clients use its period now: two intro
+		// sets taking turns would republish at every fetch.
+		if !old.ReceivedAt.IsZero() && desc.PeriodNum != old.PeriodNum && desc.PeriodNum != clientPeriod {
+			continue
+		}
 		changedIntros := !sameIntroPoints(old.IntroPoints, rec.IntroPoints)
 		newRevision := rec.DescriptorRevision != old.DescriptorRevision
-		if e.Blinded == b.blinded && rec.DescriptorRevision < old.DescriptorRevision {
-			continue // an older copy from a lagging HSDir
-		}
-		if newRevision {
-			b.RevisionSince = now
-		}
 		b.Record, b.LastFetchError, b.blinded = rec, "", e.Blinded
 		if changedIntros {
 			b.IntroSetModified = now

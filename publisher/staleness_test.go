@@ -1,0 +1,156 @@
+package publisher
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/publishertest"
+	"github.com/obcluster/obcluster/publisher/torctl"
+)
+
+// Passive staleness: a backend whose descriptor keeps being served by the HSDirs but never gets a new
+// revision counter is dead (a live tor re-uploads with a new counter at least every 120 minutes).
+
+// backendStatus returns the status of backend addr (no ".onion") in the first service.
+func (h *harness) backendStatus(addr string) BackendStatus {
+	h.t.Helper()
+	for _, b := range h.m.Status().Services[0].Backends {
+		if b.Address == addr+".onion" {
+			return b
+		}
+	}
+	h.t.Fatalf("no status for backend %s", addr)
+	return BackendStatus{}
+}
+
+// descFor returns backend b's descriptor for period (of the client time period's length) with revision
+// rev and its current intro points, as a DescReceived event from HSDir hsdir.
+func (h *harness) descFor(b *publishertest.Backend, period, rev uint64, hsdir string) torctl.DescReceived {
+	h.t.Helper()
+	tp, _, _ := h.clientSlot()
+	tp.Period = period
+	saved := b.Rev
+	b.Rev = rev
+	desc := b.Descriptor(h.t, tp, h.now)
+	b.Rev = saved
+	blinded, err := hsv3.BlindPublicKey(b.Key.PublicKey(), tp.Period, tp.PeriodLength)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return torctl.DescReceived{Address: b.Key.Address(), HSDir: hsdir, Blinded: b64.EncodeToString(blinded), Descriptor: desc}
+}
+
+// TestManagerIgnoresOlderCopies: HSDirs that lag behind serve an older descriptor of the backend after a
+// newer one arrived, for the same blinded key, and copies for the other time period (another blinded
+// key, with its own revision counters) arrive in between. Neither may replace the newer intro points
+// or restart the revision clock: a dead backend whose copies keep alternating still goes stale.
+func TestManagerIgnoresOlderCopies(t *testing.T) {
+	h := newHarness(t, 2, 10)
+	b := h.bes[0]
+	addr := b.Key.Address()
+	tp, _, _ := h.clientSlot()
+	h.lead.Set(true, 1)
+	h.run()
+	h.advance(3 * time.Second)
+	h.tor.TakePosts()
+	oldCopy := h.descFor(b, tp.Period, b.Rev, "LAGGING")
+	nextOld := h.descFor(b, tp.Period+1, 50, "NEXT")
+
+	b.NewIntros(t, 3, h.now) // a new descriptor, new intro points
+	h.advance(h.m.cfg.FetchInterval)
+	h.advance(3 * time.Second)
+	if len(h.tor.TakePosts()) == 0 {
+		t.Fatal("no upload after the backend's intro points changed")
+	}
+	seen := h.now
+	before := h.backendStatus(addr)
+	if before.Revision != b.Rev || !before.RevisionSince.After(seen.Add(-h.m.cfg.FetchInterval)) {
+		t.Fatalf("status after the new descriptor: %+v", before)
+	}
+	h.tor.SetSilent(map[string]bool{addr: true}) // from now on only the copies below arrive
+
+	for i := 0; h.now.Before(seen.Add(h.m.cfg.Liveness.MaxRevisionAge + 5*time.Minute)); i++ {
+		h.now = h.now.Add(h.m.cfg.FetchInterval)
+		cur := h.descFor(b, tp.Period, b.Rev, "CURRENT")
+		next := h.descFor(b, tp.Period+1, 50, "NEXT") // the same revision, signed again
+		switch i % 3 {
+		case 0:
+			h.deliver(oldCopy, cur, nextOld)
+		case 1:
+			h.deliver(cur, next, oldCopy)
+		default:
+			h.deliver(next, cur, nextOld, oldCopy)
+		}
+		h.advance(3 * time.Second)
+		st := h.backendStatus(addr)
+		if st.Revision != b.Rev || st.IntroSetModified != before.IntroSetModified {
+			t.Fatalf("round %d: an older or other-period copy replaced the record: revision %d (want %d), intro set modified %s (want %s)",
+				i, st.Revision, b.Rev, st.IntroSetModified, before.IntroSetModified)
+		}
+		posts := h.tor.TakePosts()
+		for hsdir, got := range h.decodePosts(posts) {
+			if st.Live && got[addr] != 2 {
+				t.Fatalf("round %d: HSDir %s got backends %v: republished with another intro set", i, hsdir, got)
+			}
+		}
+	}
+	st := h.backendStatus(addr)
+	if st.Live || !strings.HasPrefix(st.Why, "descriptor not renewed for ") {
+		t.Errorf("a backend whose copies only alternate is still live (%q, revision since %s)", st.Why, st.RevisionSince)
+	}
+}
+
+// TestNoteRevisionAcrossPeriods: the rules for a copy of a time period not seen before (the client
+// time period moves on once a day, and the two periods' revision counters are unrelated).
+func TestNoteRevisionAcrossPeriods(t *testing.T) {
+	const maxAge = 135 * time.Minute
+	credit := maxAge - torReuploadMax - 2*time.Minute
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	seen := func(b *Backend, period, rev uint64, at time.Time) bool {
+		t.Helper()
+		ok := b.noteRevision(period, rev, at, maxAge, credit)
+		if ok && (b.Record.ReceivedAt.IsZero() || period == b.Record.PeriodNum) {
+			b.Record.ReceivedAt, b.Record.PeriodNum, b.Record.DescriptorRevision = at, period, rev
+		}
+		return ok
+	}
+
+	// Live: period 7's last new revision at t0; two hours later the client period moves to 8, whose copy
+	// the backend uploaded earlier. The clock moves to at most credit ago, so the live tor's next upload
+	// for period 8 (within 120 min of its last, seen at the next fetch) comes before maxAge.
+	live := &Backend{}
+	seen(live, 7, 500, t0)
+	seen(live, 7, 500, t0.Add(2*time.Hour))
+	switchAt := t0.Add(2*time.Hour + time.Minute)
+	if !seen(live, 8, 20, switchAt) || !live.RevisionSince.Equal(switchAt.Add(-credit)) {
+		t.Errorf("live backend at the period switch: revision since %s, want %s", live.RevisionSince, switchAt.Add(-credit))
+	}
+	if !seen(live, 8, 21, switchAt.Add(2*time.Hour)) || !live.RevisionSince.Equal(switchAt.Add(2*time.Hour)) {
+		t.Errorf("a new revision of period 8: revision since %s", live.RevisionSince)
+	}
+	// A lagging copy of either period changes nothing.
+	if seen(live, 8, 20, switchAt.Add(3*time.Hour)) || seen(live, 7, 499, switchAt.Add(3*time.Hour)) ||
+		!live.RevisionSince.Equal(switchAt.Add(2*time.Hour)) {
+		t.Errorf("an older copy was taken: revision since %s", live.RevisionSince)
+	}
+
+	// Dead: its unchanged copy of period 7 was still served past maxAge; period 8's old copy must not
+	// bring it back.
+	dead := &Backend{}
+	seen(dead, 7, 500, t0)
+	seen(dead, 7, 500, t0.Add(maxAge+time.Minute))
+	if !seen(dead, 8, 20, t0.Add(maxAge+2*time.Minute)) || !dead.RevisionSince.Equal(t0) {
+		t.Errorf("stale backend at the period switch: revision since %s, want %s", dead.RevisionSince, t0)
+	}
+
+	// Not watched: no copy at all for hours (our fetches failed); a copy of the new period gets the
+	// credit, since nothing showed the backend stale.
+	blind := &Backend{}
+	seen(blind, 7, 500, t0)
+	late := t0.Add(5 * time.Hour)
+	if !seen(blind, 8, 20, late) || !blind.RevisionSince.Equal(late.Add(-credit)) {
+		t.Errorf("backend not watched for hours: revision since %s, want %s", blind.RevisionSince, late.Add(-credit))
+	}
+}
