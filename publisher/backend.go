@@ -27,8 +27,8 @@ type Backend struct {
 	// again (verifyRecord).
 	Record record.Instance
 	// RevisionSince is when the backend last uploaded a new descriptor revision, as far as we saw: a
-	// live tor re-uploads its descriptor with a new revision counter at least every two hours (see
-	// noteRevision).
+	// live tor re-uploads its descriptor with a new revision counter at least every two hours. It is
+	// stored with the instance record, so a new leader goes on from it (see noteRevision).
 	RevisionSince time.Time
 	// revisions holds the highest revision counter seen per time period (a tor service's descriptors
 	// of two periods have their own, unrelated counters): a lower one is an older copy.
@@ -101,6 +101,21 @@ func (b *Backend) noteRevision(period, rev uint64, now time.Time, maxAge, credit
 		}
 	}
 	return true
+}
+
+// loadRecord adopts a verified record read from etcd (verifyRecord), with the time its revision was
+// first seen by the leader that wrote it. The earlier time wins for a revision this node saw itself.
+func (b *Backend) loadRecord(v record.Instance) {
+	since := v.RevisionSince
+	if b.Record.PeriodNum == v.PeriodNum && b.Record.DescriptorRevision == v.DescriptorRevision &&
+		!b.RevisionSince.IsZero() && b.RevisionSince.Before(since) {
+		since = b.RevisionSince
+	}
+	b.Record, b.RevisionSince, b.IntroSetModified = v, since, v.ReceivedAt
+	if b.revisions == nil {
+		b.revisions = map[uint64]uint64{}
+	}
+	b.revisions[v.PeriodNum] = max(b.revisions[v.PeriodNum], v.DescriptorRevision)
 }
 
 // usableIntroPoints returns the backend's intro points that can be copied into a master descriptor now,
@@ -182,8 +197,23 @@ func verifyRecord(b *Backend, r record.Instance, now time.Time) (record.Instance
 	if rec.ReceivedAt.After(now) {
 		rec.ReceivedAt = now
 	}
+	rec.RevisionSince = revisionSince(r.RevisionSince, rec.ReceivedAt, time.Duration(d.LifetimeMinutes)*time.Minute)
 	rec.Descriptor, rec.Epoch, rec.Node, rec.Key = r.Descriptor, r.Epoch, r.Node, r.Key
 	return rec, nil
+}
+
+// revisionSince bounds a stored "revision first seen at" by what is known of a descriptor received at
+// receivedAt with the given lifetime: it was seen no later than it was received, and no earlier than a
+// lifetime before (an HSDir drops a descriptor a lifetime after its upload, and it cannot be seen
+// before it is uploaded). Zero (a record written before the field existed) is receivedAt.
+func revisionSince(stored, receivedAt time.Time, lifetime time.Duration) time.Time {
+	switch {
+	case stored.IsZero() || stored.After(receivedAt):
+		return receivedAt
+	case lifetime > 0 && stored.Before(receivedAt.Add(-lifetime)):
+		return receivedAt.Add(-lifetime)
+	}
+	return stored
 }
 
 // hsv3IntroPoint turns a stored intro point back into the encoder's input. The certificates carry only

@@ -77,8 +77,9 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 		if !old.ReceivedAt.IsZero() && desc.PeriodNum != old.PeriodNum && desc.PeriodNum != clientPeriod {
 			continue
 		}
+		rec.RevisionSince = b.RevisionSince
 		changedIntros := !sameIntroPoints(old.IntroPoints, rec.IntroPoints)
-		newRevision := rec.DescriptorRevision != old.DescriptorRevision
+		newRevision := rec.DescriptorRevision != old.DescriptorRevision || !rec.RevisionSince.Equal(old.RevisionSince)
 		b.Record, b.LastFetchError, b.blinded = rec, "", e.Blinded
 		if changedIntros {
 			b.IntroSetModified = now

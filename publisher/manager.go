@@ -276,8 +276,7 @@ func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 					"key", r.Key, "service", svc.addr, "backend", b.Address)
 			}
 			if v.ReceivedAt.After(b.Record.ReceivedAt) {
-				b.Record = v
-				b.RevisionSince, b.IntroSetModified = v.ReceivedAt, v.ReceivedAt
+				b.loadRecord(v)
 			}
 		}
 		pubs, err := m.records.PublishedAll(ctx, svc.addr)

@@ -1,6 +1,8 @@
 package publisher
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +10,8 @@ import (
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/publisher/torctl"
+	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/storetest"
 )
 
 // Passive staleness: a backend whose descriptor keeps being served by the HSDirs but never gets a new
@@ -23,6 +27,68 @@ func (h *harness) backendStatus(addr string) BackendStatus {
 	}
 	h.t.Fatalf("no status for backend %s", addr)
 	return BackendStatus{}
+}
+
+// TestManagerNewLeaderKeepsRevisionSince: the leader fails over while a dead backend's stale copy is
+// still served. The new leader, loading the instance records from etcd, must know since when that
+// revision has been seen, not restart the clock at the record's received_at.
+func TestManagerNewLeaderKeepsRevisionSince(t *testing.T) {
+	h := newHarness(t, 2, 10)
+	keys, err := store.NewKeys(store.DefaultPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := storetest.NewClient(t, storetest.Single(t)...)
+	state := etcdState{st: store.New(cli, keys, nil, 5*time.Second)}
+	dead, live := h.bes[0], h.bes[1]
+	maxAge := h.m.cfg.Liveness.MaxRevisionAge
+
+	h.m = h.managerWith(state)
+	h.lead.Set(true, 7)
+	t0 := h.now
+	h.run()
+	for h.now.Before(t0.Add(100 * time.Minute)) {
+		h.advance(h.m.cfg.FetchInterval)
+	}
+	live.Rev++
+	h.advance(h.m.cfg.FetchInterval)
+	resp, err := cli.Get(context.Background(), keys.Instance(h.master.Address(), dead.Key.Address()))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("reading the instance record: %v", err)
+	}
+	var stored map[string]any
+	if err := json.Unmarshal(resp.Kvs[0].Value, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored["revision_since"] != t0.Format(time.RFC3339) {
+		t.Errorf("stored revision_since %v, want %s (received_at %v)", stored["revision_since"], t0.Format(time.RFC3339), stored["received_at"])
+	}
+
+	// Failover: a new leader (a new process) starts from etcd.
+	h.lead.Set(false, 7)
+	h.run()
+	h.m = h.managerWith(state)
+	h.lead.Set(true, 8)
+	h.run()
+	if st := h.backendStatus(dead.Key.Address()); !st.RevisionSince.Equal(t0) {
+		t.Fatalf("new leader: revision since %s, want %s (first seen by the old leader)", st.RevisionSince, t0)
+	}
+	if st := h.backendStatus(live.Key.Address()); st.RevisionSince.Before(t0.Add(100 * time.Minute)) {
+		t.Errorf("new leader: the live backend's revision since %s, want its last change", st.RevisionSince)
+	}
+	h.tor.TakePosts()
+	for h.now.Before(t0.Add(maxAge + 2*h.m.cfg.FetchInterval)) {
+		h.advance(h.m.cfg.FetchInterval)
+	}
+	posts := h.tor.TakePosts()
+	if len(posts) == 0 {
+		t.Fatal("the new leader did not republish without the stale backend")
+	}
+	for hsdir, got := range h.decodePosts(posts) {
+		if got[dead.Key.Address()] != 0 || got[live.Key.Address()] == 0 {
+			t.Errorf("HSDir %s: backends %v, want the live one only", hsdir, got)
+		}
+	}
 }
 
 // descFor returns backend b's descriptor for period (of the client time period's length) with revision
