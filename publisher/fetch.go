@@ -10,7 +10,9 @@ import (
 )
 
 // fetchAll asks tor to fetch every backend's current descriptor from HSDirs chosen on our own ring
-// (HSFETCH SERVER=...), so no NEWNYM is needed and tor's per-HSDir rate limit does not apply.
+// (HSFETCH SERVER=...), so no NEWNYM is needed and tor's per-HSDir rate limit does not apply. It asks
+// every HSDir of the backend's fetch set (those a client would ask; FetchServers caps them), so the
+// newest revision any of them holds is seen each round; older copies change nothing (noteRevision).
 func (m *Manager) fetchAll(ctx context.Context) {
 	tp := m.cons.ClientTimePeriod()
 	ring := m.ring(tp)
@@ -27,9 +29,12 @@ func (m *Manager) fetchAll(ctx context.Context) {
 			m.log.Warn("no HSDirs to fetch from", "backend", addr)
 			continue
 		}
-		n := min(m.cfg.FetchServers, len(set))
+		n := len(set)
+		if m.cfg.FetchServers > 0 {
+			n = min(m.cfg.FetchServers, n)
+		}
 		servers := make([]string, 0, n)
-		for i := 0; i < n; i++ { // rotate through the fetch set from one round to the next
+		for i := 0; i < n; i++ { // under a cap, rotate through the fetch set from one round to the next
 			servers = append(servers, set[(m.fetchTurn+i)%len(set)].Fingerprint)
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

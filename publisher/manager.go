@@ -49,7 +49,8 @@ type Config struct {
 	Liveness Liveness
 	// MaxBackends caps the backends per service; more are ignored with a warning.
 	MaxBackends int
-	// FetchServers is how many HSDirs of a backend's fetch set each fetch asks.
+	// FetchServers caps how many HSDirs of a backend's fetch set each fetch asks (rotating from one
+	// fetch to the next); zero asks all of them.
 	FetchServers int
 	// UploadTimeout marks an upload failed when tor reports nothing for this long.
 	UploadTimeout time.Duration
@@ -77,7 +78,6 @@ func DefaultConfig() Config {
 			CertMargin:     time.Hour,
 		},
 		MaxBackends:   60,
-		FetchServers:  3,
 		UploadTimeout: 2 * time.Minute,
 		Logger:        hclog.NewNullLogger(),
 		Clock:         clock.Real{},

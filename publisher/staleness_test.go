@@ -3,10 +3,12 @@ package publisher
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/publisher/torctl"
@@ -165,6 +167,46 @@ func TestManagerIgnoresOlderCopies(t *testing.T) {
 	st := h.backendStatus(addr)
 	if st.Live || !strings.HasPrefix(st.Why, "descriptor not renewed for ") {
 		t.Errorf("a backend whose copies only alternate is still live (%q, revision since %s)", st.Why, st.RevisionSince)
+	}
+}
+
+// TestManagerFetchesFromEveryHSDirOfTheFetchSet: each fetch asks every HSDir a client could fetch the
+// backend's descriptor from, so the newest copy any of them holds is seen in every round.
+func TestManagerFetchesFromEveryHSDirOfTheFetchSet(t *testing.T) {
+	h := newHarness(t, 3, 20)
+	cons, err := hashring.ParseConsensus(h.net.Consensus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons.AttachMicrodescs(mustMDs(t, h.net.Microdescs))
+	tp := cons.ClientTimePeriod()
+	ring := hashring.NewRing(cons, tp)
+	for round := 0; round < 2; round++ {
+		h.lead.Set(true, 1)
+		evs := h.stepHolding(h.m.cfg.FetchInterval)
+		asked := map[string][]string{}
+		for _, ev := range evs {
+			if e, ok := ev.(torctl.DescReceived); ok {
+				asked[e.Address] = append(asked[e.Address], e.HSDir)
+			}
+		}
+		for _, b := range h.bes {
+			blinded, err := hsv3.BlindPublicKey(b.Key.PublicKey(), tp.Period, tp.PeriodLength)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, d := range ring.FetchSet([32]byte(blinded)) {
+				want = append(want, d.Fingerprint)
+			}
+			got := asked[b.Key.Address()]
+			slices.Sort(want)
+			slices.Sort(got)
+			if len(want) != 6 || !slices.Equal(got, want) {
+				t.Errorf("round %d: fetched %s from %v, want its whole fetch set %v", round, b.Key.Address(), got, want)
+			}
+		}
+		h.deliver(evs...)
 	}
 }
 
