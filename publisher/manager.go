@@ -74,7 +74,7 @@ func DefaultConfig() Config {
 		Timing:        Timing{Refresh: time.Hour, RetryMin: 15 * time.Second, RetryMax: 10 * time.Minute},
 		Liveness: Liveness{
 			Timeout:        time.Hour,
-			MaxRevisionAge: 150 * time.Minute,
+			MaxRevisionAge: 135 * time.Minute, // torReuploadMax + 15m: see docs/balancing.md
 			CertMargin:     time.Hour,
 		},
 		MaxBackends:   60,

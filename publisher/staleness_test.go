@@ -31,6 +31,62 @@ func (h *harness) backendStatus(addr string) BackendStatus {
 	return BackendStatus{}
 }
 
+// TestMaxRevisionAgeFitsTor: the default threshold leaves a live tor (a new revision at most every 120
+// minutes, seen at the next fetch) in, and drops a dead one before its last descriptor expires on the
+// HSDirs (3 hours after its last upload).
+func TestMaxRevisionAgeFitsTor(t *testing.T) {
+	cfg := DefaultConfig()
+	if age := cfg.Liveness.MaxRevisionAge; age <= torReuploadMax+cfg.FetchInterval || age >= 180*time.Minute-cfg.FetchInterval {
+		t.Errorf("MaxRevisionAge %s: want above %s and below %s", age, torReuploadMax+cfg.FetchInterval, 180*time.Minute-cfg.FetchInterval)
+	}
+}
+
+// TestManagerDropsBackendWhoseRevisionNeverChanges: the dead backend's descriptor is fetched fine
+// every round, with the same revision counter; the live one gets a new counter every 120 minutes, the
+// longest a live tor waits. The dead one leaves the next descriptor once MaxRevisionAge has passed
+// since its revision was first seen, not before; the live one stays.
+func TestManagerDropsBackendWhoseRevisionNeverChanges(t *testing.T) {
+	h := newHarness(t, 2, 10)
+	dead, live := h.bes[0], h.bes[1]
+	maxAge := h.m.cfg.Liveness.MaxRevisionAge
+	h.lead.Set(true, 1)
+	t0 := h.now
+	h.run()
+	lastBump := h.now
+	var droppedAt time.Time
+	for h.now.Before(t0.Add(maxAge + 30*time.Minute)) {
+		if h.now.Sub(lastBump) >= torReuploadMax-h.m.cfg.FetchInterval {
+			live.Rev++ // the live backend's tor re-uploads (same intro points, a new counter)
+			lastBump = h.now
+		}
+		h.advance(h.m.cfg.FetchInterval)
+		for hsdir, got := range h.decodePosts(h.tor.TakePosts()) {
+			if got[live.Key.Address()] == 0 {
+				t.Fatalf("%s after start: HSDir %s lost the live backend: %v", h.now.Sub(t0), hsdir, got)
+			}
+			switch {
+			case got[dead.Key.Address()] > 0 && h.now.Sub(t0) > maxAge+h.m.cfg.FetchInterval:
+				t.Fatalf("%s after start: the stale backend is still published to %s", h.now.Sub(t0), hsdir)
+			case got[dead.Key.Address()] == 0 && droppedAt.IsZero():
+				droppedAt = h.now
+			}
+		}
+	}
+	if droppedAt.IsZero() {
+		t.Fatal("the backend whose revision never changed was never dropped")
+	}
+	if droppedAt.Sub(t0) <= maxAge {
+		t.Errorf("dropped %s after its revision was first seen, before MaxRevisionAge %s", droppedAt.Sub(t0), maxAge)
+	}
+	st := h.backendStatus(dead.Key.Address())
+	if st.Live || !strings.HasPrefix(st.Why, "descriptor not renewed for ") || !st.RevisionSince.Equal(t0) {
+		t.Errorf("status of the stale backend: live %v, why %q, revision since %s (want %s)", st.Live, st.Why, st.RevisionSince, t0)
+	}
+	if st := h.backendStatus(live.Key.Address()); !st.Live {
+		t.Errorf("the live backend is not live: %q", st.Why)
+	}
+}
+
 // TestManagerNewLeaderKeepsRevisionSince: the leader fails over while a dead backend's stale copy is
 // still served. The new leader, loading the instance records from etcd, must know since when that
 // revision has been seen, not restart the clock at the record's received_at.
