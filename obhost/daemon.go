@@ -159,6 +159,14 @@ func Start(parent context.Context, cfg Config) (*Daemon, error) {
 		})
 	}
 
+	if file.Health.Enabled {
+		if err := startHealth(ctx, d, cfg, tor, cli, st, el, state, m); err != nil {
+			return nil, err
+		}
+	} else {
+		log.Info("backend health probes are off (health.enabled: false)")
+	}
+
 	if err := cfg.Metrics.Register(newStatusCollector(m.Status, time.Now)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

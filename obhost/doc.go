@@ -20,6 +20,7 @@
 //	clusterconfig.go       the <prefix>/config record: parse, validate, authenticate (MAC), NewSealer
 //	clusterconfig_push.go  PushClusterConfig: what cluster init and set-config write
 //	configfollow.go        a node without services in its file follows <prefix>/config live
+//	health.go              backend health: the prober (every node) and the judge (the leader)
 //	metrics.go             the Prometheus collectors and the /metrics server
 //	statussocket.go        the Python-compatible status socket
 //	clusterstatus.go       GatherStatus: the cluster's state as etcd holds it, for onionbalance status

@@ -26,9 +26,13 @@ type Backend struct {
 	// Intro points of the last good descriptor: fetched and verified, or loaded from etcd and verified
 	// again (verifyRecord).
 	Record record.Instance
-	// RevisionSince is when the current descriptor revision was first seen: a live tor re-uploads its
-	// descriptor with a new revision counter at least every two hours.
+	// RevisionSince is when the backend last uploaded a new descriptor revision, as far as we saw: a
+	// live tor re-uploads its descriptor with a new revision counter at least every two hours. It is
+	// stored with the instance record, so a new leader goes on from it (see noteRevision).
 	RevisionSince time.Time
+	// revisions holds the highest revision counter seen per time period (a tor service's descriptors
+	// of two periods have their own, unrelated counters): a lower one is an older copy.
+	revisions map[uint64]uint64
 	// IntroSetModified is when the intro points last changed (the Python status field).
 	IntroSetModified time.Time
 	// LastFetchError is the reason of the last failed fetch, for status.
@@ -40,6 +44,10 @@ type Backend struct {
 
 	blinded string // blinded key (tor's base64) of the descriptor in Record
 }
+
+// torReuploadMax is the longest a live tor service waits before it uploads its descriptor again, with a
+// new revision counter (hs_service.c: the next upload is 60 to 120 minutes after the last).
+const torReuploadMax = 120 * time.Minute
 
 // Liveness holds the rules that decide whether a backend still counts.
 type Liveness struct {
@@ -64,6 +72,56 @@ func (b *Backend) Live(now time.Time, l Liveness) (bool, string) {
 		return false, "down: " + b.Excluded
 	}
 	return true, ""
+}
+
+// noteRevision records that a verified copy of the backend's descriptor for time period period, with
+// revision counter rev, arrived at now. It returns false for an older copy (from an HSDir that lags
+// behind): a counter below the highest seen for that period changes nothing.
+//
+// A counter above the highest seen for the period is a new upload by the backend: RevisionSince
+// becomes now. The first copy of a period with none seen before (the client time period moves on
+// once a day) proves no new upload: it may be hours old. It moves RevisionSince forward only to now
+// minus credit, where credit leaves a live tor time for its next upload under maxAge. A backend seen
+// stale (its record received still unchanged over maxAge after its revision) stays stale until it
+// shows a new revision; one merely not watched for that long (no fetches) gets the credit.
+func (b *Backend) noteRevision(period, rev uint64, now time.Time, maxAge, credit time.Duration) bool {
+	if b.revisions == nil {
+		b.revisions = map[uint64]uint64{}
+	}
+	last, known := b.revisions[period]
+	switch {
+	case known && rev < last:
+		return false
+	case known && rev == last:
+	case known || b.RevisionSince.IsZero():
+		b.RevisionSince = now
+	case maxAge <= 0 || b.Record.ReceivedAt.Sub(b.RevisionSince) <= maxAge:
+		if since := now.Add(-max(credit, 0)); since.After(b.RevisionSince) {
+			b.RevisionSince = since
+		}
+	}
+	b.revisions[period] = max(last, rev)
+	for p := range b.revisions { // only the periods around this one matter
+		if p+2 < period || p > period+2 {
+			delete(b.revisions, p)
+		}
+	}
+	return true
+}
+
+// loadRecord adopts a verified record read from etcd (verifyRecord), with the time its revision was
+// first seen by the leader that wrote it. The earlier time wins for a revision this node saw itself.
+func (b *Backend) loadRecord(v record.Instance) {
+	since := v.RevisionSince
+	if b.Record.PeriodNum == v.PeriodNum && b.Record.DescriptorRevision == v.DescriptorRevision &&
+		!b.RevisionSince.IsZero() && b.RevisionSince.Before(since) {
+		since = b.RevisionSince
+	}
+	b.Record, b.RevisionSince, b.IntroSetModified = v, since, v.ReceivedAt
+	if b.revisions == nil {
+		b.revisions = map[uint64]uint64{}
+	}
+	b.revisions[v.PeriodNum] = max(b.revisions[v.PeriodNum], v.DescriptorRevision)
 }
 
 // usableIntroPoints returns the backend's intro points that can be copied into a master descriptor now,
@@ -145,8 +203,23 @@ func verifyRecord(b *Backend, r record.Instance, now time.Time) (record.Instance
 	if rec.ReceivedAt.After(now) {
 		rec.ReceivedAt = now
 	}
+	rec.RevisionSince = revisionSince(r.RevisionSince, rec.ReceivedAt, time.Duration(d.LifetimeMinutes)*time.Minute)
 	rec.Descriptor, rec.Epoch, rec.Node, rec.Key = r.Descriptor, r.Epoch, r.Node, r.Key
 	return rec, nil
+}
+
+// revisionSince bounds a stored "revision first seen at" by what is known of a descriptor received at
+// receivedAt with the given lifetime: it was seen no later than it was received, and no earlier than a
+// lifetime before (an HSDir drops a descriptor a lifetime after its upload, and it cannot be seen
+// before it is uploaded). Zero (a record written before the field existed) is receivedAt.
+func revisionSince(stored, receivedAt time.Time, lifetime time.Duration) time.Time {
+	switch {
+	case stored.IsZero() || stored.After(receivedAt):
+		return receivedAt
+	case lifetime > 0 && stored.Before(receivedAt.Add(-lifetime)):
+		return receivedAt.Add(-lifetime)
+	}
+	return stored
 }
 
 // hsv3IntroPoint turns a stored intro point back into the encoder's input. The certificates carry only

@@ -10,7 +10,9 @@ import (
 )
 
 // fetchAll asks tor to fetch every backend's current descriptor from HSDirs chosen on our own ring
-// (HSFETCH SERVER=...), so no NEWNYM is needed and tor's per-HSDir rate limit does not apply.
+// (HSFETCH SERVER=...), so no NEWNYM is needed and tor's per-HSDir rate limit does not apply. It asks
+// every HSDir of the backend's fetch set (those a client would ask; FetchServers caps them), so the
+// newest revision any of them holds is seen each round; older copies change nothing (noteRevision).
 func (m *Manager) fetchAll(ctx context.Context) {
 	tp := m.cons.ClientTimePeriod()
 	ring := m.ring(tp)
@@ -27,9 +29,12 @@ func (m *Manager) fetchAll(ctx context.Context) {
 			m.log.Warn("no HSDirs to fetch from", "backend", addr)
 			continue
 		}
-		n := min(m.cfg.FetchServers, len(set))
+		n := len(set)
+		if m.cfg.FetchServers > 0 {
+			n = min(m.cfg.FetchServers, n)
+		}
 		servers := make([]string, 0, n)
-		for i := 0; i < n; i++ { // rotate through the fetch set from one round to the next
+		for i := 0; i < n; i++ { // under a cap, rotate through the fetch set from one round to the next
 			servers = append(servers, set[(m.fetchTurn+i)%len(set)].Fingerprint)
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -59,19 +64,27 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 		m.log.Warn("rejected a backend descriptor", "backend", e.Address, "hsdir", e.HSDir, "error", err)
 		return
 	}
+	clientPeriod := m.cons.ClientTimePeriod().Period
+	credit := m.cfg.Liveness.MaxRevisionAge - torReuploadMax - m.cfg.FetchInterval
 	for _, svc := range svcs {
 		b := svc.backend(e.Address)
 		rec := recordFromDescriptor(b.Address, b.Name, desc, e.HSDir, now)
 		rec.Descriptor = string(e.Descriptor) // so that a new leader can verify it again
 		old := b.Record
+		if !b.noteRevision(desc.PeriodNum, desc.RevisionCounter, now, m.cfg.Liveness.MaxRevisionAge, credit) {
+			m.log.Debug("ignoring an older copy of a backend descriptor", "backend", b.Address, "hsdir", e.HSDir,
+				"period", desc.PeriodNum, "revision", desc.RevisionCounter)
+			continue
+		}
+		// A copy for another time period than the record's (tor services keep two published) counts for
+		// the revision above, but replaces the record only when clients use its period now: two intro
+		// sets taking turns would republish at every fetch.
+		if !old.ReceivedAt.IsZero() && desc.PeriodNum != old.PeriodNum && desc.PeriodNum != clientPeriod {
+			continue
+		}
+		rec.RevisionSince = b.RevisionSince
 		changedIntros := !sameIntroPoints(old.IntroPoints, rec.IntroPoints)
-		newRevision := rec.DescriptorRevision != old.DescriptorRevision
-		if e.Blinded == b.blinded && rec.DescriptorRevision < old.DescriptorRevision {
-			continue // an older copy from a lagging HSDir
-		}
-		if newRevision {
-			b.RevisionSince = now
-		}
+		newRevision := rec.DescriptorRevision != old.DescriptorRevision || !rec.RevisionSince.Equal(old.RevisionSince)
 		b.Record, b.LastFetchError, b.blinded = rec, "", e.Blinded
 		if changedIntros {
 			b.IntroSetModified = now

@@ -217,6 +217,27 @@ func TestVerifyRecord(t *testing.T) {
 	if v, err := verifyRecord(b, future, h.now); err != nil || !v.ReceivedAt.Equal(h.now) {
 		t.Errorf("received_at in the future: %v, %v; want clamped to now", v.ReceivedAt, err)
 	}
+	// revision_since: kept as stored within what the descriptor allows, never later than received_at
+	// (itself never later than now) nor earlier than a descriptor lifetime (180 minutes) before it;
+	// missing (an older record), it is received_at.
+	recv := h.now.Add(-time.Minute)
+	for stored, want := range map[time.Time]time.Time{
+		{}:                           recv,
+		recv.Add(-100 * time.Minute): recv.Add(-100 * time.Minute),
+		recv.Add(time.Minute):        recv,
+		recv.Add(-10 * time.Hour):    recv.Add(-180 * time.Minute),
+		h.now.Add(24 * time.Hour):    recv,
+		recv.Add(-180 * time.Minute): recv.Add(-180 * time.Minute),
+	} {
+		r := good
+		r.RevisionSince = stored
+		if v, err := verifyRecord(b, r, h.now); err != nil || !v.RevisionSince.Equal(want) {
+			t.Errorf("stored revision_since %s: %s, %v; want %s", stored, v.RevisionSince, err, want)
+		}
+	}
+	if v, err := verifyRecord(b, future, h.now); err != nil || !v.RevisionSince.Equal(h.now) {
+		t.Errorf("received_at in the future without revision_since: revision since %s, %v; want now", v.RevisionSince, err)
+	}
 	for name, r := range map[string]record.Instance{
 		"no descriptor":   func() record.Instance { r := good; r.Descriptor = ""; return r }(),
 		"other period":    func() record.Instance { r := good; r.PeriodNum++; return r }(),

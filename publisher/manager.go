@@ -53,7 +53,8 @@ type Config struct {
 	Liveness Liveness
 	// MaxBackends caps the backends per service; more are ignored with a warning.
 	MaxBackends int
-	// FetchServers is how many HSDirs of a backend's fetch set each fetch asks.
+	// FetchServers caps how many HSDirs of a backend's fetch set each fetch asks (rotating from one
+	// fetch to the next); zero asks all of them.
 	FetchServers int
 	// UploadTimeout marks an upload failed when tor reports nothing for this long.
 	UploadTimeout time.Duration
@@ -81,11 +82,10 @@ func DefaultConfig() Config {
 		Timing:        Timing{Refresh: time.Hour, RetryMin: 15 * time.Second, RetryMax: 10 * time.Minute},
 		Liveness: Liveness{
 			Timeout:        time.Hour,
-			MaxRevisionAge: 150 * time.Minute,
+			MaxRevisionAge: 135 * time.Minute, // torReuploadMax + 15m: see docs/balancing.md
 			CertMargin:     time.Hour,
 		},
 		MaxBackends:   60,
-		FetchServers:  3,
 		UploadTimeout: 2 * time.Minute,
 		Logger:        hclog.NewNullLogger(),
 		Clock:         clock.Real{},
@@ -294,8 +294,7 @@ func (m *Manager) loadState(ctx context.Context, now time.Time) error {
 					"key", r.Key, "service", svc.addr, "backend", b.Address)
 			}
 			if v.ReceivedAt.After(b.Record.ReceivedAt) {
-				b.Record = v
-				b.RevisionSince, b.IntroSetModified = v.ReceivedAt, v.ReceivedAt
+				b.loadRecord(v)
 			}
 		}
 		pubs, err := m.records.PublishedAll(ctx, svc.addr)

@@ -43,6 +43,12 @@ type Instance struct {
 	ReceivedAt time.Time `json:"received_at"`
 	// DescriptorRevision is the revision counter of the fetched descriptor.
 	DescriptorRevision uint64 `json:"descriptor_revision"`
+	// RevisionSince is when the leader last saw the backend upload a new revision (DescriptorRevision,
+	// or one of its descriptor for the other time period): a live tor uploads one at least every two
+	// hours, so a backend without one for longer is dead and its descriptor a stale copy. It lets a new
+	// leader go on counting from there. Zero (omitted) in records written before it existed: a reader
+	// takes ReceivedAt instead.
+	RevisionSince time.Time `json:"revision_since,omitzero"`
 	// HSDir is the fingerprint of the HSDir it was fetched from.
 	HSDir string `json:"hsdir,omitempty"`
 	// FlowControl is the value of the descriptor's flow-control line
