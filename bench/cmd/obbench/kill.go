@@ -73,8 +73,12 @@ func (b *bench) startKill(ctx context.Context, py, ours master, bound time.Durat
 		conn.Close()
 	}
 
-	// live holds every intro point seen in the own descriptors of the backends that stay up; anything
+	// live holds every intro point seen in the descriptors of the backends that stay up; anything
 	// else in a master descriptor is the victim's (whose next-period intro points we cannot list).
+	// A service's tor has one descriptor (with its own intro points) per time period, and the one it
+	// calls current is not always the one clients fetch now (nor the one the master fetched now is
+	// built from): so the live backends' descriptors are also fetched from the HSDirs as the
+	// master's are.
 	live := map[string]bool{}
 	victimKeys := map[string]bool{}
 	refresh := func() {
@@ -83,13 +87,24 @@ func (b *bench) startKill(ctx context.Context, py, ours master, bound time.Durat
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			keys, err := b.ownKeys(cctx, nd.ControlAddr(), nd.Onion)
 			cancel()
+			if err == nil {
+				for key := range keys {
+					if name == victim {
+						victimKeys[key] = true
+					} else {
+						live[key] = true
+					}
+				}
+			}
+			if name == victim {
+				continue
+			}
+			copies, err := conn.Fetch(ctx, nd.Onion, b.hsdirs, 6*time.Second, time.Now)
 			if err != nil {
 				continue
 			}
-			for key := range keys {
-				if name == victim {
-					victimKeys[key] = true
-				} else {
+			for _, c := range copies {
+				for _, key := range c.AuthKeys {
 					live[key] = true
 				}
 			}
