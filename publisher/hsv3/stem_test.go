@@ -3,7 +3,6 @@ package hsv3
 import (
 	"context"
 	"crypto/ecdh"
-	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -161,7 +159,7 @@ func TestStemDecryptsWithAuthorizedClient(t *testing.T) {
 	}
 	addr := identity.Address() + ".onion"
 	for _, i := range []int{0, 16} {
-		n, ips, ok := stemDecodeAuth(t, raw, addr, b32(keys[i].Bytes()))
+		n, ips, ok := stemDecodeAuth(t, raw, addr, EncodeX25519(keys[i].Bytes()))
 		if !ok || n != 32 || ips != 4 {
 			t.Errorf("stem with client %d: ok %v, %d auth-client lines, %d intro points; want 32 and 4", i, ok, n, ips)
 		}
@@ -170,11 +168,7 @@ func TestStemDecryptsWithAuthorizedClient(t *testing.T) {
 		t.Error("stem decrypted the inner layer without a client key")
 	}
 	outsider := testClientKeys(t, 20)[19]
-	if _, _, ok := stemDecodeAuth(t, raw, addr, b32(outsider.Bytes())); ok {
+	if _, _, ok := stemDecodeAuth(t, raw, addr, EncodeX25519(outsider.Bytes())); ok {
 		t.Error("stem decrypted the inner layer with a key that is not authorized")
 	}
-}
-
-func b32(b []byte) string {
-	return strings.TrimRight(base32.StdEncoding.EncodeToString(b), "=")
 }
