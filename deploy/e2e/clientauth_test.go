@@ -162,17 +162,17 @@ func loadClientKey(t *testing.T, path string) *ecdh.PrivateKey {
 	return k
 }
 
-// masterDecodesWith fetches the master's current descriptor from its responsible HSDirs and fails
-// unless every copy decodes with key (our decoder) into the intro points of a published descriptor.
-func (d *deployment) masterDecodesWith(ctx context.Context, tc *torControl, key *ecdh.PrivateKey) (map[string][]byte, error) {
+// masterDecodesWith fetches the current descriptor of master (56 characters) from its responsible
+// HSDirs and fails unless every copy decodes with key (our decoder).
+func masterDecodesWith(ctx context.Context, tc *torControl, master string, key *ecdh.PrivateKey) (map[string][]byte, error) {
 	fctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	res, err := tc.fetchFromResponsible(fctx, onion56(d.master))
+	res, err := tc.fetchFromResponsible(fctx, master)
 	if err != nil {
 		return nil, err
 	}
 	for fp, raw := range res.Descriptors {
-		if _, err := hsv3.DecodeForAddress(raw, onion56(d.master), hsv3.DecodeOptions{Now: time.Now(), ClientKey: key}); err != nil {
+		if _, err := hsv3.DecodeForAddress(raw, master, hsv3.DecodeOptions{Now: time.Now(), ClientKey: key}); err != nil {
 			return res.Descriptors, fmt.Errorf("the descriptor on HSDir %s: %w", fp, err)
 		}
 	}
@@ -244,7 +244,7 @@ func TestOBHostClientAuth(t *testing.T) {
 	// and by stem, by neither without.
 	tc := dialTorControl(t, n.Client().Control)
 	key1 := loadClientKey(t, filepath.Join(clients, "client1", addr+".auth_private"))
-	descs, err := d.masterDecodesWith(ctx, tc, key1)
+	descs, err := masterDecodesWith(ctx, tc, addr, key1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestOBHostClientAuth(t *testing.T) {
 		t.Fatalf("no upload for the new client list: %v", err)
 	}
 	key3 := c3
-	if err := waitFor(ctx, 2*time.Minute, func() bool { _, err := d.masterDecodesWith(ctx, tc, key3); return err == nil }); err != nil {
+	if err := waitFor(ctx, 2*time.Minute, func() bool { _, err := masterDecodesWith(ctx, tc, addr, key3); return err == nil }); err != nil {
 		t.Fatalf("the HSDirs do not serve a descriptor for client3: %v", err)
 	}
 	t.Logf("SIGHUP to a descriptor for the new client list on every responsible HSDir: %s", time.Since(changedAt).Round(time.Second))
