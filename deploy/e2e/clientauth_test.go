@@ -180,14 +180,15 @@ func masterDecodesWith(ctx context.Context, tc *torControl, master string, key *
 }
 
 // TestOBHostClientAuth: restricted discovery end to end on one host. onionbalance-config --client-auth
-// writes the keys; a client tor with its .auth_private reaches every backend, one without gets F4; our
+// writes the keys; backend1 is private too (its descriptor needs the balancer's client key); a client tor with its .auth_private reaches every backend, one without gets F4; our
 // descriptor is padded as C tor pads it and stem decrypts it with a client key only; on SIGHUP a removed
 // client loses access and an added one gains it, without a restart.
 func TestOBHostClientAuth(t *testing.T) {
 	t.Parallel()
 	n := shared.Network(t)
 	ctx := t.Context()
-	d := deploy(ctx, t, n, deployConfig{Name: "obauth", Backends: 2, GenArgs: []string{"--client-auth", "2"}})
+	d := deploy(ctx, t, n, deployConfig{Name: "obauth", Backends: 2, GenArgs: []string{"--client-auth", "2"},
+		BeforeDaemon: func(d *deployment) { makeBackendPrivate(ctx, t, d, d.backends[0]) }})
 	addr := onion56(d.master)
 	clients := filepath.Join(d.gen, "clients")
 	authDir := filepath.Join(d.gen, "master", "authorized_clients", addr)
@@ -324,6 +325,67 @@ func TestOBHostClientAuth(t *testing.T) {
 	if _, err := d.reachAll(ctx, torA.socks, 2*time.Minute, newnym(torA)); err != nil {
 		t.Errorf("client1 (kept): %v", err)
 	}
+}
+
+// makeBackendPrivate gives backend b restricted discovery: a new client key's .auth goes into its
+// HiddenServiceDir/authorized_clients (tor reloads it), the .auth_private beside config.yaml, named by
+// the instance's auth-private-file. It returns once the HSDirs serve b's descriptor that needs the key.
+func makeBackendPrivate(ctx context.Context, t *testing.T, d *deployment, b *backend) {
+	t.Helper()
+	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := filepath.Join(d.gen, b.name, "hs", "authorized_clients")
+	if err := os.MkdirAll(ac, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ac, "balancer.auth"), hsv3.MarshalAuthorizedClient(k.PublicKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	privName := b.name + ".auth_private"
+	if err := os.WriteFile(filepath.Join(d.gen, "master", privName), hsv3.MarshalAuthPrivate(onion56(b.onion), k), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(d.gen, "master", "config.yaml")
+	base, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewriteConfig(t, cfgPath, base, func(cfg map[string]any) {
+		for _, in := range firstService(t, cfg)["instances"].([]any) {
+			if m := in.(map[string]any); m["name"] == b.name {
+				m["auth-private-file"] = privName
+			}
+		}
+	})
+	btc := dialTorControl(t, b.tor.control)
+	if err := btc.c.Signal(ctx, "RELOAD"); err != nil {
+		t.Fatal(err)
+	}
+	tc := dialTorControl(t, d.n.Client().Control)
+	began := time.Now()
+	err = waitFor(ctx, 2*time.Minute, func() bool {
+		fctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		res, err := tc.fetchFromResponsible(fctx, onion56(b.onion))
+		if err != nil || len(res.Descriptors) == 0 {
+			return false
+		}
+		for _, raw := range res.Descriptors {
+			if _, err := hsv3.DecodeForAddress(raw, onion56(b.onion), hsv3.DecodeOptions{Now: time.Now()}); err == nil {
+				return false // still the public descriptor
+			}
+			if _, err := hsv3.DecodeForAddress(raw, onion56(b.onion), hsv3.DecodeOptions{Now: time.Now(), ClientKey: k}); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatalf("backend %s: the HSDirs never served a descriptor with restricted discovery: %v", b.name, err)
+	}
+	t.Logf("backend %s is private (restricted discovery) %s after tor reloaded", b.name, time.Since(began).Round(time.Second))
 }
 
 // TestTorClientAuthPadding compares our auth-client padding with C tor's: one tor hosts onion services
