@@ -33,6 +33,9 @@ func addClientAuth(cs *record.ClusterService, sc publisher.ServiceConfig) {
 // validateClientAuth checks the authorized clients and the form of the sealed client keys of
 // services[i].
 func validateClientAuth(i int, s record.ClusterService) error {
+	if n := len(s.AuthorizedClients); n > hsv3.MaxAuthorizedClients {
+		return fmt.Errorf("cluster config: services[%d].authorized_clients: %d clients, at most %d fit in a descriptor", i, n, hsv3.MaxAuthorizedClients)
+	}
 	seen := map[string]int{}
 	for j, c := range s.AuthorizedClients {
 		if _, err := hsv3.ParseAuthorizedClientLine("descriptor:x25519:" + c.X25519); err != nil {

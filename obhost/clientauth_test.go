@@ -269,3 +269,18 @@ func newX25519(t *testing.T) *ecdh.PrivateKey {
 	}
 	return k
 }
+
+// TestServicesFromFileTooManyClients: more clients than fit in a descriptor with 20 intro points are
+// refused when the config is loaded, naming the key, instead of failing every upload later.
+func TestServicesFromFileTooManyClients(t *testing.T) {
+	f := newClientAuthFixture(t)
+	var b strings.Builder
+	b.WriteString("  authorized-clients:\n")
+	for range hsv3.MaxAuthorizedClients - 1 { // plus alice and bob in the folder: one too many
+		b.WriteString("  - descriptor:x25519:" + hsv3.EncodeX25519(newX25519(t).PublicKey().Bytes()) + "\n")
+	}
+	_, err := ServicesFromFile(f.config(t, b.String()))
+	if err == nil || !strings.Contains(err.Error(), "services[0].authorized-clients") || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("err = %v, want the number of clients refused", err)
+	}
+}

@@ -80,5 +80,9 @@ func authorizedClientsFromFile(i int, s config.Service) ([]hsv3.AuthorizedClient
 		seen[string(k.Bytes())] = name
 		out = append(out, hsv3.AuthorizedClient{Name: name, Key: k})
 	}
+	if len(out) > hsv3.MaxAuthorizedClients {
+		return nil, fmt.Errorf("services[%d].authorized-clients-dir and authorized-clients: %d clients, at most %d fit in a descriptor",
+			i, len(out), hsv3.MaxAuthorizedClients)
+	}
 	return out, nil
 }

@@ -51,6 +51,9 @@ func newService(sc ServiceConfig, cfg Config) (*service, error) {
 		perBackend: sc.IntroPointsPerBackend,
 		byBlinded:  map[string]*descState{},
 	}
+	if n := len(sc.AuthorizedClients); n > hsv3.MaxAuthorizedClients {
+		return nil, fmt.Errorf("service %s: %d authorized clients, at most %d fit in a descriptor", svc.addr, n, hsv3.MaxAuthorizedClients)
+	}
 	for _, c := range sc.AuthorizedClients {
 		if c.Key == nil {
 			return nil, fmt.Errorf("service %s: authorized client %q has no key", svc.addr, c.Name)

@@ -75,6 +75,11 @@ func decryptDescriptorCookie(client *ecdh.PrivateKey, ephemeral [32]byte, subcre
 // multiple of.
 const authClientMultiple = 16
 
+// MaxAuthorizedClients is the most clients a service may authorize: with 20 intro points the
+// descriptor then stays below the default maximum size of 50000 bytes (144 lines do not; measured
+// by TestEncodeMaxAuthorizedClientsFits).
+const MaxAuthorizedClients = 128
+
 // AuthClientLines is how many auth-client lines a descriptor for n authorized
 // clients carries. The rule is C tor's (tor's src/feature/hs/hs_service.c,
 // build_service_desc_superencrypted, with HS_DESC_AUTH_CLIENT_MULTIPLE = 16

@@ -86,3 +86,27 @@ func TestAuthClientLines(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeMaxAuthorizedClientsFits: MaxAuthorizedClients clients and 20 intro points stay below the
+// default maximum descriptor size; the next multiple of 16 does not.
+func TestEncodeMaxAuthorizedClientsFits(t *testing.T) {
+	arti, _ := vectorIntroPoints(t)
+	identity := testIdentity(t)
+	keys := testClientKeys(t, MaxAuthorizedClients+authClientMultiple)
+	var pubs []*ecdh.PublicKey
+	for _, k := range keys {
+		pubs = append(pubs, k.PublicKey())
+	}
+	p := EncodeParams{Identity: identity, PeriodNum: 19382, PeriodLength: 1440, RevisionCounter: 7,
+		IntroPoints: cycleIntroPoints(arti, MaxIntroPoints), Now: hsdesc1Now, Rand: testRand(3)}
+	p.AuthorizedClients = pubs[:MaxAuthorizedClients]
+	raw, err := Encode(p)
+	if err != nil {
+		t.Fatalf("%d clients: %v", MaxAuthorizedClients, err)
+	}
+	t.Logf("%d clients, %d intro points: %d bytes", MaxAuthorizedClients, MaxIntroPoints, len(raw))
+	p.AuthorizedClients = pubs
+	if _, err := Encode(p); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("%d clients: err = %v, want ErrTooLarge", len(pubs), err)
+	}
+}
