@@ -37,6 +37,7 @@ func ClusterConfigFromFile(cfg *config.Config, now time.Time, by string) (record
 		for _, b := range s.Backends {
 			cs.Instances = append(cs.Instances, record.ClusterInstance{Address: bareOnion(b.Address), Name: b.Name})
 		}
+		addClientAuth(&cs, s)
 		cc.Services = append(cc.Services, cs)
 		keys[addr] = s.Key
 	}
@@ -96,6 +97,9 @@ func validateClusterConfig(cc record.ClusterConfig) error {
 				return fmt.Errorf("cluster config: services[%d].instances[%d].address %q: %w", i, j, in.Address, err)
 			}
 		}
+		if err := validateClientAuth(i, s); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -103,6 +107,9 @@ func validateClusterConfig(cc record.ClusterConfig) error {
 // EncodeClusterConfig returns the JSON of cc to store at keyPath, with a MAC made by sealer (none
 // when the sealer has no key-encryption key, under the plaintext opt-in).
 func EncodeClusterConfig(cc record.ClusterConfig, sealer *store.Sealer, keyPath string) ([]byte, error) {
+	if err := checkSealed(cc); err != nil {
+		return nil, err
+	}
 	in, err := cc.MACInput()
 	if err != nil {
 		return nil, err

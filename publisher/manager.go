@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -25,6 +26,9 @@ type ServiceConfig struct {
 	// IntroPointsPerBackend is the fair share of intro points per live backend; zero means
 	// DefaultIntroPointsPerBackend.
 	IntroPointsPerBackend int
+	// AuthorizedClients turns on restricted discovery (client authorization): the descriptors are
+	// readable only with one of these clients' keys. Empty: readable by anyone who knows the address.
+	AuthorizedClients []hsv3.AuthorizedClient
 }
 
 // DefaultIntroPointsPerBackend is the share of intro points per live backend when a service sets none.
@@ -34,6 +38,9 @@ const DefaultIntroPointsPerBackend = 2
 type BackendConfig struct {
 	Address string // with or without ".onion"
 	Name    string
+	// ClientKey decrypts the descriptor of a backend with restricted discovery (its .auth_private
+	// key); nil for a backend anyone can read.
+	ClientKey *ecdh.PrivateKey
 }
 
 // Config configures a Manager. Start from DefaultConfig.

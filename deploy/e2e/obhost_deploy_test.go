@@ -38,6 +38,8 @@ type deployConfig struct {
 	Client   bool // also start a client tor of its own (SocksPort + ControlPort)
 	// BeforeDaemon, when set, runs once the tors are up and before the daemon starts.
 	BeforeDaemon func(d *deployment)
+	// GenArgs are more onionbalance-config flags (e.g. --client-auth 2).
+	GenArgs []string
 }
 
 // deployment is one OnionBalance host on the shared network, laid out by
@@ -91,9 +93,9 @@ func deploy(ctx context.Context, t *testing.T, n *testnet.Network, cfg deployCon
 	ports := freePorts(t, n, cfg.Backends+3)
 	mgmtPort := ports[0]
 
-	gen := exec.CommandContext(ctx, filepath.Join(bins, "onionbalance-config"),
+	gen := exec.CommandContext(ctx, filepath.Join(bins, "onionbalance-config"), append([]string{
 		"--output", d.gen, "-n", fmt.Sprint(cfg.Backends), "--no-interactive", "-t", "backend",
-		"--tor-control", fmt.Sprintf("tcp:127.0.0.1:%d", mgmtPort), "--service-target", generatedTarget)
+		"--tor-control", fmt.Sprintf("tcp:127.0.0.1:%d", mgmtPort), "--service-target", generatedTarget}, cfg.GenArgs...)...)
 	if out, err := gen.CombinedOutput(); err != nil {
 		t.Fatalf("onionbalance-config: %v\n%s", err, out)
 	}
