@@ -374,8 +374,9 @@ type healthJudge struct {
 	previous map[string]record.BackendHealth // the verdicts in force
 }
 
-// run judges once per round while this node leads, and whenever the own prober finished a round
-// (done); it checks the leadership every second so that a new leader judges at once.
+// run judges while this node leads: whenever the own prober finished a round (done), and half a
+// round after the last judgement, so that the other nodes' reports of a round are judged before
+// the next one; it checks the leadership every second so that a new leader judges at once.
 func (j *healthJudge) run(ctx context.Context, done <-chan struct{}) {
 	j.clock = clock.Or(j.clock)
 	t := j.clock.NewTicker(time.Second)
@@ -389,7 +390,7 @@ func (j *healthJudge) run(ctx context.Context, done <-chan struct{}) {
 			j.epoch = 0
 		case epoch != j.epoch || !now.Before(next):
 			if j.judge(ctx, now) == nil {
-				next = now.Add(j.cfg.Interval)
+				next = now.Add(j.cfg.Interval / 2)
 			}
 		}
 		select {
@@ -399,7 +400,7 @@ func (j *healthJudge) run(ctx context.Context, done <-chan struct{}) {
 		case <-done:
 			if _, leading := j.lead.IsLeader(); leading && j.epoch != 0 {
 				if j.judge(ctx, j.clock.Now()) == nil {
-					next = j.clock.Now().Add(j.cfg.Interval)
+					next = j.clock.Now().Add(j.cfg.Interval / 2)
 				}
 			}
 		}
@@ -499,7 +500,10 @@ func (j *healthJudge) judge(ctx context.Context, now time.Time) error {
 			}
 		}
 	}
-	if err := j.pub.SetHealth(ctx, ph); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, j.cfg.Interval) // the publisher may be busy with tor
+	defer cancel()
+	if err := j.pub.SetHealth(sctx, ph); err != nil {
+		j.log.Warn("cannot hand the health judgement to the publisher; judging again", "error", err)
 		return err
 	}
 	if len(v.ProbeNow) > 0 && j.prober != nil {
