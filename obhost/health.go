@@ -387,7 +387,7 @@ func (j *healthJudge) run(ctx context.Context, done <-chan struct{}) {
 		epoch, leading := j.lead.IsLeader()
 		switch {
 		case !leading:
-			j.epoch = 0
+			j.stepDown(ctx)
 		case epoch != j.epoch || !now.Before(next):
 			if j.judge(ctx, now) == nil {
 				next = now.Add(j.cfg.Interval / 2)
@@ -407,13 +407,27 @@ func (j *healthJudge) run(ctx context.Context, done <-chan struct{}) {
 	}
 }
 
+// stepDown forgets the judgement of a leadership that ended, in the judge and in the publisher
+// (whose status would otherwise go on showing it).
+func (j *healthJudge) stepDown(ctx context.Context) {
+	if j.epoch == 0 {
+		return
+	}
+	j.epoch, j.previous = 0, nil
+	sctx, cancel := context.WithTimeout(ctx, j.cfg.Interval)
+	defer cancel()
+	if err := j.pub.SetHealth(sctx, publisher.Health{}); err != nil {
+		j.log.Debug("clearing the health judgement in the publisher", "error", err)
+	}
+}
+
 // judge runs one judgement as the leader: at the start of a leadership it loads the verdicts in
 // etcd, then judges from the live nodes' reports, writes the changed verdicts fenced, and hands the
 // exclusions to the publisher.
 func (j *healthJudge) judge(ctx context.Context, now time.Time) error {
 	epoch, leading := j.lead.IsLeader()
 	if !leading {
-		j.epoch = 0
+		j.stepDown(ctx)
 		return cluster.ErrNotLeader
 	}
 	if epoch != j.epoch {
@@ -472,7 +486,7 @@ func (j *healthJudge) judge(ctx context.Context, now time.Time) error {
 		if err := j.writer.PutBackendHealths(ctx, epoch, changed); err != nil {
 			j.log.Warn("cannot write the changed health verdicts; judging again", "error", err)
 			if errors.Is(err, cluster.ErrNotLeader) {
-				j.epoch = 0
+				j.stepDown(ctx)
 			}
 			return err
 		}

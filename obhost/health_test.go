@@ -277,7 +277,15 @@ func TestHealthNewLeaderKeepsDeadBackendOut(t *testing.T) {
 		}
 		return false
 	})
-	// The old leader's judge can no longer write.
+	// The old leader's judge, once it sees the leadership gone, clears its judgement from its
+	// publisher (a follower shows no verdicts) and can no longer write.
+	oldEpoch := j.epoch
+	j.stepDown(ctx)
+	obhosttest.WaitFor(t, "the old leader's publisher forgetting the verdicts", 5*time.Second, func() bool {
+		b := f.status(dead)
+		return !b.Excluded && b.Health == ""
+	})
+	j.epoch = oldEpoch
 	if err := j.writer.PutBackendHealths(ctx, j.epoch, []record.BackendHealth{{Address: dead, State: record.HealthUp}}); !errors.Is(err, cluster.ErrNotLeader) {
 		t.Errorf("the old leader's write: %v, want %v", err, cluster.ErrNotLeader)
 	}
