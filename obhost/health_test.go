@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,10 +16,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
@@ -449,4 +454,40 @@ func TestHealthProbesNewRevisionAtOnce(t *testing.T) {
 	if v := pub.last.Verdicts[dead]; v.State != record.HealthUp || !strings.Contains(v.Reason, "new descriptor") {
 		t.Errorf("verdict %+v, want up on the new descriptor", v)
 	}
+}
+
+// A reload (SIGHUP) of a node that balances the services of its file applies the services' health
+// rules: the prober and the judge read them from the publisher each round.
+func TestHealthRulesFollowReload(t *testing.T) {
+	eps := storetest.Single(t)
+	net := publishertest.NewNetwork(t, 8, time.Now().UTC().Truncate(time.Hour), time.Hour)
+	backends := []*publishertest.Backend{publishertest.NewBackend(t, 3, time.Now()), publishertest.NewBackend(t, 3, time.Now())}
+	master, err := hsv3.GenerateIdentityKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masterFile := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(masterFile, master.MarshalTorSecretKey(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHost(t, "a", eps, masterFile, net, backends, &lockedBuffer{})
+	h.start(t)
+	defer h.d.Stop()
+	if got := h.d.Status().Services[0].HealthRules; got != health.DefaultRules() {
+		t.Fatalf("rules at start: %+v", got)
+	}
+	file := *h.cfg.File
+	file.Services = slices.Clone(file.Services)
+	port, off := 8080, false
+	file.Services[0].Health = config.ServiceHealth{Port: &port, Enabled: &off}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.d.Reload(ctx, &file); err != nil {
+		t.Fatal(err)
+	}
+	want := health.DefaultRules()
+	want.Port, want.Enabled = 8080, false
+	obhosttest.WaitFor(t, "the reloaded rules", 5*time.Second, func() bool {
+		return h.d.Status().Services[0].HealthRules == want
+	})
 }
