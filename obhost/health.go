@@ -163,10 +163,13 @@ func (p *healthProber) ProbeNow(backends []string) {
 	}
 }
 
-// run probes once per round, at the start of each round of the wall clock, until ctx ends.
+// run probes once per round, at the start of each round of the wall clock, until ctx ends. The
+// results of a round are stamped with the round's start (not the moment the timer fired), so that
+// failures n rounds apart span exactly n intervals: a timer's few milliseconds late must not leave
+// three failures over 59.99 s short of a min-down-time of 60 s.
 func (p *healthProber) run(ctx context.Context) {
+	now := p.clock.Now() // the first round starts at once, mid-round
 	for {
-		now := p.clock.Now()
 		p.round(ctx, now, nil)
 		next := time.Unix(0, (health.Round(now, p.cfg.Interval)+1)*int64(p.cfg.Interval))
 		t := p.clock.NewTimer(next.Sub(p.clock.Now()))
@@ -177,6 +180,10 @@ func (p *healthProber) run(ctx context.Context) {
 				t.Stop()
 				return
 			case <-t.C():
+				now = next
+				if late := p.clock.Now().Sub(next); late > p.cfg.Interval {
+					now = p.clock.Now() // a round overran (or the clock jumped): start from now
+				}
 				break wait
 			case <-p.probeNowCh:
 				p.mu.Lock()
@@ -189,8 +196,9 @@ func (p *healthProber) run(ctx context.Context) {
 	}
 }
 
-// round runs one probe round at now: the node's share of the backends (only), or only the backends
-// in only (an out-of-round probe the judge asked for), then writes the node's report.
+// round runs one probe round at now: the node's share of the backends (only nil), or the backends
+// in only (out-of-round probes the judge asked for, each at most once per round), then writes the
+// node's report.
 func (p *healthProber) round(ctx context.Context, now time.Time, only []string) {
 	rnd := health.Round(now, p.cfg.Interval)
 	backends := probedBackends(p.pub.Status())
@@ -237,7 +245,7 @@ func (p *healthProber) round(ctx context.Context, now time.Time, only []string) 
 	if torReady {
 		results := p.probeAll(ctx, addr, todo, ports, now)
 		p.record(results)
-		if len(results) > 1 && allProberErrors(results) {
+		if len(results) > 0 && allProberErrors(results) {
 			p.reset() // tor restarted? look for the listener again next round
 		}
 	}

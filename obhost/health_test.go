@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/internal/clock"
 	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher"
@@ -490,4 +491,46 @@ func TestHealthRulesFollowReload(t *testing.T) {
 	obhosttest.WaitFor(t, "the reloaded rules", 5*time.Second, func() bool {
 		return h.d.Status().Services[0].HealthRules == want
 	})
+}
+
+// The prober's loop probes at once, then at the start of every round of the clock, and stamps a
+// round's results with the round's start even when its timer fires late, so that failures three
+// rounds apart span exactly two intervals (the judge's min-down-time is compared with that span).
+func TestHealthProberRoundsOnTheClock(t *testing.T) {
+	f := newHealthFixture(t, health.DefaultRules(), "n1")
+	boundary := time.Unix(0, 7000*int64(f.cfg.Interval))
+	fake := clock.NewFake(boundary.Add(10 * time.Second))
+	done := make(chan struct{}, 1)
+	p := f.prober("n1")
+	p.clock, p.done = fake, done
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { p.run(ctx); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
+
+	report := func() record.ProbeReport {
+		t.Helper()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no probe report")
+		}
+		reps, err := f.st.ProbeReports(ctx)
+		if err != nil || len(reps) != 1 {
+			t.Fatalf("reports %+v, %v", reps, err)
+		}
+		return reps[0]
+	}
+	if r := report(); !r.Results[len(r.Results)-1].At.Equal(boundary.Add(10 * time.Second)) {
+		t.Errorf("first round at %v, want at once (%v)", r.Results[len(r.Results)-1].At, boundary.Add(10*time.Second))
+	}
+	for i := 1; i <= 2; i++ {
+		obhosttest.WaitFor(t, "the prober waiting for the next round", 5*time.Second, func() bool { return fake.Waiters() > 0 })
+		next := boundary.Add(time.Duration(i) * f.cfg.Interval)
+		fake.Set(next.Add(7 * time.Millisecond)) // the timer fires late
+		r := report()
+		if got := r.Results[len(r.Results)-1].At; !got.Equal(next) {
+			t.Errorf("round %d stamped %v, want the round's start %v", i, got, next)
+		}
+	}
 }
