@@ -558,11 +558,7 @@ func startHealth(ctx context.Context, d *Daemon, cfg Config, tor *torctl.Client,
 		if err != nil {
 			return "", fmt.Errorf("finding or opening a SocksPort with ExtendedErrors through the control port: %w", err)
 		}
-		if opened {
-			log.Info("opened a SOCKS listener on tor for the health probes (SETCONF SocksPort, the existing ports kept)", "socks", addr)
-		} else {
-			log.Info("using tor's SOCKS listener for the health probes", "socks", addr)
-		}
+		log.Info("health probes go through tor's SOCKS listener", "socks", addr, "opened", opened)
 		found = addr
 		return addr, nil
 	}
