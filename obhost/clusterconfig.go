@@ -10,6 +10,7 @@ import (
 
 	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/publisher"
+	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
@@ -31,9 +32,10 @@ func ClusterConfigFromFile(cfg *config.Config, now time.Time, by string) (record
 	}
 	cc := record.ClusterConfig{Version: record.ClusterConfigVersion, UpdatedAt: now.UTC(), UpdatedBy: by}
 	keys := map[string]*hsv3.IdentityKey{}
-	for _, s := range services {
+	for i, s := range services { // in the file's order
 		addr := s.Key.Address()
-		cs := record.ClusterService{Address: addr, IntroPointsPerBackend: s.IntroPointsPerBackend, Instances: []record.ClusterInstance{}}
+		cs := record.ClusterService{Address: addr, IntroPointsPerBackend: s.IntroPointsPerBackend, Instances: []record.ClusterInstance{},
+			Health: recordHealth(cfg.Services[i].Health)}
 		for _, b := range s.Backends {
 			cs.Instances = append(cs.Instances, record.ClusterInstance{Address: bareOnion(b.Address), Name: b.Name})
 		}
@@ -100,8 +102,29 @@ func validateClusterConfig(cc record.ClusterConfig) error {
 		if err := validateClientAuth(i, s); err != nil {
 			return err
 		}
+		if err := config.CheckServiceHealth(fileHealth(s.Health), fmt.Sprintf("services[%d].health.", i)); err != nil {
+			return fmt.Errorf("cluster config: %w", err)
+		}
 	}
 	return nil
+}
+
+// recordHealth is a service's health override as the cluster configuration stores it (nil: none).
+func recordHealth(h config.ServiceHealth) *record.ServiceHealth {
+	if h.IsZero() {
+		return nil
+	}
+	return &record.ServiceHealth{Enabled: h.Enabled, Port: h.Port, Failures: h.Failures, Successes: h.Successes,
+		MaxDownFraction: h.MaxDownFraction}
+}
+
+// fileHealth is the stored override as the config file has it.
+func fileHealth(h *record.ServiceHealth) config.ServiceHealth {
+	if h == nil {
+		return config.ServiceHealth{}
+	}
+	return config.ServiceHealth{Enabled: h.Enabled, Port: h.Port, Failures: h.Failures, Successes: h.Successes,
+		MaxDownFraction: h.MaxDownFraction}
 }
 
 // EncodeClusterConfig returns the JSON of cc to store at keyPath, with a MAC made by sealer (none
@@ -145,15 +168,20 @@ func authenticateClusterConfig(cc record.ClusterConfig, sealer *store.Sealer, ke
 	return nil
 }
 
-// serviceConfigs builds the publisher's services from cc and the opened master keys.
-func serviceConfigs(cc record.ClusterConfig, keys map[string]*hsv3.IdentityKey) ([]publisher.ServiceConfig, error) {
+// serviceConfigs builds the publisher's services from cc and the opened master keys; each service's
+// health rules are its override over rules (the node's file's health section).
+func serviceConfigs(cc record.ClusterConfig, keys map[string]*hsv3.IdentityKey, rules health.Rules) ([]publisher.ServiceConfig, error) {
 	out := make([]publisher.ServiceConfig, 0, len(cc.Services))
 	for _, s := range cc.Services {
 		k := keys[s.Address]
 		if k == nil {
 			return nil, fmt.Errorf("service %s: master key not loaded", s.Address)
 		}
-		sc := publisher.ServiceConfig{Key: k, IntroPointsPerBackend: s.IntroPointsPerBackend}
+		sc := publisher.ServiceConfig{Key: k, IntroPointsPerBackend: s.IntroPointsPerBackend,
+			Health: fileHealth(s.Health).Apply(rules)}
+		if !rules.Enabled { // health.enabled false in the node's file: off for every service
+			sc.Health.Enabled = false
+		}
 		for _, in := range s.Instances {
 			sc.Backends = append(sc.Backends, publisher.BackendConfig{Address: in.Address, Name: in.Name})
 		}

@@ -36,6 +36,31 @@ type ClusterStatus struct {
 type NodeStatus struct {
 	record.Node
 	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
+	// Probes summarises the node's probe report (absent: none, e.g. health probes off).
+	Probes *NodeProbes `json:"probes,omitempty"`
+}
+
+// NodeProbes is a node's probe report in short.
+type NodeProbes struct {
+	At time.Time `json:"at"`
+	// Age is the number of seconds since the report was written.
+	Age float64 `json:"age_seconds"`
+	// TorReady is false when the node's tor cannot probe: its results do not count.
+	TorReady bool `json:"tor_ready"`
+	Results  int  `json:"results"`
+}
+
+// ProbeStatus is one node's last probe of a backend.
+type ProbeStatus struct {
+	Node      string    `json:"node"`
+	Outcome   string    `json:"outcome"`
+	LatencyMS int64     `json:"latency_ms"`
+	At        time.Time `json:"at"`
+	// Age is the number of seconds since the probe.
+	Age    float64 `json:"age_seconds"`
+	Detail string  `json:"detail,omitempty"`
+	// Counted is false when the node's report says its tor cannot probe.
+	Counted bool `json:"counted"`
 }
 
 type ServiceStatus struct {
@@ -69,6 +94,10 @@ type BackendStatus struct {
 	HSDir              string   `json:"hsdir,omitempty"`
 	Epoch              int64    `json:"epoch,omitempty"`
 	Node               string   `json:"node,omitempty"`
+	// Health is the leader's verdict on the backend (absent: none yet, or health probes off).
+	Health *record.BackendHealth `json:"health,omitempty"`
+	// Probes are each node's last probe of the backend, by node name.
+	Probes []ProbeStatus `json:"probes,omitempty"`
 }
 
 type DescriptorStatus struct {
@@ -157,7 +186,51 @@ func GatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 		ss.AuthorizedClients = len(cs.AuthorizedClients)
 		out.Services = append(out.Services, ss)
 	}
+	if err := addHealth(ctx, st, out, now); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// addHealth adds the leader's health verdicts and the nodes' last probes to the backends, and each
+// node's report summary to the nodes. Verdicts that do not decode are left out.
+func addHealth(ctx context.Context, st *store.Store, out *ClusterStatus, now time.Time) error {
+	verdicts, err := st.BackendHealths(ctx)
+	if err != nil && !errors.Is(err, record.ErrBad) {
+		return err
+	}
+	reports, err := st.ProbeReports(ctx)
+	if err != nil {
+		return err
+	}
+	last := map[string][]ProbeStatus{} // by backend
+	byNode := map[string]*NodeProbes{}
+	for _, r := range reports {
+		byNode[r.Node] = &NodeProbes{At: r.At, Age: now.Sub(r.At).Seconds(), TorReady: r.TorReady, Results: len(r.Results)}
+		latest := map[string]record.ProbeResult{}
+		for _, res := range r.Results {
+			if l, ok := latest[res.Backend]; !ok || !res.At.Before(l.At) {
+				latest[res.Backend] = res
+			}
+		}
+		for b, res := range latest {
+			last[b] = append(last[b], ProbeStatus{Node: r.Node, Outcome: res.Outcome, LatencyMS: res.LatencyMS, At: res.At,
+				Age: now.Sub(res.At).Seconds(), Detail: res.Detail, Counted: r.TorReady})
+		}
+	}
+	for i := range out.Nodes {
+		out.Nodes[i].Probes = byNode[out.Nodes[i].Name]
+	}
+	for i := range out.Services {
+		for j := range out.Services[i].Backends {
+			b := &out.Services[i].Backends[j]
+			if v, ok := verdicts[b.Address]; ok {
+				b.Health = &v
+			}
+			b.Probes = last[b.Address] // the reports come sorted by node name
+		}
+	}
+	return nil
 }
 
 // RoleStaleLeader is the role shown for a node whose heartbeat still says leader although the election

@@ -127,5 +127,8 @@ func (c Config) publisher(services []publisher.ServiceConfig) publisher.Config {
 	p.MaxBackends = c.File.Publish.MaxBackends
 	p.Node = c.File.Cluster.NodeName
 	p.Logger = c.Logger.Named("publisher")
+	if c.File.Health.Enabled {
+		p.HealthWait = healthWait
+	}
 	return p
 }

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/publisher"
+	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store"
 )
@@ -21,13 +22,15 @@ type etcdServices struct {
 	st      *store.Store // with the sealer of the master keys
 	log     hclog.Logger
 	timeout time.Duration // bounds one reconfiguration
+	// rules are the health rules of this node's file, under each service's override.
+	rules health.Rules
 
 	keys map[string]*hsv3.IdentityKey // opened master keys, by address
 	rev  int64                        // mod revision of the configuration applied last
 }
 
 func newEtcdServices(st *store.Store, log hclog.Logger, timeout time.Duration) *etcdServices {
-	return &etcdServices{st: st, log: log, timeout: timeout, keys: map[string]*hsv3.IdentityKey{}}
+	return &etcdServices{st: st, log: log, timeout: timeout, keys: map[string]*hsv3.IdentityKey{}, rules: health.DefaultRules()}
 }
 
 // load reads the configuration and the keys it names, for the start of the daemon.
@@ -82,7 +85,7 @@ func (s *etcdServices) build(ctx context.Context, data []byte) ([]publisher.Serv
 		}
 		opened[svc.Address] = k
 	}
-	services, err := serviceConfigs(cc, opened)
+	services, err := serviceConfigs(cc, opened, s.rules)
 	if err != nil {
 		return nil, err
 	}

@@ -105,6 +105,7 @@ func Start(parent context.Context, cfg Config) (*Daemon, error) {
 	var fromCluster *etcdServices
 	if fromEtcd {
 		fromCluster = newEtcdServices(st, log.Named("cluster-config"), cfg.ReconfigureTimeout)
+		fromCluster.rules = file.HealthConfig().Rules
 		if services, err = fromCluster.load(ctx); err != nil {
 			return nil, err
 		}
@@ -156,6 +157,14 @@ func Start(parent context.Context, cfg Config) (*Daemon, error) {
 			fromCluster.follow(ctx, cli, timeout, m, node.SetError)
 			return nil
 		})
+	}
+
+	if file.Health.Enabled {
+		if err := startHealth(ctx, d, cfg, tor, cli, st, el, state, m); err != nil {
+			return nil, err
+		}
+	} else {
+		log.Info("backend health probes are off (health.enabled: false)")
 	}
 
 	if err := cfg.Metrics.Register(newStatusCollector(m.Status, time.Now)); err != nil {

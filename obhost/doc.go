@@ -21,6 +21,7 @@
 //	clusterconfig_push.go  PushClusterConfig: what cluster init and set-config write
 //	clientauth.go          restricted discovery in <prefix>/config: client public keys, sealed backend keys
 //	configfollow.go        a node without services in its file follows <prefix>/config live
+//	health.go              backend health: the prober (every node) and the judge (the leader)
 //	metrics.go             the Prometheus collectors and the /metrics server
 //	statussocket.go        the Python-compatible status socket
 //	clusterstatus.go       GatherStatus: the cluster's state as etcd holds it, for onionbalance status

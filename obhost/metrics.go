@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/obcluster/obcluster/publisher"
+	"github.com/obcluster/obcluster/publisher/health"
+	"github.com/obcluster/obcluster/store/record"
 )
 
 // statusCollector turns publisher status snapshots into Prometheus metrics at scrape time, so the
@@ -25,6 +27,7 @@ type statusCollector struct {
 	publishes, uploadFailures, fetchFailures *prometheus.Desc
 	backendAge, backendLive, introPublished  *prometheus.Desc
 	revision, backendHSDirs                  *prometheus.Desc
+	backendsDown                             *prometheus.Desc
 }
 
 func newStatusCollector(status func() *publisher.Status, now func() time.Time) *statusCollector {
@@ -47,12 +50,14 @@ func newStatusCollector(status func() *publisher.Status, now func() time.Time) *
 		revision:       d("revision_counter", "Revision counter of the last published descriptor.", "service", "descriptor"),
 		backendHSDirs: d("backend_hsdirs", "HSDirs that accepted a descriptor including the backend (0: clients cannot reach it).",
 			"service", "backend", "descriptor"),
+		backendsDown: d("backends_down", "Backends the leader's health judgement finds down (only on the leader).", "service"),
 	}
 }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.leader, c.epoch, c.transitions, c.reconnects, c.publishes,
-		c.uploadFailures, c.fetchFailures, c.backendAge, c.backendLive, c.introPublished, c.revision, c.backendHSDirs} {
+		c.uploadFailures, c.fetchFailures, c.backendAge, c.backendLive, c.introPublished, c.revision, c.backendHSDirs,
+		c.backendsDown} {
 		ch <- d
 	}
 }
@@ -87,6 +92,15 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := c.now()
 	for _, s := range st.Services {
+		if st.Leading {
+			down := 0
+			for _, b := range s.Backends {
+				if b.Health == record.HealthDown {
+					down++
+				}
+			}
+			g(c.backendsDown, float64(down), s.Address)
+		}
 		for _, b := range s.Backends {
 			if !b.ReceivedAt.IsZero() {
 				g(c.backendAge, now.Sub(b.ReceivedAt).Seconds(), s.Address, b.Address)
@@ -121,6 +135,47 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+}
+
+// healthMetrics count this node's health probes.
+type healthMetrics struct {
+	probes  *prometheus.CounterVec
+	latency prometheus.Histogram
+}
+
+func newHealthMetrics() *healthMetrics {
+	m := &healthMetrics{
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "onionbalance_probes_total",
+			Help: "Health probes this node made, by outcome (connected, answered, intro-failed, timeout, ...).",
+		}, []string{"outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "onionbalance_probe_latency_seconds",
+			Help:    "Time from the start of a health probe to tor's answer (or the failure).",
+			Buckets: []float64{.25, .5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120},
+		}),
+	}
+	for _, o := range []health.Outcome{health.Connected, health.Answered, health.IntroFailed, health.Timeout} {
+		m.probes.WithLabelValues(string(o)) // present from zero, so that rate() works
+	}
+	return m
+}
+
+// register adds the health metrics to reg.
+func (m *healthMetrics) register(reg *prometheus.Registry) error {
+	if err := reg.Register(m.probes); err != nil {
+		return err
+	}
+	return reg.Register(m.latency)
+}
+
+// observeProbe counts one probe. A nil m counts nothing.
+func (m *healthMetrics) observeProbe(o health.Outcome, latency time.Duration) {
+	if m == nil {
+		return
+	}
+	m.probes.WithLabelValues(string(o)).Inc()
+	m.latency.Observe(latency.Seconds())
 }
 
 // etcdLatency times the publisher's etcd requests.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/obcluster/obcluster/publisher"
+	"github.com/obcluster/obcluster/publisher/health"
 )
 
 func TestStatusCollector(t *testing.T) {
@@ -25,7 +26,7 @@ func TestStatusCollector(t *testing.T) {
 			Address: "m.onion",
 			Backends: []publisher.BackendStatus{
 				{Address: "b1.onion", Live: true, ReceivedAt: now.Add(-90 * time.Second)},
-				{Address: "b2.onion"},
+				{Address: "b2.onion", Health: "down", Excluded: true},
 			},
 			Descriptors: []publisher.DescriptorState{
 				{Current: "first", Revision: 77, IntroPoints: map[string]string{"k1": "b1", "k2": "b1"},
@@ -51,6 +52,9 @@ onionbalance_backend_hsdirs{backend="b2.onion",descriptor="first",service="m.oni
 # TYPE onionbalance_backend_live gauge
 onionbalance_backend_live{backend="b1.onion",service="m.onion"} 1
 onionbalance_backend_live{backend="b2.onion",service="m.onion"} 0
+# HELP onionbalance_backends_down Backends the leader's health judgement finds down (only on the leader).
+# TYPE onionbalance_backends_down gauge
+onionbalance_backends_down{service="m.onion"} 1
 # HELP onionbalance_intro_points_published Intro points in the last published descriptor(s).
 # TYPE onionbalance_intro_points_published gauge
 onionbalance_intro_points_published{descriptor="first",service="m.onion"} 2
@@ -118,4 +122,45 @@ func TestServeMetricsWarnsWhenNotLoopback(t *testing.T) {
 			t.Errorf("metrics.listen %s: warned = %v, want %v; log:\n%s", tc.addr, got, tc.warn, buf.String())
 		}
 	}
+}
+
+// Each probe is counted by outcome and its latency goes into the histogram.
+func TestHealthMetrics(t *testing.T) {
+	m := newHealthMetrics()
+	reg := prometheus.NewPedanticRegistry()
+	if err := m.register(reg); err != nil {
+		t.Fatal(err)
+	}
+	m.observeProbe(health.IntroFailed, 2500*time.Millisecond)
+	m.observeProbe(health.IntroFailed, 4*time.Second)
+	m.observeProbe(health.Connected, 800*time.Millisecond)
+	want := `
+# HELP onionbalance_probes_total Health probes this node made, by outcome (connected, answered, intro-failed, timeout, ...).
+# TYPE onionbalance_probes_total counter
+onionbalance_probes_total{outcome="answered"} 0
+onionbalance_probes_total{outcome="connected"} 1
+onionbalance_probes_total{outcome="intro-failed"} 2
+onionbalance_probes_total{outcome="timeout"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "onionbalance_probes_total"); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(m.latency); n != 1 {
+		t.Fatalf("%d latency series", n)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "onionbalance_probe_latency_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		if h.GetSampleCount() != 3 || h.GetSampleSum() != 7.3 {
+			t.Errorf("latency histogram: %d samples, sum %v; want 3, 7.3", h.GetSampleCount(), h.GetSampleSum())
+		}
+	}
+	var nilMetrics *healthMetrics
+	nilMetrics.observeProbe(health.Timeout, time.Second) // no metrics: no panic
 }

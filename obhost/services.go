@@ -24,7 +24,7 @@ func ServicesFromFile(cfg *config.Config) ([]publisher.ServiceConfig, error) {
 			return nil, fmt.Errorf("services[%d] and services[%d] use the same key (%s.onion)", j, i, key.Address())
 		}
 		seen[key.Address()] = i
-		sc := publisher.ServiceConfig{Key: key, IntroPointsPerBackend: cfg.IntroPointsPerBackend(i)}
+		sc := publisher.ServiceConfig{Key: key, IntroPointsPerBackend: cfg.IntroPointsPerBackend(i), Health: cfg.HealthRules(i)}
 		if sc.AuthorizedClients, err = authorizedClientsFromFile(i, s); err != nil {
 			return nil, err
 		}

@@ -83,3 +83,17 @@ func (s *fencedRecords) DeleteRecords(ctx context.Context, epoch int64, svc stri
 	}
 	return s.fenced(ctx, epoch, ops...)
 }
+
+// PutBackendHealths writes the leader's changed health verdicts, fenced by epoch.
+func (s *fencedRecords) PutBackendHealths(ctx context.Context, epoch int64, recs []record.BackendHealth) error {
+	defer s.observe("put_backend_health", time.Now())
+	ops := make([]clientv3.Op, 0, len(recs))
+	for _, r := range recs {
+		op, err := s.st.PutBackendHealthOp(r)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
+	}
+	return s.fenced(ctx, epoch, ops...)
+}

@@ -40,6 +40,10 @@ type Backend struct {
 	IntroSetModified time.Time
 	// LastFetchError is the reason of the last failed fetch, for status.
 	LastFetchError string
+	// Excluded is why the leader's health judgement removed the backend from this service's
+	// descriptors ("" : not excluded); Verdict is the judgement, for status (SetHealth).
+	Excluded string
+	Verdict  record.BackendHealth
 
 	blinded string // blinded key (tor's base64) of the descriptor in Record
 }
@@ -67,6 +71,8 @@ func (b *Backend) Live(now time.Time, l Liveness) (bool, string) {
 		return false, "descriptor not received for " + now.Sub(b.Record.ReceivedAt).Round(time.Second).String()
 	case l.MaxRevisionAge > 0 && !b.RevisionSince.IsZero() && now.Sub(b.RevisionSince) > l.MaxRevisionAge:
 		return false, "descriptor not renewed for " + now.Sub(b.RevisionSince).Round(time.Second).String()
+	case b.Excluded != "":
+		return false, "down: " + b.Excluded
 	}
 	return true, ""
 }

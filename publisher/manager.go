@@ -14,6 +14,7 @@ import (
 
 	"github.com/obcluster/obcluster/internal/clock"
 	"github.com/obcluster/obcluster/publisher/hashring"
+	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store/record"
@@ -29,6 +30,9 @@ type ServiceConfig struct {
 	// AuthorizedClients turns on restricted discovery (client authorization): the descriptors are
 	// readable only with one of these clients' keys. Empty: readable by anyone who knows the address.
 	AuthorizedClients []hsv3.AuthorizedClient
+	// Health are the service's backend-health rules (the publisher only carries them, for the
+	// daemon's prober and judge: see obhost/health.go).
+	Health health.Rules
 }
 
 // DefaultIntroPointsPerBackend is the share of intro points per live backend when a service sets none.
@@ -64,6 +68,10 @@ type Config struct {
 	// RevisionProbeTimeout bounds how long the first upload for a blinded key with no publish record
 	// waits for the responsible HSDirs to say which revision counter they hold (see probe.go).
 	RevisionProbeTimeout time.Duration
+	// HealthWait is how long a new leader waits, before its first upload, for the daemon to hand in
+	// the backends' health of its leadership (SetHealth with its epoch), so that it does not re-add a
+	// backend found dead. Zero: no wait (health off).
+	HealthWait time.Duration
 	// Node names this obhost in records.
 	Node   string
 	Logger hclog.Logger
@@ -146,6 +154,12 @@ type Manager struct {
 	pending map[string][]pendingUpload // by master address + "|" + HSDir fingerprint
 	reconf  chan reconfig
 
+	healthCh chan healthUpdate
+	// healthEpoch is the leadership whose health was handed in last (SetHealth); leadingSince is when
+	// this leadership started.
+	healthEpoch  int64
+	leadingSince time.Time
+
 	// prunedEpoch is the leadership that last deleted the records of services and backends no longer
 	// configured (0: due again, after a reconfiguration).
 	prunedEpoch int64
@@ -170,6 +184,7 @@ func New(cfg Config, tor Tor, records Records, lead Leadership) (*Manager, error
 		rings:     map[hashring.TimePeriod]*hashring.Ring{},
 		pending:   map[string][]pendingUpload{},
 		reconf:    make(chan reconfig),
+		healthCh:  make(chan healthUpdate),
 		counters:  Counters{Publishes: map[string]uint64{}, UploadFailures: map[string]uint64{}, FetchFailures: map[string]uint64{}},
 	}
 	for _, sc := range cfg.Services {
@@ -203,6 +218,9 @@ func (m *Manager) Run(ctx context.Context, events <-chan torctl.Event) error {
 			m.handleEvent(ctx, ev)
 		case rc := <-m.reconf:
 			m.applyReconfig(rc)
+		case hu := <-m.healthCh:
+			m.applyHealth(hu.h)
+			close(hu.done)
 		case <-tick.C():
 		}
 		m.step(ctx)
@@ -222,7 +240,7 @@ func (m *Manager) step(ctx context.Context) {
 			m.fetchDue = now.Add(m.cfg.FetchInterval)
 		}
 		m.expireUploads(ctx, now)
-		if !now.Before(m.checkDue) {
+		if !now.Before(m.checkDue) && m.healthKnown() {
 			m.checkDue = now.Add(m.cfg.CheckInterval) // publishAll may bring it forward
 			m.publishAll(ctx, now)
 		}
@@ -235,7 +253,7 @@ func (m *Manager) checkLeadership(ctx context.Context, now time.Time) {
 	switch {
 	case ok && (!m.leading || epoch != m.epoch):
 		m.log.Info("leading: loading shared state and publishing when needed", "epoch", epoch)
-		m.leading, m.epoch = true, epoch
+		m.leading, m.epoch, m.leadingSince = true, epoch, now
 		m.counters.LeaderTransitions++
 		m.pending = map[string][]pendingUpload{}
 		if err := m.loadState(ctx, now); err != nil {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store/record"
 )
@@ -17,6 +18,7 @@ type service struct {
 	key        *hsv3.IdentityKey
 	addr       string // 56 characters
 	perBackend int
+	health     health.Rules // the backend-health rules, carried for the daemon (Status)
 	backends   []*Backend
 	// byBlinded holds the publish state per blinded key (hex, record.BlindedKeyHex), for the two
 	// current descriptors and any record loaded from etcd.
@@ -49,6 +51,7 @@ func newService(sc ServiceConfig, cfg Config) (*service, error) {
 		key:        sc.Key,
 		addr:       sc.Key.Address(),
 		perBackend: sc.IntroPointsPerBackend,
+		health:     sc.Health,
 		byBlinded:  map[string]*descState{},
 	}
 	if n := len(sc.AuthorizedClients); n > hsv3.MaxAuthorizedClients {

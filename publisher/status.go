@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/store/record"
 )
 
@@ -52,6 +53,9 @@ type ServiceStatus struct {
 	// LastAttempt holds the time of the last upload of the first and second descriptor, in the Python
 	// tool's format ("2006-01-02 15:04:05" UTC), or "".
 	LastAttempt [2]string `json:"-"`
+	// HealthRules are the service's backend-health rules (ServiceConfig.Health), for the daemon's
+	// prober and judge.
+	HealthRules health.Rules `json:"-"`
 }
 
 // BackendStatus describes one backend.
@@ -67,6 +71,13 @@ type BackendStatus struct {
 	IntroSetModified time.Time `json:"intro_set_modified"`
 	Revision         uint64    `json:"revision"`
 	LastFetchError   string    `json:"last_fetch_error,omitempty"`
+	// Health is the leader's health verdict (up or down; empty when none, e.g. on a follower),
+	// HealthReason why, HealthSince since when. Excluded is set when the verdict removed the backend
+	// from the descriptors (Live is then false).
+	Health       string    `json:"health,omitempty"`
+	HealthReason string    `json:"health_reason,omitempty"`
+	HealthSince  time.Time `json:"health_since,omitzero"`
+	Excluded     bool      `json:"excluded,omitempty"`
 }
 
 // DescriptorState describes one published descriptor (one blinded key).
@@ -100,7 +111,7 @@ func (m *Manager) publishStatus() {
 		st.ConsensusValidAfter = m.cons.ValidAfter
 	}
 	for _, svc := range m.services {
-		ss := ServiceStatus{Address: svc.addr + ".onion", AuthorizedClients: len(svc.clients)}
+		ss := ServiceStatus{Address: svc.addr + ".onion", AuthorizedClients: len(svc.clients), HealthRules: svc.health}
 		ss.LastAttempt = [2]string{svc.lastAttempt[0].at, svc.lastAttempt[1].at}
 		for _, b := range svc.backends {
 			live, why := b.Live(now, m.cfg.Liveness)
@@ -108,6 +119,7 @@ func (m *Manager) publishStatus() {
 				Address: b.Address + ".onion", Name: b.Name, Live: live, Why: why,
 				IntroPoints: len(b.Record.IntroPoints), ReceivedAt: b.Record.ReceivedAt,
 				RevisionSince: b.RevisionSince, IntroSetModified: b.IntroSetModified, Revision: b.Record.DescriptorRevision, LastFetchError: b.LastFetchError,
+				Health: b.Verdict.State, HealthReason: b.Verdict.Reason, HealthSince: b.Verdict.Since, Excluded: b.Excluded != "",
 			})
 		}
 		current := map[string]string{}
@@ -136,7 +148,9 @@ func (m *Manager) publishStatus() {
 // PythonJSON renders the status as the Python OnionBalance's status socket does (same field names,
 // times as naive UTC "YYYY-MM-DD HH:MM:SS", sorted keys), with our additions in extra fields:
 // "leading", "epoch", "node", and per service "descriptors" and "authorizedClients" (restricted
-// discovery only) and per instance "live", "name".
+// discovery only) and per instance "live", "name", and when the leader has a health verdict on it
+// "health" (up or down), "healthReason", "healthSince" and "excluded" (it left the descriptor on probe
+// evidence).
 func (s *Status) PythonJSON() ([]byte, error) {
 	type instance map[string]any
 	type service struct {
@@ -169,6 +183,12 @@ func (s *Status) PythonJSON() ([]byte, error) {
 		}
 		for _, b := range ss.Backends {
 			in := instance{"onionAddress": b.Address, "live": b.Live, "name": b.Name}
+			if b.Health != "" {
+				in["health"], in["healthReason"], in["excluded"] = b.Health, b.HealthReason, b.Excluded
+				if !b.HealthSince.IsZero() {
+					in["healthSince"] = pyTime(b.HealthSince)
+				}
+			}
 			if b.ReceivedAt.IsZero() {
 				in["received"] = nil
 			} else {

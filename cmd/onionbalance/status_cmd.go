@@ -68,13 +68,13 @@ func writeStatusText(w io.Writer, st *obhost.ClusterStatus) {
 
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tROLE\tEPOCH\tHEARTBEAT\tTOR\tVERSION\tLAST ERROR")
+	fmt.Fprintln(tw, "NODE\tROLE\tEPOCH\tHEARTBEAT\tTOR\tVERSION\tPROBES\tLAST ERROR")
 	if len(st.Nodes) == 0 {
-		fmt.Fprintln(tw, "(no live node)\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "(no live node)\t\t\t\t\t\t\t")
 	}
 	for _, n := range st.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d%% %s\t%s\t%s\n", n.Name, dash(n.Role), epochText(n.Epoch),
-			roundAge(n.HeartbeatAge), n.TorBootstrap, n.TorState, dash(n.Version), dash(n.LastError))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d%% %s\t%s\t%s\t%s\n", n.Name, dash(n.Role), epochText(n.Epoch),
+			roundAge(n.HeartbeatAge), n.TorBootstrap, n.TorState, dash(n.Version), probesText(n.Probes), dash(n.LastError))
 	}
 	tw.Flush()
 
@@ -102,7 +102,7 @@ func writeStatusText(w io.Writer, st *obhost.ClusterStatus) {
 			fmt.Fprintf(w, "  BAD RECORD, left out: %s\n", bad)
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  BACKEND\tNAME\tRECEIVED\tAGE\tINTRO POINTS\tREVISION\tBY")
+		fmt.Fprintln(tw, "  BACKEND\tNAME\tRECEIVED\tAGE\tINTRO POINTS\tREVISION\tBY\tHEALTH")
 		for _, b := range s.Backends {
 			received, age := "never", "-"
 			if b.Age != nil {
@@ -112,10 +112,11 @@ func writeStatusText(w io.Writer, st *obhost.ClusterStatus) {
 			if !b.InConfig && st.ConfigRevision != 0 {
 				name += " (removed)"
 			}
-			fmt.Fprintf(tw, "  %s.onion\t%s\t%s\t%s\t%d\t%d\t%s\n", b.Address, name, received, age, b.IntroPoints,
-				b.DescriptorRevision, byText(b.Node, b.Epoch))
+			fmt.Fprintf(tw, "  %s.onion\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", b.Address, name, received, age, b.IntroPoints,
+				b.DescriptorRevision, byText(b.Node, b.Epoch), healthText(b))
 		}
 		tw.Flush()
+		writeProbes(w, s.Backends)
 		for _, d := range s.Descriptors {
 			ok, failed, pending := 0, 0, 0
 			for _, h := range d.HSDirs {
@@ -138,6 +139,53 @@ func writeStatusText(w io.Writer, st *obhost.ClusterStatus) {
 			}
 			tw.Flush()
 		}
+	}
+}
+
+// probesText summarises a node's probe report.
+func probesText(p *obhost.NodeProbes) string {
+	switch {
+	case p == nil:
+		return "-"
+	case !p.TorReady:
+		return fmt.Sprintf("tor not ready (%s ago)", roundAge(p.Age))
+	default:
+		return fmt.Sprintf("%d results, %s ago", p.Results, roundAge(p.Age))
+	}
+}
+
+// healthText is a backend's health as the leader judged it.
+func healthText(b obhost.BackendStatus) string {
+	if b.Health == nil {
+		return "-"
+	}
+	text := b.Health.State
+	if b.Health.Reason != "" {
+		text += ": " + b.Health.Reason
+	}
+	return text
+}
+
+// writeProbes lists each node's last probe of each backend, one line per backend.
+func writeProbes(w io.Writer, backends []obhost.BackendStatus) {
+	for _, b := range backends {
+		if len(b.Probes) == 0 {
+			continue
+		}
+		var parts []string
+		for _, p := range b.Probes {
+			lat := time.Duration(p.LatencyMS) * time.Millisecond
+			part := fmt.Sprintf("%s: %s %s, %s ago", p.Node, p.Outcome, lat, roundAge(p.Age))
+			if !p.Counted {
+				part += " (not counted: tor not ready)"
+			}
+			parts = append(parts, part)
+		}
+		name := b.Name
+		if strings.TrimSpace(name) == "" {
+			name = b.Address[:min(16, len(b.Address))] + "…"
+		}
+		fmt.Fprintf(w, "  last probes of %s: %s\n", name, strings.Join(parts, "; "))
 	}
 }
 

@@ -97,6 +97,9 @@ func parseConfigSource(t *testing.T) configSource {
 				switch ty := f.Type.(type) {
 				case *ast.Ident:
 					if inner := structs[ty.Name]; inner != nil {
+						if goPath == "-" { // a struct inside a list item: still under the list
+							gp = "-"
+						}
 						walk(inner, path+name+".", gp)
 						continue
 					}

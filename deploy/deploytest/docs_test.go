@@ -141,7 +141,7 @@ func TestEtcdLayoutDocumentsEveryKeyAndField(t *testing.T) {
 	const svc, inst, node, slot = "<svc>", "<instance>", "<name>", "<slot>"
 	for _, key := range []string{
 		k.Config(), k.ServiceKey(svc), k.Instance(svc, inst), k.Published(svc, slot),
-		k.Election() + "/<lease-id>", k.Node(node), k.StepDown(node),
+		k.Election() + "/<lease-id>", k.Node(node), k.StepDown(node), k.ProbeReport(node), k.BackendHealth(inst),
 	} {
 		if !strings.Contains(text, key) {
 			t.Errorf("%s: key %s is not documented", rel, key)

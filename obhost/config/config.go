@@ -2,7 +2,7 @@
 //
 // The Python OnionBalance v3 config.yaml is accepted unchanged (services, key, instances, address, name,
 // status-socket-location). Settings the Python tool never had live in their own sections: tor, cluster,
-// publish, log, metrics. Unlike the Python tool, unknown keys are errors that name the key and its line.
+// publish, log, metrics, health. Unlike the Python tool, unknown keys are errors that name the key and its line.
 package config
 
 import (
@@ -33,6 +33,8 @@ type Config struct {
 	Publish Publish `yaml:"publish"`
 	Log     Log     `yaml:"log"`
 	Metrics Metrics `yaml:"metrics"`
+	// Health configures the backend health probes (health.go).
+	Health Health `yaml:"health"`
 
 	// Path is the file the config was loaded from (empty when built in code).
 	Path string `yaml:"-"`
@@ -53,6 +55,8 @@ type Service struct {
 	AuthorizedClientsDir string `yaml:"authorized-clients-dir"`
 	// AuthorizedClients lists more clients, each "descriptor:x25519:<base32 public key>".
 	AuthorizedClients []string `yaml:"authorized-clients"`
+	// Health overrides the health section's rules for this service.
+	Health ServiceHealth `yaml:"health"`
 }
 
 // Instance is one backend onion service.
@@ -139,7 +143,7 @@ const (
 
 // Default returns a Config with every default filled in and no services.
 func Default() *Config {
-	c := &Config{}
+	c := &Config{Health: defaultHealth()}
 	c.applyDefaults()
 	return c
 }
@@ -261,6 +265,7 @@ func (c *Config) Validate(requireServices bool) error {
 			bad("metrics.listen %q: %v", c.Metrics.Listen, err)
 		}
 	}
+	c.validateHealth(bad)
 	return errors.Join(errs...)
 }
 

@@ -54,7 +54,9 @@ func Parse(data []byte) (*Config, error) {
 	if err := checkKeys(root, reflect.TypeOf(Config{}), ""); err != nil {
 		return nil, err
 	}
-	c := &Config{}
+	// The health section's defaults are set before decoding, so that a key the file sets to false or
+	// 0 (health.enabled, health.max-down-fraction) keeps its value.
+	c := &Config{Health: defaultHealth()}
 	if err := root.Decode(c); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), "yaml: "))
 	}

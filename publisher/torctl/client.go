@@ -23,6 +23,8 @@ type Client struct {
 	log    hclog.Logger
 	queue  *eventQueue
 	events chan Event
+	// socksLock serializes SocksForProbes (a buffered channel of one, so waiting honours ctx).
+	socksLock chan struct{}
 
 	mu      sync.Mutex
 	sess    *session      // nil while disconnected
@@ -43,11 +45,12 @@ func New(cfg Config) (*Client, error) {
 		log = hclog.NewNullLogger()
 	}
 	return &Client{
-		cfg:    cfg,
-		log:    log,
-		queue:  newEventQueue(cfg.EventQueue),
-		events: make(chan Event),
-		ready:  make(chan struct{}),
+		cfg:       cfg,
+		log:       log,
+		queue:     newEventQueue(cfg.EventQueue),
+		events:    make(chan Event),
+		ready:     make(chan struct{}),
+		socksLock: make(chan struct{}, 1),
 	}, nil
 }
 

@@ -29,5 +29,9 @@
 //		}
 //	}
 //
+// SocksForProbes finds or opens (GETCONF, SETCONF SocksPort, GETINFO net/listeners/socks) the
+// loopback SocksPort with ExtendedErrors that health probes (package publisher/health/socksprobe)
+// connect through.
+//
 // Package torctltest provides an in-process fake control port for unit tests of callers.
 package torctl

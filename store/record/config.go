@@ -33,6 +33,10 @@ type ClusterService struct {
 	// AuthorizedClients, when any, restrict discovery to these clients (their public keys: no
 	// secret).
 	AuthorizedClients []ClusterClient `json:"authorized_clients,omitempty"`
+	// Health overrides the nodes' health rules (their files' health
+	// section) for this service; absent in configurations written before
+	// backend health existed.
+	Health *ServiceHealth `json:"health,omitempty"`
 }
 
 // ClusterClient is one authorized client of restricted discovery.
@@ -40,6 +44,16 @@ type ClusterClient struct {
 	Name string `json:"name,omitempty"`
 	// X25519 is the client's public key in unpadded base32, as in tor's .auth files.
 	X25519 string `json:"x25519"`
+}
+
+// ServiceHealth is a service's override of the health rules: the keys of
+// services[].health in the config file, each optional.
+type ServiceHealth struct {
+	Enabled         *bool    `json:"enabled,omitempty"`
+	Port            *int     `json:"port,omitempty"`
+	Failures        *int     `json:"failures,omitempty"`
+	Successes       *int     `json:"successes,omitempty"`
+	MaxDownFraction *float64 `json:"max_down_fraction,omitempty"`
 }
 
 // ClusterInstance is one backend.

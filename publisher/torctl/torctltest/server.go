@@ -2,12 +2,17 @@
 // publisher/torctl.
 //
 // The fake speaks enough of the protocol for torctl: PROTOCOLINFO, AUTHCHALLENGE, AUTHENTICATE
-// (none, password, SAFECOOKIE or COOKIE), GETINFO, SETEVENTS, SIGNAL, HSFETCH, +HSPOST and QUIT,
-// and it sends asynchronous 650 events to the connections that subscribed to them. By default it
+// (none, password, SAFECOOKIE or COOKIE), GETINFO, GETCONF, SETCONF, SETEVENTS, SIGNAL, HSFETCH,
+// +HSPOST and QUIT, and it sends asynchronous 650 events to the connections that subscribed to them. By default it
 // also plays tor's part after HSFETCH and HSPOST: descriptors set with SetDescriptor are "served"
 // as HS_DESC RECEIVED + HS_DESC_CONTENT, unknown ones as HS_DESC FAILED NOT_FOUND, and every post
 // is acknowledged per HSDir with HS_DESC UPLOADED (or FAILED, see FailUploadsTo). Like tor, it never
 // answers an HSPOST without HSADDRESS=.
+//
+// Its configuration (GETCONF, SETCONF, SetConf) starts as the management torrc's "SocksPort 0", and
+// SocksPort values become SOCKS listeners that GETINFO net/listeners/socks lists: a numbered port
+// is listed as it is (not bound), a port tor would pick ("auto") is a real loopback listener that
+// closes every connection, kept across SETCONFs as tor keeps its listeners.
 package torctltest
 
 import (
@@ -93,6 +98,11 @@ type Server struct {
 	signals     []string
 	authFails   int
 	closed      bool
+
+	conf       map[string][]string // by option name; an empty list is the default
+	socks      []socksListener     // in the order of SocksPort
+	setConfs   []string            // SETCONF arguments accepted
+	setConfErr string              // non-empty: SETCONF answers 553 with it
 }
 
 // NewServer starts a fake control port on 127.0.0.1 with a free port.
@@ -111,7 +121,9 @@ func NewServer(opts Options) (*Server, error) {
 		descs:       map[string][]byte{},
 		hang:        map[string]bool{},
 		autoEvents:  true,
+		conf:        map[string][]string{"SocksPort": {"0"}},
 	}
+	s.info["net/listeners/socks"] = ""
 	if opts.Auth == AuthSafeCookie || opts.Auth == AuthCookie {
 		dir := opts.Dir
 		if dir == "" {
@@ -168,6 +180,10 @@ func (s *Server) Close() {
 	for _, h := range s.held {
 		h.free()
 	}
+	for _, l := range s.socks {
+		l.close()
+	}
+	s.socks = nil
 	s.mu.Unlock()
 	s.ln.Close()
 	s.DropConnections()
@@ -490,6 +506,10 @@ func (c *conn) handle(verb, args, line string, body []byte) bool {
 	switch verb {
 	case "GETINFO":
 		err = c.getInfo(args)
+	case "GETCONF":
+		err = c.getConf(args)
+	case "SETCONF":
+		err = c.setConf(args)
 	case "SETEVENTS":
 		err = c.setEvents(args)
 	case "SIGNAL":

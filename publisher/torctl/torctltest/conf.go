@@ -1,0 +1,308 @@
+package torctltest
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// socksListener is one SOCKS listener of the fake: its address as net/listeners/socks lists it,
+// and the real listener behind an "auto" port (nil for a numbered one).
+type socksListener struct {
+	addr string
+	ln   net.Listener
+}
+
+func (l socksListener) close() {
+	if l.ln != nil {
+		l.ln.Close()
+	}
+}
+
+// SetConf sets an option as if the torrc said so (no values: the default), e.g.
+// SetConf("SocksPort", "127.0.0.1:9050 ExtendedErrors"). SocksPort values become listeners as with
+// SETCONF. Other options are only stored, for GETCONF.
+func (s *Server) SetConf(key string, values ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.setConfLocked(key, values)
+}
+
+// Conf returns the values GETCONF key answers (nil for the default).
+func (s *Server) Conf(key string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, _ := s.confKey(key)
+	return slices.Clone(s.conf[k])
+}
+
+// SocksListeners returns the SOCKS listeners, as GETINFO net/listeners/socks lists them.
+func (s *Server) SocksListeners() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.socksAddrsLocked()
+}
+
+// SetConfs returns the arguments of every SETCONF the fake accepted.
+func (s *Server) SetConfs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.setConfs)
+}
+
+// FailSetConf makes every SETCONF fail with "553 msg" (tor's answer when, e.g., a port cannot be
+// bound); "" restores success.
+func (s *Server) FailSetConf(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setConfErr = msg
+}
+
+// confKey finds an option by name, case-insensitively as tor does.
+func (s *Server) confKey(key string) (string, bool) {
+	for k := range s.conf {
+		if strings.EqualFold(k, key) {
+			return k, true
+		}
+	}
+	return key, false
+}
+
+func (s *Server) setConfLocked(key string, values []string) error {
+	k, ok := s.confKey(key)
+	if !ok {
+		return fmt.Errorf("Unrecognized option %q", key)
+	}
+	if strings.EqualFold(k, "SocksPort") {
+		if err := s.applySocksLocked(values); err != nil {
+			return err
+		}
+	}
+	s.conf[k] = slices.Clone(values)
+	return nil
+}
+
+// applySocksLocked replaces the SOCKS listeners by those of values. As tor does, an existing
+// listener is kept for a value that matches it: the same numbered address, or any listener on the
+// address of an "auto" value that no other value took.
+func (s *Server) applySocksLocked(values []string) error {
+	type want struct {
+		addr string // numbered: host:port; auto: host
+		auto bool
+	}
+	var wants []want
+	if len(values) == 0 {
+		values = []string{"9050"} // tor's default
+	}
+	for _, v := range values {
+		f := strings.Fields(v)
+		if len(f) == 0 || f[0] == "0" || strings.HasPrefix(strings.ToLower(f[0]), "unix:") {
+			continue
+		}
+		host, port := "127.0.0.1", f[0]
+		if strings.Contains(f[0], ":") {
+			var err error
+			if host, port, err = net.SplitHostPort(f[0]); err != nil {
+				return fmt.Errorf("Invalid SocksPort %q", v)
+			}
+		}
+		if strings.EqualFold(port, "auto") {
+			wants = append(wants, want{addr: host, auto: true})
+			continue
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("Invalid SocksPort %q", v)
+		}
+		wants = append(wants, want{addr: net.JoinHostPort(host, port)})
+	}
+	old := s.socks
+	used := make([]bool, len(old))
+	next := make([]socksListener, len(wants))
+	// Numbered ports first, so that an auto port never takes their listener.
+	for i, w := range wants {
+		if w.auto {
+			continue
+		}
+		next[i] = socksListener{addr: w.addr}
+		for j, l := range old {
+			if !used[j] && l.addr == w.addr {
+				next[i], used[j] = l, true
+				break
+			}
+		}
+	}
+	var opened []net.Listener
+	for i, w := range wants {
+		if !w.auto {
+			continue
+		}
+		for j, l := range old {
+			h, _, _ := net.SplitHostPort(l.addr)
+			if !used[j] && l.ln != nil && h == w.addr {
+				next[i], used[j] = l, true
+				break
+			}
+		}
+		if next[i].addr != "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(w.addr, "0"))
+		if err != nil {
+			for _, l := range opened {
+				l.Close()
+			}
+			return fmt.Errorf("Failed to bind one of the listener ports.")
+		}
+		opened = append(opened, ln)
+		next[i] = socksListener{addr: ln.Addr().String(), ln: ln}
+		s.wg.Add(1)
+		go func() { // not a SOCKS server: every connection is closed at once
+			defer s.wg.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	for j, l := range old {
+		if !used[j] {
+			l.close()
+		}
+	}
+	s.socks = next
+	s.info["net/listeners/socks"] = quoteList(s.socksAddrsLocked())
+	return nil
+}
+
+func (s *Server) socksAddrsLocked() []string {
+	addrs := make([]string, len(s.socks))
+	for i, l := range s.socks {
+		addrs[i] = l.addr
+	}
+	return addrs
+}
+
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, a := range l {
+		q[i] = strconv.Quote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+func (c *conn) getConf(args string) error {
+	keys := strings.Fields(args)
+	if len(keys) == 0 {
+		return c.reply("512 Missing argument to GETCONF")
+	}
+	c.srv.mu.Lock()
+	var lines []string
+	for _, key := range keys {
+		k, ok := c.srv.confKey(key)
+		if !ok {
+			c.srv.mu.Unlock()
+			return c.reply(fmt.Sprintf("552 Unrecognized configuration key %q", key))
+		}
+		vals := c.srv.conf[k]
+		if len(vals) == 0 {
+			lines = append(lines, k)
+		}
+		for _, v := range vals {
+			lines = append(lines, k+"="+v)
+		}
+	}
+	c.srv.mu.Unlock()
+	for i := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		lines[i] = "250" + sep + lines[i]
+	}
+	return c.reply(lines...)
+}
+
+// setConf applies "SETCONF key=value key="quoted value" key ...": the values of each key replace
+// its old ones; a bare key resets it to the default.
+func (c *conn) setConf(args string) error {
+	pairs, err := parseConfArgs(args)
+	if err != nil {
+		return c.reply("513 " + err.Error())
+	}
+	if len(pairs) == 0 {
+		return c.reply("512 Missing argument to SETCONF")
+	}
+	c.srv.mu.Lock()
+	defer c.srv.mu.Unlock()
+	if c.srv.setConfErr != "" {
+		return c.reply("553 " + c.srv.setConfErr)
+	}
+	var order []string
+	byKey := map[string][]string{}
+	for _, p := range pairs {
+		k, ok := c.srv.confKey(p[0])
+		if !ok {
+			return c.reply(fmt.Sprintf("552 Unrecognized option: Unknown option %q.  Failing.", p[0]))
+		}
+		if _, seen := byKey[k]; !seen {
+			order = append(order, k)
+			byKey[k] = nil
+		}
+		if p[1] != "" {
+			byKey[k] = append(byKey[k], p[1])
+		}
+	}
+	for _, k := range order {
+		if err := c.srv.setConfLocked(k, byKey[k]); err != nil {
+			return c.reply("553 Unable to set option: " + err.Error())
+		}
+	}
+	c.srv.setConfs = append(c.srv.setConfs, args)
+	return c.reply("250 OK")
+}
+
+// parseConfArgs splits SETCONF arguments into key/value pairs; a value may be quoted with C-style
+// escapes.
+func parseConfArgs(args string) ([][2]string, error) {
+	var out [][2]string
+	s := strings.TrimSpace(args)
+	for s != "" {
+		end := strings.IndexAny(s, "= ")
+		if end < 0 {
+			out = append(out, [2]string{s, ""})
+			break
+		}
+		key := s[:end]
+		if s[end] == ' ' {
+			out = append(out, [2]string{key, ""})
+			s = strings.TrimLeft(s[end:], " ")
+			continue
+		}
+		rest := s[end+1:]
+		var val string
+		if strings.HasPrefix(rest, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(rest) && rest[i] != '"'; i++ {
+				if rest[i] == '\\' && i+1 < len(rest) {
+					i++
+				}
+				b.WriteByte(rest[i])
+			}
+			if i >= len(rest) {
+				return nil, fmt.Errorf("Unterminated quoted value for %q", key)
+			}
+			val, rest = b.String(), rest[i+1:]
+		} else {
+			val, rest, _ = strings.Cut(rest, " ")
+		}
+		out = append(out, [2]string{key, val})
+		s = strings.TrimLeft(rest, " ")
+	}
+	return out, nil
+}
