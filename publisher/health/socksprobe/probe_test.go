@@ -231,7 +231,7 @@ func TestProbeReplyCodes(t *testing.T) {
 		{0x02, health.Answered},
 		{0x04, health.Answered},
 		{0x05, health.Answered},
-		{0x06, health.Failed},
+		{0x06, health.Timeout},
 		{0xF0, health.DescNotFound},
 		{0xF1, health.DescInvalid},
 		{0xF2, health.IntroFailed},
