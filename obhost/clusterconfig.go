@@ -39,6 +39,7 @@ func ClusterConfigFromFile(cfg *config.Config, now time.Time, by string) (record
 		for _, b := range s.Backends {
 			cs.Instances = append(cs.Instances, record.ClusterInstance{Address: bareOnion(b.Address), Name: b.Name})
 		}
+		addClientAuth(&cs, s)
 		cc.Services = append(cc.Services, cs)
 		keys[addr] = s.Key
 	}
@@ -98,6 +99,9 @@ func validateClusterConfig(cc record.ClusterConfig) error {
 				return fmt.Errorf("cluster config: services[%d].instances[%d].address %q: %w", i, j, in.Address, err)
 			}
 		}
+		if err := validateClientAuth(i, s); err != nil {
+			return err
+		}
 		if err := config.CheckServiceHealth(fileHealth(s.Health), fmt.Sprintf("services[%d].health.", i)); err != nil {
 			return fmt.Errorf("cluster config: %w", err)
 		}
@@ -126,6 +130,9 @@ func fileHealth(h *record.ServiceHealth) config.ServiceHealth {
 // EncodeClusterConfig returns the JSON of cc to store at keyPath, with a MAC made by sealer (none
 // when the sealer has no key-encryption key, under the plaintext opt-in).
 func EncodeClusterConfig(cc record.ClusterConfig, sealer *store.Sealer, keyPath string) ([]byte, error) {
+	if err := checkSealed(cc); err != nil {
+		return nil, err
+	}
 	in, err := cc.MACInput()
 	if err != nil {
 		return nil, err

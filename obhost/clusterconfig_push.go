@@ -117,6 +117,9 @@ func (p pusher) push(ctx context.Context, cc record.ClusterConfig, keys map[stri
 		}
 		res.SealedKeys, res.KEKID = len(toStore), sealer.KEKID()
 	}
+	if cc, err = sealClientAuthKeys(cc, sealer, ek.Config()); err != nil {
+		return PushResult{}, err
+	}
 	data, err := EncodeClusterConfig(cc, sealer, ek.Config())
 	if err != nil {
 		return PushResult{}, err

@@ -77,6 +77,9 @@ type ServiceStatus struct {
 	// BadRecords names the records of the service that do not decode (left out above, as the leader
 	// leaves them out).
 	BadRecords []string `json:"bad_records,omitempty"`
+	// AuthorizedClients is the number of clients of restricted discovery in the configuration (never
+	// their keys); 0: anyone who knows the address.
+	AuthorizedClients int `json:"authorized_clients,omitempty"`
 }
 
 type BackendStatus struct {
@@ -180,6 +183,7 @@ func GatherStatus(ctx context.Context, kv clientv3.KV, keys store.Keys, timeout 
 		if err != nil {
 			return nil, err
 		}
+		ss.AuthorizedClients = len(cs.AuthorizedClients)
 		out.Services = append(out.Services, ss)
 	}
 	if err := addHealth(ctx, st, out, now); err != nil {

@@ -89,6 +89,9 @@ func (s *etcdServices) build(ctx context.Context, data []byte) ([]publisher.Serv
 	if err != nil {
 		return nil, err
 	}
+	if err := openClientAuth(services, cc, s.st.Sealer(), s.st.Keys().Config()); err != nil {
+		return nil, err
+	}
 	s.keys = opened // keys of services that left the configuration are forgotten
 	return services, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/publisher/torctl/torctltest"
+	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/storetest"
 )
 
@@ -168,6 +170,16 @@ func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
 	if js := readStatus(t, a.cfg.File.StatusSocketLocation); !bytes.Contains([]byte(js), []byte(master.Address())) {
 		t.Errorf("a's status socket does not name the master: %s", js)
 	}
+	// Backend health runs (on by default): each node opened a SOCKS listener on its tor through the
+	// control port and wrote a probe report; the leader judged (the status socket has the verdicts).
+	st := store.New(cli, obhosttest.DefaultKeys(t), nil, 5*time.Second)
+	obhosttest.WaitFor(t, "both nodes' probe reports", 30*time.Second, func() bool {
+		reps, err := st.ProbeReports(context.Background())
+		return err == nil && len(reps) == 2 && len(a.tor.SocksListeners()) > 0 && len(b.tor.SocksListeners()) > 0
+	})
+	obhosttest.WaitFor(t, "the leader's verdicts in its status socket", 15*time.Second, func() bool {
+		return strings.Count(readStatus(t, a.cfg.File.StatusSocketLocation), `"health":"up"`) == 2
+	})
 
 	// A step-down hands over to b, which publishes at once (a new leadership republishes). b must
 	// campaign first: a leader that resigns before b's election key exists wins again.

@@ -19,6 +19,7 @@
 //	drill.go               Drill: kill or pause the leader of a test cluster and measure the takeover
 //	clusterconfig.go       the <prefix>/config record: parse, validate, authenticate (MAC), NewSealer
 //	clusterconfig_push.go  PushClusterConfig: what cluster init and set-config write
+//	clientauth.go          restricted discovery in <prefix>/config: client public keys, sealed backend keys
 //	configfollow.go        a node without services in its file follows <prefix>/config live
 //	health.go              backend health: the prober (every node) and the judge (the leader)
 //	metrics.go             the Prometheus collectors and the /metrics server

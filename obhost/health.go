@@ -163,10 +163,13 @@ func (p *healthProber) ProbeNow(backends []string) {
 	}
 }
 
-// run probes once per round, at the start of each round of the wall clock, until ctx ends.
+// run probes once per round, at the start of each round of the wall clock, until ctx ends. The
+// results of a round are stamped with the round's start (not the moment the timer fired), so that
+// failures n rounds apart span exactly n intervals: a timer's few milliseconds late must not leave
+// three failures over 59.99 s short of a min-down-time of 60 s.
 func (p *healthProber) run(ctx context.Context) {
+	now := p.clock.Now() // the first round starts at once, mid-round
 	for {
-		now := p.clock.Now()
 		p.round(ctx, now, nil)
 		next := time.Unix(0, (health.Round(now, p.cfg.Interval)+1)*int64(p.cfg.Interval))
 		t := p.clock.NewTimer(next.Sub(p.clock.Now()))
@@ -177,6 +180,10 @@ func (p *healthProber) run(ctx context.Context) {
 				t.Stop()
 				return
 			case <-t.C():
+				now = next
+				if late := p.clock.Now().Sub(next); late > p.cfg.Interval {
+					now = p.clock.Now() // a round overran (or the clock jumped): start from now
+				}
 				break wait
 			case <-p.probeNowCh:
 				p.mu.Lock()
@@ -189,8 +196,9 @@ func (p *healthProber) run(ctx context.Context) {
 	}
 }
 
-// round runs one probe round at now: the node's share of the backends (only), or only the backends
-// in only (an out-of-round probe the judge asked for), then writes the node's report.
+// round runs one probe round at now: the node's share of the backends (only nil), or the backends
+// in only (out-of-round probes the judge asked for, each at most once per round), then writes the
+// node's report.
 func (p *healthProber) round(ctx context.Context, now time.Time, only []string) {
 	rnd := health.Round(now, p.cfg.Interval)
 	backends := probedBackends(p.pub.Status())
@@ -237,7 +245,7 @@ func (p *healthProber) round(ctx context.Context, now time.Time, only []string) 
 	if torReady {
 		results := p.probeAll(ctx, addr, todo, ports, now)
 		p.record(results)
-		if len(results) > 1 && allProberErrors(results) {
+		if len(results) > 0 && allProberErrors(results) {
 			p.reset() // tor restarted? look for the listener again next round
 		}
 	}
@@ -374,8 +382,9 @@ type healthJudge struct {
 	previous map[string]record.BackendHealth // the verdicts in force
 }
 
-// run judges once per round while this node leads, and whenever the own prober finished a round
-// (done); it checks the leadership every second so that a new leader judges at once.
+// run judges while this node leads: whenever the own prober finished a round (done), and half a
+// round after the last judgement, so that the other nodes' reports of a round are judged before
+// the next one; it checks the leadership every second so that a new leader judges at once.
 func (j *healthJudge) run(ctx context.Context, done <-chan struct{}) {
 	j.clock = clock.Or(j.clock)
 	t := j.clock.NewTicker(time.Second)
@@ -386,10 +395,10 @@ func (j *healthJudge) run(ctx context.Context, done <-chan struct{}) {
 		epoch, leading := j.lead.IsLeader()
 		switch {
 		case !leading:
-			j.epoch = 0
+			j.stepDown(ctx)
 		case epoch != j.epoch || !now.Before(next):
 			if j.judge(ctx, now) == nil {
-				next = now.Add(j.cfg.Interval)
+				next = now.Add(j.cfg.Interval / 2)
 			}
 		}
 		select {
@@ -399,10 +408,24 @@ func (j *healthJudge) run(ctx context.Context, done <-chan struct{}) {
 		case <-done:
 			if _, leading := j.lead.IsLeader(); leading && j.epoch != 0 {
 				if j.judge(ctx, j.clock.Now()) == nil {
-					next = j.clock.Now().Add(j.cfg.Interval)
+					next = j.clock.Now().Add(j.cfg.Interval / 2)
 				}
 			}
 		}
+	}
+}
+
+// stepDown forgets the judgement of a leadership that ended, in the judge and in the publisher
+// (whose status would otherwise go on showing it).
+func (j *healthJudge) stepDown(ctx context.Context) {
+	if j.epoch == 0 {
+		return
+	}
+	j.epoch, j.previous = 0, nil
+	sctx, cancel := context.WithTimeout(ctx, j.cfg.Interval)
+	defer cancel()
+	if err := j.pub.SetHealth(sctx, publisher.Health{}); err != nil {
+		j.log.Debug("clearing the health judgement in the publisher", "error", err)
 	}
 }
 
@@ -412,7 +435,7 @@ func (j *healthJudge) run(ctx context.Context, done <-chan struct{}) {
 func (j *healthJudge) judge(ctx context.Context, now time.Time) error {
 	epoch, leading := j.lead.IsLeader()
 	if !leading {
-		j.epoch = 0
+		j.stepDown(ctx)
 		return cluster.ErrNotLeader
 	}
 	if epoch != j.epoch {
@@ -471,7 +494,7 @@ func (j *healthJudge) judge(ctx context.Context, now time.Time) error {
 		if err := j.writer.PutBackendHealths(ctx, epoch, changed); err != nil {
 			j.log.Warn("cannot write the changed health verdicts; judging again", "error", err)
 			if errors.Is(err, cluster.ErrNotLeader) {
-				j.epoch = 0
+				j.stepDown(ctx)
 			}
 			return err
 		}
@@ -499,7 +522,10 @@ func (j *healthJudge) judge(ctx context.Context, now time.Time) error {
 			}
 		}
 	}
-	if err := j.pub.SetHealth(ctx, ph); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, j.cfg.Interval) // the publisher may be busy with tor
+	defer cancel()
+	if err := j.pub.SetHealth(sctx, ph); err != nil {
+		j.log.Warn("cannot hand the health judgement to the publisher; judging again", "error", err)
 		return err
 	}
 	if len(v.ProbeNow) > 0 && j.prober != nil {
@@ -532,11 +558,7 @@ func startHealth(ctx context.Context, d *Daemon, cfg Config, tor *torctl.Client,
 		if err != nil {
 			return "", fmt.Errorf("finding or opening a SocksPort with ExtendedErrors through the control port: %w", err)
 		}
-		if opened {
-			log.Info("opened a SOCKS listener on tor for the health probes (SETCONF SocksPort, the existing ports kept)", "socks", addr)
-		} else {
-			log.Info("using tor's SOCKS listener for the health probes", "socks", addr)
-		}
+		log.Info("health probes go through tor's SOCKS listener", "socks", addr, "opened", opened)
 		found = addr
 		return addr, nil
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,10 +16,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/cluster"
+	"github.com/obcluster/obcluster/internal/clock"
+	"github.com/obcluster/obcluster/obhost/config"
 	"github.com/obcluster/obcluster/obhost/obhosttest"
 	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
@@ -277,7 +283,15 @@ func TestHealthNewLeaderKeepsDeadBackendOut(t *testing.T) {
 		}
 		return false
 	})
-	// The old leader's judge can no longer write.
+	// The old leader's judge, once it sees the leadership gone, clears its judgement from its
+	// publisher (a follower shows no verdicts) and can no longer write.
+	oldEpoch := j.epoch
+	j.stepDown(ctx)
+	obhosttest.WaitFor(t, "the old leader's publisher forgetting the verdicts", 5*time.Second, func() bool {
+		b := f.status(dead)
+		return !b.Excluded && b.Health == ""
+	})
+	j.epoch = oldEpoch
 	if err := j.writer.PutBackendHealths(ctx, j.epoch, []record.BackendHealth{{Address: dead, State: record.HealthUp}}); !errors.Is(err, cluster.ErrNotLeader) {
 		t.Errorf("the old leader's write: %v, want %v", err, cluster.ErrNotLeader)
 	}
@@ -440,5 +454,83 @@ func TestHealthProbesNewRevisionAtOnce(t *testing.T) {
 	}
 	if v := pub.last.Verdicts[dead]; v.State != record.HealthUp || !strings.Contains(v.Reason, "new descriptor") {
 		t.Errorf("verdict %+v, want up on the new descriptor", v)
+	}
+}
+
+// A reload (SIGHUP) of a node that balances the services of its file applies the services' health
+// rules: the prober and the judge read them from the publisher each round.
+func TestHealthRulesFollowReload(t *testing.T) {
+	eps := storetest.Single(t)
+	net := publishertest.NewNetwork(t, 8, time.Now().UTC().Truncate(time.Hour), time.Hour)
+	backends := []*publishertest.Backend{publishertest.NewBackend(t, 3, time.Now()), publishertest.NewBackend(t, 3, time.Now())}
+	master, err := hsv3.GenerateIdentityKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masterFile := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(masterFile, master.MarshalTorSecretKey(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHost(t, "a", eps, masterFile, net, backends, &lockedBuffer{})
+	h.start(t)
+	defer h.d.Stop()
+	if got := h.d.Status().Services[0].HealthRules; got != health.DefaultRules() {
+		t.Fatalf("rules at start: %+v", got)
+	}
+	file := *h.cfg.File
+	file.Services = slices.Clone(file.Services)
+	port, off := 8080, false
+	file.Services[0].Health = config.ServiceHealth{Port: &port, Enabled: &off}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.d.Reload(ctx, &file); err != nil {
+		t.Fatal(err)
+	}
+	want := health.DefaultRules()
+	want.Port, want.Enabled = 8080, false
+	obhosttest.WaitFor(t, "the reloaded rules", 5*time.Second, func() bool {
+		return h.d.Status().Services[0].HealthRules == want
+	})
+}
+
+// The prober's loop probes at once, then at the start of every round of the clock, and stamps a
+// round's results with the round's start even when its timer fires late, so that failures three
+// rounds apart span exactly two intervals (the judge's min-down-time is compared with that span).
+func TestHealthProberRoundsOnTheClock(t *testing.T) {
+	f := newHealthFixture(t, health.DefaultRules(), "n1")
+	boundary := time.Unix(0, 7000*int64(f.cfg.Interval))
+	fake := clock.NewFake(boundary.Add(10 * time.Second))
+	done := make(chan struct{}, 1)
+	p := f.prober("n1")
+	p.clock, p.done = fake, done
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { p.run(ctx); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
+
+	report := func() record.ProbeReport {
+		t.Helper()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no probe report")
+		}
+		reps, err := f.st.ProbeReports(ctx)
+		if err != nil || len(reps) != 1 {
+			t.Fatalf("reports %+v, %v", reps, err)
+		}
+		return reps[0]
+	}
+	if r := report(); !r.Results[len(r.Results)-1].At.Equal(boundary.Add(10 * time.Second)) {
+		t.Errorf("first round at %v, want at once (%v)", r.Results[len(r.Results)-1].At, boundary.Add(10*time.Second))
+	}
+	for i := 1; i <= 2; i++ {
+		obhosttest.WaitFor(t, "the prober waiting for the next round", 5*time.Second, func() bool { return fake.Waiters() > 0 })
+		next := boundary.Add(time.Duration(i) * f.cfg.Interval)
+		fake.Set(next.Add(7 * time.Millisecond)) // the timer fires late
+		r := report()
+		if got := r.Results[len(r.Results)-1].At; !got.Equal(next) {
+			t.Errorf("round %d stamped %v, want the round's start %v", i, got, next)
+		}
 	}
 }

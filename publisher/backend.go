@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -22,6 +23,8 @@ type Backend struct {
 	Address  string // 56 characters, no ".onion"
 	Name     string
 	Identity ed25519.PublicKey
+	// ClientKey decrypts the descriptor of a backend with restricted discovery; nil otherwise.
+	ClientKey *ecdh.PrivateKey
 
 	// Intro points of the last good descriptor: fetched and verified, or loaded from etcd and verified
 	// again (verifyRecord).
@@ -195,7 +198,7 @@ func verifyRecord(b *Backend, r record.Instance, now time.Time) (record.Instance
 	if r.Descriptor == "" || r.PeriodLength == 0 {
 		return record.Instance{}, errors.New("record carries no descriptor to verify (written by an older version?)")
 	}
-	d, err := hsv3.Decode([]byte(r.Descriptor), b.Identity, r.PeriodNum, r.PeriodLength, hsv3.DecodeOptions{Now: now})
+	d, err := hsv3.Decode([]byte(r.Descriptor), b.Identity, r.PeriodNum, r.PeriodLength, hsv3.DecodeOptions{Now: now, ClientKey: b.ClientKey})
 	if err != nil {
 		return record.Instance{}, fmt.Errorf("its descriptor does not verify for %s: %w", b.Address, err)
 	}

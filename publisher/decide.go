@@ -14,6 +14,7 @@ type Published struct {
 	Blinded    [32]byte // blinded key of that period
 	IntroSet   string   // digest of the intro points that went in, with their backends
 	Split      string   // digest of which backends' intro points went to which HSDir
+	Clients    string   // digest of the authorized clients it was encrypted for ("" for none)
 	HSDirs     []string // responsible HSDirs at the time of the upload (fingerprints)
 	UploadedAt time.Time
 	Revision   uint64
@@ -36,8 +37,11 @@ type Want struct {
 	IntroSet string
 	// Split is the digest of the plan's backends per HSDir: with distinct descriptors the same intro
 	// points can be spread differently (a backend joined or left elsewhere, the fetch set moved).
-	Split  string
-	HSDirs []string
+	Split string
+	// Clients is the digest of the authorized clients (restricted discovery), "" for none: a new
+	// client list needs a new descriptor at once.
+	Clients string
+	HSDirs  []string
 	// Epoch is the current leadership: a new leader publishes at once, so that what is on the HSDirs
 	// is its own and the takeover is visible (and measurable) at once.
 	Epoch int64
@@ -81,6 +85,8 @@ func Decide(last Published, want Want, now time.Time, t Timing) Decision {
 		return full("new leader")
 	case last.IntroSet != want.IntroSet:
 		return full("intro points changed")
+	case last.Clients != want.Clients:
+		return full("authorized clients changed")
 	case !sameSet(last.HSDirs, want.HSDirs):
 		return full("responsible HSDirs changed")
 	case last.Split != want.Split:

@@ -116,7 +116,7 @@ func (m *Manager) decodeBackend(b *Backend, e torctl.DescReceived, now time.Time
 			break
 		}
 	}
-	return hsv3.Decode(e.Descriptor, b.Identity, period, tp.PeriodLength, hsv3.DecodeOptions{Now: now})
+	return hsv3.Decode(e.Descriptor, b.Identity, period, tp.PeriodLength, hsv3.DecodeOptions{Now: now, ClientKey: b.ClientKey})
 }
 
 func trimB64(s string) string {

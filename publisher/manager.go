@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ type ServiceConfig struct {
 	// IntroPointsPerBackend is the fair share of intro points per live backend; zero means
 	// DefaultIntroPointsPerBackend.
 	IntroPointsPerBackend int
+	// AuthorizedClients turns on restricted discovery (client authorization): the descriptors are
+	// readable only with one of these clients' keys. Empty: readable by anyone who knows the address.
+	AuthorizedClients []hsv3.AuthorizedClient
 	// Health are the service's backend-health rules (the publisher only carries them, for the
 	// daemon's prober and judge: see obhost/health.go).
 	Health health.Rules
@@ -38,6 +42,9 @@ const DefaultIntroPointsPerBackend = 2
 type BackendConfig struct {
 	Address string // with or without ".onion"
 	Name    string
+	// ClientKey decrypts the descriptor of a backend with restricted discovery (its .auth_private
+	// key); nil for a backend anyone can read.
+	ClientKey *ecdh.PrivateKey
 }
 
 // Config configures a Manager. Start from DefaultConfig.

@@ -32,6 +32,8 @@ type harness struct {
 	bes    []*publishertest.Backend
 	m      *Manager
 	ctx    context.Context
+	// configure, when set, changes the service configuration newManager builds.
+	configure func(*ServiceConfig)
 }
 
 func newHarness(t *testing.T, nBackends, nRelays int) *harness {
@@ -61,6 +63,9 @@ func (h *harness) newManager() *Manager {
 	sc := ServiceConfig{Key: h.master, IntroPointsPerBackend: 2}
 	for i, b := range h.bes {
 		sc.Backends = append(sc.Backends, BackendConfig{Address: b.Key.Address() + ".onion", Name: "node" + string(rune('a'+i))})
+	}
+	if h.configure != nil {
+		h.configure(&sc)
 	}
 	cfg.Services = []ServiceConfig{sc}
 	m, err := New(cfg, h.tor, h.state, h.lead)

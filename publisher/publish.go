@@ -117,7 +117,7 @@ func (m *Manager) publishDescriptor(ctx context.Context, svc *service, descIndex
 	dp := m.plan(svc, m.ring(tp), [32]byte(blinded), now)
 	backends := dp.backendsByHSDir()
 	want := Want{Period: tp.Period, IntroSet: digestIntroMap(dp.introMap), Split: digestSplit(backends),
-		HSDirs: dp.responsible, Epoch: m.epoch}
+		HSDirs: dp.responsible, Epoch: m.epoch, Clients: svc.clientsDigest}
 	copy(want.Blinded[:], blinded)
 	d := Decide(st.published, want, now, m.cfg.Timing)
 	if d.Retry {
@@ -248,7 +248,7 @@ func (m *Manager) remember(svc *service, descIndex int, st *descState, want Want
 	p := &st.published
 	if !d.Retry {
 		*p = Published{Period: want.Period, Blinded: want.Blinded, IntroSet: want.IntroSet, Split: want.Split,
-			HSDirs: want.HSDirs, UploadedAt: now, Epoch: m.epoch, Failed: map[string]Failure{}}
+			Clients: want.Clients, HSDirs: want.HSDirs, UploadedAt: now, Epoch: m.epoch, Failed: map[string]Failure{}}
 	}
 	p.Revision = rev
 	for _, fp := range d.Targets {
@@ -312,7 +312,7 @@ func (m *Manager) encodeSubsets(svc *service, tp hashring.TimePeriod, dp descPla
 		desc, err := hsv3.Encode(hsv3.EncodeParams{
 			Identity: svc.key, PeriodNum: tp.Period, PeriodLength: tp.PeriodLength,
 			RevisionCounter: rev, IntroPoints: ips, FlowControl: flow, Now: now, Rand: m.cfg.Rand,
-			MaxSize: m.cons.MaxDescriptorSize(),
+			MaxSize: m.cons.MaxDescriptorSize(), AuthorizedClients: svc.clients,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("building descriptor %d: %w", s, err)

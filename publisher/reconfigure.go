@@ -55,7 +55,7 @@ func (m *Manager) applyReconfig(rc reconfig) {
 			svc.byBlinded, svc.lastAttempt = prev.byBlinded, prev.lastAttempt
 			for i, b := range svc.backends {
 				if pb := prev.backend(b.Address); pb != nil {
-					pb.Name = b.Name
+					pb.Name, pb.ClientKey = b.Name, b.ClientKey
 					svc.backends[i] = pb
 					kept++
 				} else {

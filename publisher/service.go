@@ -1,7 +1,11 @@
 package publisher
 
 import (
+	"crypto/ecdh"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/obcluster/obcluster/publisher/health"
@@ -23,6 +27,10 @@ type service struct {
 	// uploaded (for the Python status fields).
 	lastAttempt [2]descAttempt
 	skipped     []string // backends over MaxBackends
+	// clients are the authorized clients' keys (restricted discovery), none when anyone may read
+	// the descriptors; clientsDigest names the set, so that a change of it alone re-uploads.
+	clients       []*ecdh.PublicKey
+	clientsDigest string
 }
 
 type descAttempt struct {
@@ -46,6 +54,16 @@ func newService(sc ServiceConfig, cfg Config) (*service, error) {
 		health:     sc.Health,
 		byBlinded:  map[string]*descState{},
 	}
+	if n := len(sc.AuthorizedClients); n > hsv3.MaxAuthorizedClients {
+		return nil, fmt.Errorf("service %s: %d authorized clients, at most %d fit in a descriptor", svc.addr, n, hsv3.MaxAuthorizedClients)
+	}
+	for _, c := range sc.AuthorizedClients {
+		if c.Key == nil {
+			return nil, fmt.Errorf("service %s: authorized client %q has no key", svc.addr, c.Name)
+		}
+		svc.clients = append(svc.clients, c.Key)
+	}
+	svc.clientsDigest = digestClients(svc.clients)
 	if svc.perBackend <= 0 {
 		svc.perBackend = DefaultIntroPointsPerBackend
 	}
@@ -64,13 +82,27 @@ func newService(sc ServiceConfig, cfg Config) (*service, error) {
 			svc.skipped = append(svc.skipped, addr)
 			continue
 		}
-		svc.backends = append(svc.backends, &Backend{Address: addr, Name: bc.Name, Identity: pub})
+		svc.backends = append(svc.backends, &Backend{Address: addr, Name: bc.Name, Identity: pub, ClientKey: bc.ClientKey})
 	}
 	if len(svc.skipped) > 0 {
 		cfg.Logger.Warn("more backends than max-backends; ignoring the rest", "service", svc.addr,
 			"max_backends", cfg.MaxBackends, "ignored", strings.Join(svc.skipped, ","))
 	}
 	return svc, nil
+}
+
+// digestClients names a set of client keys (order does not matter); "" for none.
+func digestClients(keys []*ecdh.PublicKey) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	hexes := make([]string, len(keys))
+	for i, k := range keys {
+		hexes[i] = hex.EncodeToString(k.Bytes())
+	}
+	sort.Strings(hexes)
+	sum := sha256.Sum256([]byte(strings.Join(hexes, ",")))
+	return hex.EncodeToString(sum[:])
 }
 
 func (s *service) backend(addr string) *Backend {

@@ -47,6 +47,9 @@ type ServiceStatus struct {
 	Address     string            `json:"address"`
 	Backends    []BackendStatus   `json:"backends"`
 	Descriptors []DescriptorState `json:"descriptors"`
+	// AuthorizedClients is the number of clients allowed to read the descriptors (restricted
+	// discovery); 0: anyone who knows the address. Never the keys.
+	AuthorizedClients int `json:"authorized_clients"`
 	// LastAttempt holds the time of the last upload of the first and second descriptor, in the Python
 	// tool's format ("2006-01-02 15:04:05" UTC), or "".
 	LastAttempt [2]string `json:"-"`
@@ -108,7 +111,7 @@ func (m *Manager) publishStatus() {
 		st.ConsensusValidAfter = m.cons.ValidAfter
 	}
 	for _, svc := range m.services {
-		ss := ServiceStatus{Address: svc.addr + ".onion", HealthRules: svc.health}
+		ss := ServiceStatus{Address: svc.addr + ".onion", AuthorizedClients: len(svc.clients), HealthRules: svc.health}
 		ss.LastAttempt = [2]string{svc.lastAttempt[0].at, svc.lastAttempt[1].at}
 		for _, b := range svc.backends {
 			live, why := b.Live(now, m.cfg.Liveness)
@@ -144,9 +147,10 @@ func (m *Manager) publishStatus() {
 
 // PythonJSON renders the status as the Python OnionBalance's status socket does (same field names,
 // times as naive UTC "YYYY-MM-DD HH:MM:SS", sorted keys), with our additions in extra fields:
-// "leading", "epoch", "node", and per service "descriptors" and per instance "live", "name", and when
-// the leader has a health verdict on it "health" (up or down), "healthReason", "healthSince" and
-// "excluded" (it left the descriptor on probe evidence).
+// "leading", "epoch", "node", and per service "descriptors" and "authorizedClients" (restricted
+// discovery only) and per instance "live", "name", and when the leader has a health verdict on it
+// "health" (up or down), "healthReason", "healthSince" and "excluded" (it left the descriptor on probe
+// evidence).
 func (s *Status) PythonJSON() ([]byte, error) {
 	type instance map[string]any
 	type service struct {
@@ -155,6 +159,8 @@ func (s *Status) PythonJSON() ([]byte, error) {
 		Second       *string           `json:"publishAttemptSecondDescriptor"`
 		Instances    []instance        `json:"instances"`
 		Descriptors  []DescriptorState `json:"descriptors"`
+		// AuthorizedClients counts the clients of restricted discovery (never their keys).
+		AuthorizedClients int `json:"authorizedClients,omitempty"`
 	}
 	out := struct {
 		Services []service `json:"services"`
@@ -171,7 +177,7 @@ func (s *Status) PythonJSON() ([]byte, error) {
 	pyTime := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
 	for _, ss := range s.Services {
 		sv := service{OnionAddress: ss.Address, First: strp(ss.LastAttempt[0]), Second: strp(ss.LastAttempt[1]),
-			Instances: []instance{}, Descriptors: ss.Descriptors}
+			Instances: []instance{}, Descriptors: ss.Descriptors, AuthorizedClients: ss.AuthorizedClients}
 		if sv.Descriptors == nil {
 			sv.Descriptors = []DescriptorState{}
 		}

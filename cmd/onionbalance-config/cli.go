@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -42,6 +44,7 @@ func run(ctx context.Context, args []string, e env) int {
 	fs.StringVar(&o.Target, "service-target", "127.0.0.1:80", "where each backend's tor forwards connections (instance_torrc)")
 	hsVersion := fs.String("hs-version", "v3", "onion service version; only v3")
 	verbosity := fs.String("v", "info", "log level (accepted for compatibility)")
+	fs.IntVar(&o.ClientAuth, "client-auth", 0, "restricted discovery: write N authorized client key pairs per service (.auth for the master, .auth_private for the clients' ClientOnionAuthDir)")
 	fs.BoolVar(&o.Cluster, "cluster", false, "also write a cluster section and a fresh key-encryption key")
 	fs.BoolVar(&o.Force, "force", false, "replace an existing output folder")
 	fs.StringVar(&o.Control, "tor-control", "", "tor control address for the config and torrc-server (tcp:HOST:PORT or unix:/path)")
@@ -154,9 +157,14 @@ func prompt(e env, o *Options) error {
 		if err != nil {
 			return err
 		}
+		clients, err := askInt(fmt.Sprintf("Service %d: number of authorized clients (0: anyone who knows the address may connect)", s), o.ClientAuth, 0, 1000)
+		if err != nil {
+			return err
+		}
 		o.ServiceKeys = append(o.ServiceKeys, k)
 		o.ServiceCount = append(o.ServiceCount, n)
 		o.ServiceTags = append(o.ServiceTags, tag)
+		o.ServiceClients = append(o.ServiceClients, clients)
 	}
 	return nil
 }
@@ -168,6 +176,28 @@ func summary(w io.Writer, r *Result) {
 			s.Address, s.KeyFile, r.Output+"/master/config.yaml")
 		for _, b := range s.Backends {
 			fmt.Fprintf(w, "  backend %-10s %s  (%s: instance_torrc + hs/)\n", b.Name, b.Address, b.Dir)
+		}
+	}
+	clientDirs := map[string]bool{}
+	for _, s := range r.Services {
+		if len(s.Clients) > 0 {
+			fmt.Fprintf(w, "\nService %s: restricted discovery, %d authorized clients (public keys in %s)\n",
+				s.Address, len(s.Clients), filepath.Dir(s.Clients[0].AuthFile))
+		}
+		for _, c := range s.Clients {
+			clientDirs[c.AuthDir] = true
+		}
+	}
+	if len(clientDirs) > 0 {
+		dirs := make([]string, 0, len(clientDirs))
+		for d := range clientDirs {
+			dirs = append(dirs, d)
+		}
+		sort.Strings(dirs)
+		fmt.Fprintf(w, "Give each client its folder (keep it secret) and add to the client's torrc:\n"+
+			"  ClientOnionAuthDir <the folder>      e.g. ClientOnionAuthDir %s\n", dirs[0])
+		for _, d := range dirs {
+			fmt.Fprintf(w, "  %s\n", d)
 		}
 	}
 	fmt.Fprintf(w, "\nNext: copy each backend folder to its tor host and add its instance_torrc to that torrc;\n"+

@@ -211,7 +211,7 @@ func TestValidateOptions(t *testing.T) {
 
 func TestCLIInteractive(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "iconf")
-	answers := strings.Join([]string{out, "1", "", "zero", "4", "web"}, "\n") + "\n"
+	answers := strings.Join([]string{out, "1", "", "zero", "4", "web", ""}, "\n") + "\n"
 	var stdout, stderr bytes.Buffer
 	e := env{stdin: strings.NewReader(answers), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
 	if code := run(context.Background(), nil, e); code != 0 {

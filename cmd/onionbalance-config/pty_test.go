@@ -84,6 +84,7 @@ func TestInteractiveOnPseudoTerminal(t *testing.T) {
 	expect("Service 1: path of an existing master key (empty: generate one) []: ", "")
 	expect("Service 1: number of backends [2]: ", "3")
 	expect("Service 1: backend name prefix [node]: ", "web")
+	expect("Service 1: number of authorized clients (0: anyone who knows the address may connect) [0]: ", "")
 	select {
 	case err := <-done:
 		if err != nil {

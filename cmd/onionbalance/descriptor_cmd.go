@@ -28,6 +28,10 @@ type descriptorJSON struct {
 	PoWParams          []string         `json:"pow_params,omitempty"`
 	IntroPoints        []introPointJSON `json:"intro_points"`
 	Skipped            []string         `json:"skipped_intro_points,omitempty"`
+	// AuthClientLines counts the middle layer's auth-client lines (real and fake: C tor writes 16 or
+	// a multiple of 16); ClientAuth is true when the inner layer needed the --auth-private key.
+	AuthClientLines int  `json:"auth_client_lines"`
+	ClientAuth      bool `json:"client_auth,omitempty"`
 }
 
 type introPointJSON struct {
@@ -47,12 +51,26 @@ type introPointJSON struct {
 func runDescriptorShow(_ context.Context, args []string, e env) int {
 	fs := newFlagSet("onionbalance descriptor show", e, "onionbalance descriptor show --address ADDR FILE")
 	addr := fs.String("address", "", "onion address the descriptor belongs to (required)")
+	authPrivate := fs.String("auth-private", "", "a client's .auth_private key file, for a descriptor with restricted discovery")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
 	if *addr == "" || fs.NArg() != 1 {
 		fs.Usage()
 		return exitUsage
+	}
+	opts := hsv3.DecodeOptions{SkipExpiryCheck: true}
+	if *authPrivate != "" {
+		keyAddr, key, err := hsv3.LoadAuthPrivateFile(*authPrivate)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "onionbalance: --auth-private: %v\n", err)
+			return exitError
+		}
+		if want, err := hsv3.DecodeAddress(*addr); err == nil && keyAddr != hsv3.EncodeAddress(want) {
+			fmt.Fprintf(e.stderr, "onionbalance: --auth-private: %s is a key for %s.onion, not %s\n", *authPrivate, keyAddr, *addr)
+			return exitError
+		}
+		opts.ClientKey = key
 	}
 	path := fs.Arg(0)
 	raw, err := os.ReadFile(path)
@@ -61,7 +79,8 @@ func runDescriptorShow(_ context.Context, args []string, e env) int {
 		return exitError
 	}
 	now := time.Now()
-	d, err := hsv3.DecodeForAddress(raw, *addr, hsv3.DecodeOptions{Now: now, SkipExpiryCheck: true})
+	opts.Now = now
+	d, err := hsv3.DecodeForAddress(raw, *addr, opts)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "onionbalance: descriptor %s: %v\n", path, err)
 		return exitError
@@ -73,6 +92,7 @@ func runDescriptorShow(_ context.Context, args []string, e env) int {
 		SigningCertExpired: d.SigningKeyCert.Expired(now), Create2Formats: d.Inner.Create2Formats,
 		FlowControl: d.Inner.FlowControl, SingleOnionService: d.Inner.SingleOnionService,
 		IntroAuthRequired: d.Inner.IntroAuthRequired, IntroPoints: []introPointJSON{},
+		AuthClientLines: len(d.Middle.AuthClients), ClientAuth: d.DescriptorCookie != nil,
 	}
 	for _, p := range d.Inner.PoWParams {
 		out.PoWParams = append(out.PoWParams, fmt.Sprintf("%s %v", p.Type, p.Args))

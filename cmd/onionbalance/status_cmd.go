@@ -95,6 +95,9 @@ func writeStatusText(w io.Writer, st *obhost.ClusterStatus) {
 			note = ", not in the cluster configuration"
 		}
 		fmt.Fprintf(w, "Service %s.onion (master key: %s%s)\n", s.Address, key, note)
+		if s.AuthorizedClients > 0 {
+			fmt.Fprintf(w, "  Restricted discovery: %d authorized clients\n", s.AuthorizedClients)
+		}
 		for _, bad := range s.BadRecords {
 			fmt.Fprintf(w, "  BAD RECORD, left out: %s\n", bad)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/json"
 	"os"
@@ -92,5 +93,47 @@ func TestDescriptorShowOwnEncoding(t *testing.T) {
 	code, _, errOut = runCLI(t, "descriptor", "show", "--address", k.Address(), filepath.Join(t.TempDir(), "none"))
 	if code != exitError || !strings.Contains(errOut, "none") {
 		t.Fatalf("missing file: %d %q", code, errOut)
+	}
+}
+
+// TestDescriptorShowClientAuth: a descriptor with restricted discovery is shown with --auth-private (the
+// client's .auth_private), with its number of auth-client lines; without the key it is an error that
+// says why.
+func TestDescriptorShowClientAuth(t *testing.T) {
+	k, _ := hsv3.GenerateIdentityKey(rand.Reader)
+	client, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	now := time.Now()
+	desc, err := hsv3.Encode(hsv3.EncodeParams{Identity: k, PeriodNum: uint64((now.Unix()/60 - 720) / 1440), PeriodLength: 1440,
+		RevisionCounter: 7, Now: now, Rand: rand.Reader, AuthorizedClients: []*ecdh.PublicKey{client.PublicKey()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "d.txt")
+	os.WriteFile(p, desc, 0o600)
+	keyFile := filepath.Join(dir, "c.auth_private")
+	os.WriteFile(keyFile, hsv3.MarshalAuthPrivate(k.Address(), client), 0o600)
+	code, out, errOut := runCLI(t, "descriptor", "show", "--address", k.Address(), "--auth-private", keyFile, p)
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	var d descriptorJSON
+	json.Unmarshal([]byte(out), &d)
+	if d.RevisionCounter != 7 || d.AuthClientLines != 16 || !d.ClientAuth {
+		t.Fatalf("decoded %+v", d)
+	}
+	if strings.Contains(out, hsv3.EncodeX25519(client.Bytes())) {
+		t.Error("the key is printed")
+	}
+	code, _, errOut = runCLI(t, "descriptor", "show", "--address", k.Address(), p)
+	if code != exitError || !strings.Contains(errOut, "client authorization") {
+		t.Fatalf("without the key: code %d stderr %q", code, errOut)
+	}
+	other := filepath.Join(dir, "o.auth_private")
+	k2, _ := hsv3.GenerateIdentityKey(rand.Reader)
+	os.WriteFile(other, hsv3.MarshalAuthPrivate(k2.Address(), client), 0o600)
+	code, _, errOut = runCLI(t, "descriptor", "show", "--address", k.Address(), "--auth-private", other, p)
+	if code != exitError || !strings.Contains(errOut, "o.auth_private") {
+		t.Fatalf("key of another address: code %d stderr %q", code, errOut)
 	}
 }

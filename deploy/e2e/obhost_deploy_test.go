@@ -41,6 +41,8 @@ type deployConfig struct {
 	// DaemonConfig, when set, is YAML appended to the daemon's config file (top-level sections the
 	// test settings below do not have, e.g. health).
 	DaemonConfig string
+	// GenArgs are more onionbalance-config flags (e.g. --client-auth 2).
+	GenArgs []string
 }
 
 // deployment is one OnionBalance host on the shared network, laid out by
@@ -94,9 +96,9 @@ func deploy(ctx context.Context, t *testing.T, n *testnet.Network, cfg deployCon
 	ports := freePorts(t, n, cfg.Backends+3)
 	mgmtPort := ports[0]
 
-	gen := exec.CommandContext(ctx, filepath.Join(bins, "onionbalance-config"),
+	gen := exec.CommandContext(ctx, filepath.Join(bins, "onionbalance-config"), append([]string{
 		"--output", d.gen, "-n", fmt.Sprint(cfg.Backends), "--no-interactive", "-t", "backend",
-		"--tor-control", fmt.Sprintf("tcp:127.0.0.1:%d", mgmtPort), "--service-target", generatedTarget)
+		"--tor-control", fmt.Sprintf("tcp:127.0.0.1:%d", mgmtPort), "--service-target", generatedTarget}, cfg.GenArgs...)...)
 	if out, err := gen.CombinedOutput(); err != nil {
 		t.Fatalf("onionbalance-config: %v\n%s", err, out)
 	}

@@ -87,6 +87,7 @@ type torNodeConfig struct {
 	Dir         string // created; holds torrc, the data directory and the logs
 	ControlPort int
 	SocksPort   int      // 0: SocksPort 0
+	SocksFlags  string   // appended to the SocksPort line (e.g. ExtendedErrors)
 	Extra       []string // more torrc lines (e.g. an onion service block)
 }
 
@@ -117,7 +118,7 @@ func newTorNode(t testing.TB, n *testnet.Network, cfg torNodeConfig) *torNode {
 	)
 	if cfg.SocksPort > 0 {
 		tn.socks = fmt.Sprintf("127.0.0.1:%d", cfg.SocksPort)
-		lines = append(lines, "SocksPort "+tn.socks)
+		lines = append(lines, strings.TrimSpace("SocksPort "+tn.socks+" "+cfg.SocksFlags))
 	} else {
 		lines = append(lines, "SocksPort 0")
 	}

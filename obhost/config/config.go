@@ -49,6 +49,12 @@ type Service struct {
 	Instances []Instance `yaml:"instances"`
 	// IntroPointsPerBackend overrides publish.intro-points-per-backend for this service.
 	IntroPointsPerBackend int `yaml:"intro-points-per-backend"`
+	// AuthorizedClientsDir is a folder of tor's *.auth files (descriptor:x25519:<base32 public
+	// key>), as HiddenServiceDir/authorized_clients/: with any client, the descriptors are readable by
+	// the authorized clients only (restricted discovery).
+	AuthorizedClientsDir string `yaml:"authorized-clients-dir"`
+	// AuthorizedClients lists more clients, each "descriptor:x25519:<base32 public key>".
+	AuthorizedClients []string `yaml:"authorized-clients"`
 	// Health overrides the health section's rules for this service.
 	Health ServiceHealth `yaml:"health"`
 }
@@ -57,6 +63,9 @@ type Service struct {
 type Instance struct {
 	Address string `yaml:"address"`
 	Name    string `yaml:"name"`
+	// AuthPrivateFile is the backend's client key in tor's .auth_private format, for a backend with
+	// restricted discovery: the balancer decrypts the backend's descriptor with it.
+	AuthPrivateFile string `yaml:"auth-private-file"`
 }
 
 // Tor says how to reach the local tor's control port.
@@ -294,6 +303,10 @@ func (c *Config) resolvePaths() {
 	}
 	for i := range c.Services {
 		abs(&c.Services[i].Key)
+		abs(&c.Services[i].AuthorizedClientsDir)
+		for j := range c.Services[i].Instances {
+			abs(&c.Services[i].Instances[j].AuthPrivateFile)
+		}
 	}
 	abs(&c.Tor.PasswordFile)
 	abs(&c.Cluster.KeyEncryptionKeyFile)

@@ -23,8 +23,8 @@ const (
 	RendFailed Outcome = "rendezvous-failed"
 	// IntroTimeout (F7): introduction timed out. Dead.
 	IntroTimeout Outcome = "intro-timeout"
-	// Timeout: tor gave no reply within the probe timeout. Dead (a prober whose every probe
-	// times out does not count: see Judge).
+	// Timeout: tor gave no reply within the probe timeout, or gave up itself (0x06 TTL expired).
+	// Dead (a prober that sees nothing alive in a round does not count: see Judge).
 	Timeout Outcome = "timeout"
 	// AuthMissing (F4), AuthBad (F5): the backend needs client authorization; its tor did publish
 	// a descriptor. Inconclusive.
@@ -32,7 +32,7 @@ const (
 	AuthBad     Outcome = "auth-bad"
 	// BadAddress (F6): tor refused the address. Inconclusive (a configuration error).
 	BadAddress Outcome = "bad-address"
-	// Failed: another SOCKS failure (general failure, TTL expired, ...). Inconclusive.
+	// Failed: another SOCKS failure (general failure, ...). Inconclusive.
 	Failed Outcome = "failed"
 	// ProberError: the probe could not be made on this side (no SOCKS listener, tor not ready).
 	// Inconclusive.
@@ -79,6 +79,10 @@ func FromSOCKS(code byte) Outcome {
 		// not allowed (tor: the service closed a stream to a port it does not serve), network or
 		// host unreachable, refused: all sent by the backend's tor after the rendezvous.
 		return Answered
+	case 0x06:
+		// TTL expired: tor's own connection timeout (SocksTimeout, 2 min), as when an introduction
+		// point acknowledges a dead service's introduction and the rendezvous never comes.
+		return Timeout
 	case 0xF0:
 		return DescNotFound
 	case 0xF1:

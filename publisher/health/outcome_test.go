@@ -15,7 +15,7 @@ func TestFromSOCKS(t *testing.T) {
 		{0x02, Answered, Alive},
 		{0x05, Answered, Alive},
 		{0x01, Failed, Inconclusive},
-		{0x06, Failed, Inconclusive},
+		{0x06, Timeout, Dead},
 		{0xF0, DescNotFound, Dead},
 		{0xF1, DescInvalid, Dead},
 		{0xF2, IntroFailed, Dead},

@@ -15,7 +15,10 @@
 //   - blind.go: key blinding per time period, credential and subcredential.
 //   - cert.go: tor's Ed25519 certificates (types 08, 09, 0B).
 //   - encrypt.go, clientauth.go: the layer cipher (SHAKE-256 KDF,
-//     AES-256-CTR, SHA3-256 MAC) and client-authorization cookies.
+//     AES-256-CTR, SHA3-256 MAC) and client authorization (restricted
+//     discovery): cookies, auth-client lines and C tor's padding of them.
+//   - authfile.go: tor's client-authorization key files (.auth,
+//     .auth_private).
 //   - netdoc.go: the line/object tokenizer shared by the three layers.
 //   - outer.go, middle.go, inner.go, linkspec.go: the plaintext layer, the
 //     first-layer plaintext (auth-client lines), and the second-layer
@@ -28,7 +31,7 @@
 //     reported, as a tor client does.
 //   - encode.go: build a descriptor in C tor's exact format from intro
 //     points taken from other descriptors, re-certifying them with a fresh
-//     descriptor signing key.
+//     descriptor signing key, for authorized clients only when asked.
 //   - ope.go: revision counters by order-preserving encryption of time.
 //
 // Time periods, SRVs and the HSDir ring live in package hashring.

@@ -14,9 +14,6 @@ const (
 	// DefaultMaxDescriptorSize is the default of the consensus parameter
 	// HSV3MaxDescriptorSize.
 	DefaultMaxDescriptorSize = 50000
-	// fakeAuthClients is how many random auth-client lines C tor writes
-	// when client authorization is off.
-	fakeAuthClients = 16
 )
 
 // EncodeParams are the inputs of Encode.
@@ -46,11 +43,17 @@ type EncodeParams struct {
 	// MaxSize is the size the descriptor must stay below; 0 means
 	// DefaultMaxDescriptorSize.
 	MaxSize int
+	// AuthorizedClients turns on client authorization ("restricted
+	// discovery", rend-spec-v3 §2.5.1.2): only these x25519 client keys can
+	// decrypt the inner layer. Empty: the descriptor is readable by anyone
+	// who knows the address.
+	AuthorizedClients []*ecdh.PublicKey
 }
 
 // Encode builds, signs and encrypts a descriptor and returns the exact
 // bytes to upload. The format is C tor's: a fresh random descriptor signing
-// key, 16 fake auth-client lines, the first layer NUL-padded to the next
+// key, auth-client lines for AuthorizedClients padded with fake ones to a
+// multiple of 16 (16 fake ones without clients), the first layer NUL-padded to the next
 // multiple of 10000 bytes, descriptor-lifetime 180.
 func Encode(p EncodeParams) ([]byte, error) {
 	if p.Identity == nil || p.Rand == nil {
@@ -112,11 +115,22 @@ func seal(p EncodeParams, signing *ExpandedKey, innerText []byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	middle, err := fakeAuthMiddle(p.Rand)
+	var cookie [DescriptorCookieSize]byte
+	if len(p.AuthorizedClients) > 0 {
+		// rend-spec-v3 §2.5.3: with client authorization the second layer's
+		// SECRET_DATA is the blinded key followed by the descriptor cookie.
+		if _, err := io.ReadFull(p.Rand, cookie[:]); err != nil {
+			return nil, fmt.Errorf("reading the descriptor cookie: %w", err)
+		}
+		layer.secretData = append(append([]byte(nil), blindedPub...), cookie[:]...)
+	}
+	middle, err := authMiddle(p.Rand, p.AuthorizedClients, subcredential, cookie)
+	clear(cookie[:])
 	if err != nil {
 		return nil, err
 	}
 	middle.Encrypted = encryptLayer(layer, innerText, salt)
+	layer.secretData = blindedPub
 
 	layer.constant = constSuperencrypted
 	if salt, err = readRandom(p.Rand, saltSize); err != nil {
@@ -166,31 +180,6 @@ func recertifyIntroPoints(ips []IntroPoint, signing *ExpandedKey) (*InnerLayer, 
 		return nil, fmt.Errorf("%w: %d, at most %d allowed", ErrTooManyIntroPoints, n, MaxIntroPoints)
 	}
 	return inner, nil
-}
-
-// fakeAuthMiddle returns a middle layer with a fresh ephemeral x25519 key
-// and 16 random auth-client lines, as C tor writes without client auth.
-func fakeAuthMiddle(rand io.Reader) (*MiddleLayer, error) {
-	m := &MiddleLayer{AuthType: "x25519"}
-	seed, err := readRandom(rand, 32)
-	if err != nil {
-		return nil, err
-	}
-	eph, err := ecdh.X25519().NewPrivateKey(seed)
-	if err != nil {
-		return nil, fmt.Errorf("ephemeral x25519 key: %w", err)
-	}
-	copy(m.EphemeralKey[:], eph.PublicKey().Bytes())
-	m.AuthClients = make([]AuthClient, fakeAuthClients)
-	for i := range m.AuthClients {
-		c := &m.AuthClients[i]
-		for _, f := range [][]byte{c.ID[:], c.IV[:], c.EncryptedCookie[:]} {
-			if _, err := io.ReadFull(rand, f); err != nil {
-				return nil, fmt.Errorf("reading random auth-client: %w", err)
-			}
-		}
-	}
-	return m, nil
 }
 
 func readRandom(rand io.Reader, n int) ([]byte, error) {

@@ -1,6 +1,7 @@
 package publishertest
 
 import (
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"testing"
@@ -15,6 +16,9 @@ type Backend struct {
 	Key    *hsv3.IdentityKey
 	Intros []hsv3.IntroPoint
 	Rev    uint64 // the revision counter of its descriptor
+	// AuthorizedClients, when set, gives the backend restricted discovery: only these client keys
+	// decrypt its descriptor.
+	AuthorizedClients []*ecdh.PublicKey
 }
 
 // NewBackend returns a backend with a new key and nIntros intro points.
@@ -64,7 +68,7 @@ func (b *Backend) NewIntros(t testing.TB, n int, now time.Time) {
 func (b *Backend) Descriptor(t testing.TB, tp hashring.TimePeriod, now time.Time) []byte {
 	t.Helper()
 	d, err := hsv3.Encode(hsv3.EncodeParams{Identity: b.Key, PeriodNum: tp.Period, PeriodLength: tp.PeriodLength,
-		RevisionCounter: b.Rev, IntroPoints: b.Intros, Now: now, Rand: rand.Reader})
+		RevisionCounter: b.Rev, IntroPoints: b.Intros, Now: now, Rand: rand.Reader, AuthorizedClients: b.AuthorizedClients})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,9 +39,15 @@ func startRealTor(t *testing.T, extra ...string) *realTor {
 		t.Skip("no tor binary in PATH")
 	}
 	r := &realTor{t: t, dir: t.TempDir()}
+	socks := "SocksPort 0" // unless extra has SocksPort lines (tor refuses 0 with other ports)
+	for _, l := range extra {
+		if strings.HasPrefix(l, "SocksPort ") {
+			socks = "# SocksPort in the lines below"
+		}
+	}
 	r.torrc = strings.Join(append([]string{
 		"DataDirectory " + filepath.Join(r.dir, "data"),
-		"SocksPort 0",
+		socks,
 		"DisableNetwork 1",
 		"AvoidDiskWrites 1",
 		"Log notice file " + filepath.Join(r.dir, "tor.log"),

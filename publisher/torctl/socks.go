@@ -25,7 +25,8 @@ const (
 // is added; opened reports that. The new address is the listener that GETINFO net/listeners/socks
 // lists after the SETCONF and not before. (When the operator has an "auto" port on 127.0.0.1
 // without ExtendedErrors, tor would not say later which of the two listeners is ours, so a port
-// that was free on 127.0.0.1 is asked for instead of "auto".)
+// that was free on 127.0.0.1 is asked for instead of "auto".) The SETCONF lists the "auto" ports
+// after the numbered ones: see autoLast.
 //
 // A SocksPort qualifies when it listens on a loopback address, has ExtendedErrors and turns off
 // neither IsolateSOCKSAuth nor OnionTraffic. A port opened this way lasts until tor restarts or
@@ -61,8 +62,9 @@ func (c *Client) SocksForProbes(ctx context.Context) (addr string, opened bool, 
 		}
 		entry = "127.0.0.1:" + port + " ExtendedErrors"
 	}
-	args := make([]string, 0, len(keep)+1)
-	for _, e := range append(keep, entry) {
+	ports := autoLast(append(keep, entry))
+	args := make([]string, 0, len(ports))
+	for _, e := range ports {
 		args = append(args, keySocksPort+"="+quoteConfValue(e))
 	}
 	if _, err := c.request(ctx, "SETCONF", "SETCONF %s", strings.Join(args, " ")); err != nil {
@@ -85,7 +87,7 @@ func (c *Client) SocksForProbes(ctx context.Context) (addr string, opened bool, 
 		return "", false, fmt.Errorf("torctl: SETCONF %s: want one new loopback SOCKS listener, GETINFO %s lists %q (before: %q)",
 			strings.Join(args, " "), keySocksListen, after, before)
 	}
-	c.log.Info("opened a SOCKS listener for health probes", "address", fresh[0], "socks_ports", append(keep, entry))
+	c.log.Info("opened a SOCKS listener for health probes", "address", fresh[0], "socks_ports", ports)
 	return fresh[0], true, nil
 }
 
@@ -280,6 +282,23 @@ func keptSocksPorts(conf, listeners []string) []string {
 		}
 	}
 	return keep
+}
+
+// autoLast moves the "auto" ports after the others, keeping their order otherwise. tor matches
+// each open listener to the first configured port that fits it, and an "auto" port fits any
+// listener on its address: listed before a numbered port, it takes that port's listener, and tor
+// then closes the "auto" port's own listener (seen with tor 0.4.9 on the SETCONF and on its periodic
+// listener check a minute later).
+func autoLast(ports []string) []string {
+	out := make([]string, 0, len(ports))
+	for _, auto := range []bool{false, true} {
+		for _, v := range ports {
+			if (parseSocksPort(v).port == "auto") == auto {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // quoteConfValue quotes a value for SETCONF: in double quotes, with backslash and quote escaped.

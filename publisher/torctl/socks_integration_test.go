@@ -2,6 +2,8 @@ package torctl_test
 
 import (
 	"context"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,4 +71,59 @@ func checkExtendedErrors(ctx context.Context, t *testing.T, addr string) {
 		t.Fatalf("probe of a bad address through %s: %q (%s), want %q (tor's 0xF6: ExtendedErrors)", addr, r.Outcome, r.Detail, health.BadAddress)
 	}
 	t.Logf("bad address through %s: %s in %v", addr, r.Detail, r.Latency)
+}
+
+// An operator's SocksPorts without ExtendedErrors (one numbered, one "auto") stay open; ours is
+// added with a number (an "auto" one could not be told from the operator's later) and found again.
+func TestRealTorSocksForProbesKeepsOperatorPorts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	numbered := ln.Addr().String()
+	ln.Close()
+	tor := startRealTor(t, "DisableNetwork 0", "TestingTorNetwork 1",
+		"DirAuthority nowhere orport=1 no-v2 v3ident="+fpA+" 127.0.0.1:2 "+fpB,
+		"SocksPort "+numbered, "SocksPort 127.0.0.1:auto")
+	c := start(t, realConfig("tcp:"+tor.control))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	before, err := c.GetInfo(ctx, "net/listeners/socks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, opened, err := c.SocksForProbes(ctx)
+	if err != nil || !opened {
+		t.Fatalf("SocksForProbes: %q opened=%v %v", addr, opened, err)
+	}
+	conf, err := c.GetConf(ctx, "SocksPort")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{numbered, addr + " ExtendedErrors", "127.0.0.1:auto"} // auto ports last
+	if !slices.Equal(conf, want) {
+		t.Fatalf("SocksPort after: %q, want %q", conf, want)
+	}
+	after, err := c.GetInfo(ctx, "net/listeners/socks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Fields(before) {
+		if !strings.Contains(after, l) {
+			t.Errorf("listener %s closed: before %s, after %s", l, before, after)
+		}
+		conn, err := net.Dial("tcp", strings.Trim(l, `"`))
+		if err != nil {
+			t.Errorf("operator's listener %s: %v", l, err)
+		} else {
+			conn.Close()
+		}
+	}
+	t.Logf("listeners before %s, after %s; ours %s; numbered %s", before, after, addr, numbered)
+	checkExtendedErrors(ctx, t, addr)
+
+	again, opened, err := start(t, realConfig("tcp:"+tor.control)).SocksForProbes(ctx)
+	if err != nil || opened || again != addr {
+		t.Fatalf("restarted daemon: %q opened=%v %v; want %q, not opened", again, opened, err, addr)
+	}
 }

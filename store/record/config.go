@@ -30,10 +30,20 @@ type ClusterService struct {
 	// IntroPointsPerBackend is the fair share of intro points per live backend.
 	IntroPointsPerBackend int               `json:"intro_points_per_backend"`
 	Instances             []ClusterInstance `json:"instances"`
+	// AuthorizedClients, when any, restrict discovery to these clients (their public keys: no
+	// secret).
+	AuthorizedClients []ClusterClient `json:"authorized_clients,omitempty"`
 	// Health overrides the nodes' health rules (their files' health
 	// section) for this service; absent in configurations written before
 	// backend health existed.
 	Health *ServiceHealth `json:"health,omitempty"`
+}
+
+// ClusterClient is one authorized client of restricted discovery.
+type ClusterClient struct {
+	Name string `json:"name,omitempty"`
+	// X25519 is the client's public key in unpadded base32, as in tor's .auth files.
+	X25519 string `json:"x25519"`
 }
 
 // ServiceHealth is a service's override of the health rules: the keys of
@@ -50,6 +60,20 @@ type ServiceHealth struct {
 type ClusterInstance struct {
 	Address string `json:"address"` // without ".onion"
 	Name    string `json:"name,omitempty"`
+	// ClientAuthKey is, for a backend with restricted discovery, the x25519 client key that decrypts
+	// its descriptor, sealed with the key-encryption key ("obseal:v1:...", see ClientAuthKeyPath);
+	// "obplain:v1:..." only under the plaintext opt-in.
+	ClientAuthKey string `json:"client_auth_key,omitempty"`
+	// ClientAuthSecret is that key unsealed, while cluster init or set-config prepares the
+	// configuration; it is never encoded.
+	ClientAuthSecret []byte `json:"-"`
+}
+
+// ClientAuthKeyPath is the path a backend's sealed client key is bound to (the sealing's associated
+// data): the configuration's etcd key, the service and the backend. A sealed key copied to another
+// backend, service or cluster prefix does not open.
+func ClientAuthKeyPath(configKey, svc, inst string) string {
+	return configKey + "/services/" + svc + "/instances/" + inst + "/client_auth_key"
 }
 
 // Encode returns the JSON stored in etcd: indented, so that etcdctl shows it

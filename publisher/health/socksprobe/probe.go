@@ -20,7 +20,8 @@ import (
 type Prober struct {
 	// Addr is the SocksPort, host:port (it must have ExtendedErrors).
 	Addr string
-	// Rand is the source of the per-probe username and password; nil means crypto/rand.
+	// Rand is the source of the per-probe username and password; nil means crypto/rand. Probes
+	// running at once read it concurrently: it must allow that (crypto/rand does).
 	Rand io.Reader
 	// Clock measures Latency; nil means the real clock.
 	Clock clock.Clock

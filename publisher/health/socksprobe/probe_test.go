@@ -52,6 +52,7 @@ type fakeSOCKS struct {
 	mu       sync.Mutex
 	requests []request
 	accepted int
+	hungUp   chan struct{} // one value per connection the client closed after a full reply
 	conns    []net.Conn
 	wg       sync.WaitGroup
 }
@@ -62,7 +63,7 @@ func startFake(t *testing.T, st stage, code byte) *fakeSOCKS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeSOCKS{t: t, ln: ln, stage: st, code: code, atyp: atypIPv4}
+	f := &fakeSOCKS{t: t, ln: ln, stage: st, code: code, atyp: atypIPv4, hungUp: make(chan struct{}, 100)}
 	f.wg.Add(1)
 	go f.accept()
 	t.Cleanup(func() {
@@ -173,6 +174,7 @@ func (f *fakeSOCKS) serve(c net.Conn) {
 	if f.stage == full {
 		// tor keeps an open stream; the client must close it.
 		hang()
+		f.hungUp <- struct{}{}
 	}
 }
 
@@ -229,7 +231,7 @@ func TestProbeReplyCodes(t *testing.T) {
 		{0x02, health.Answered},
 		{0x04, health.Answered},
 		{0x05, health.Answered},
-		{0x06, health.Failed},
+		{0x06, health.Timeout},
 		{0xF0, health.DescNotFound},
 		{0xF1, health.DescInvalid},
 		{0xF2, health.IntroFailed},
@@ -490,4 +492,39 @@ func FuzzReadReply(f *testing.F) {
 			t.Fatalf("consumed % x, returned %+v (re-encodes to % x)", used, got, enc)
 		}
 	})
+}
+
+// The prober closes the stream as soon as tor replied: nothing is sent to the backend's service.
+func TestProbeClosesAfterTheReply(t *testing.T) {
+	f := startFake(t, full, 0)
+	if r := probe(t, f.addr(), 10*time.Second); r.Outcome != health.Connected {
+		t.Fatalf("%q (%s)", r.Outcome, r.Detail)
+	}
+	select {
+	case <-f.hungUp:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection is still open 10 s after Probe returned")
+	}
+}
+
+// One Prober serves concurrent probes (run with -race).
+func TestProbeConcurrent(t *testing.T) {
+	f := startFake(t, full, 0xF2)
+	p := &Prober{Addr: f.addr()}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if r := p.Probe(context.Background(), backend, 80); r.Outcome != health.IntroFailed {
+				t.Errorf("%q (%s)", r.Outcome, r.Detail)
+			}
+		})
+	}
+	wg.Wait()
+	users := map[string]bool{}
+	for _, rq := range f.seen() {
+		users[rq.User] = true
+	}
+	if len(users) != 8 {
+		t.Errorf("%d different usernames for 8 probes", len(users))
+	}
 }

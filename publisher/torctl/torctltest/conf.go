@@ -84,15 +84,29 @@ func (s *Server) setConfLocked(key string, values []string) error {
 	return nil
 }
 
-// applySocksLocked replaces the SOCKS listeners by those of values. As tor does, an existing
-// listener is kept for a value that matches it: the same numbered address, or any listener on the
-// address of an "auto" value that no other value took.
-func (s *Server) applySocksLocked(values []string) error {
-	type want struct {
-		addr string // numbered: host:port; auto: host
-		auto bool
+// socksWant is one SocksPort value as a listener: host:port, or the host of an "auto" port.
+type socksWant struct {
+	addr string
+	auto bool
+}
+
+func (w socksWant) fits(l socksListener) bool {
+	if !w.auto {
+		return l.addr == w.addr
 	}
-	var wants []want
+	h, _, err := net.SplitHostPort(l.addr)
+	return err == nil && h == w.addr
+}
+
+// applySocksLocked replaces the SOCKS listeners by those of values, matching them as tor 0.4.9
+// does (connection.c, retry_listener_ports): each open listener, in tor's connection order, is kept
+// for the first value that fits it (the same address and port, or any port on the address of an
+// "auto" value), and the values left over get new listeners. tor's connection order is arbitrary;
+// the fake takes the newest listener first. tor runs the same matching again on its periodic
+// listener check; the fake runs it twice, so that a list in which an "auto" value comes before a
+// numbered one loses a listener here as it does in tor a minute later.
+func (s *Server) applySocksLocked(values []string) error {
+	var wants []socksWant
 	if len(values) == 0 {
 		values = []string{"9050"} // tor's default
 	}
@@ -109,54 +123,64 @@ func (s *Server) applySocksLocked(values []string) error {
 			}
 		}
 		if strings.EqualFold(port, "auto") {
-			wants = append(wants, want{addr: host, auto: true})
+			wants = append(wants, socksWant{addr: host, auto: true})
 			continue
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("Invalid SocksPort %q", v)
 		}
-		wants = append(wants, want{addr: net.JoinHostPort(host, port)})
+		wants = append(wants, socksWant{addr: net.JoinHostPort(host, port)})
 	}
-	old := s.socks
-	used := make([]bool, len(old))
-	next := make([]socksListener, len(wants))
-	// Numbered ports first, so that an auto port never takes their listener.
-	for i, w := range wants {
-		if w.auto {
+	for pass := range 2 {
+		if err := s.matchSocksLocked(wants, pass == 0); err != nil {
+			return err
+		}
+	}
+	s.info["net/listeners/socks"] = quoteList(s.socksAddrsLocked())
+	return nil
+}
+
+// matchSocksLocked is one matching pass. A new numbered listener whose port is taken by a kept
+// listener fails to bind: on the SETCONF that is an error (tor answers 553), on the periodic check
+// tor only logs it.
+func (s *Server) matchSocksLocked(wants []socksWant, strict bool) error {
+	left := slices.Clone(wants)
+	var kept []socksListener
+	var closing []socksListener
+	for i := len(s.socks) - 1; i >= 0; i-- {
+		l := s.socks[i]
+		j := slices.IndexFunc(left, func(w socksWant) bool { return w.fits(l) })
+		if j < 0 {
+			closing = append(closing, l)
 			continue
 		}
-		next[i] = socksListener{addr: w.addr}
-		for j, l := range old {
-			if !used[j] && l.addr == w.addr {
-				next[i], used[j] = l, true
-				break
-			}
-		}
+		kept = append(kept, l)
+		left = slices.Delete(left, j, j+1)
 	}
-	var opened []net.Listener
-	for i, w := range wants {
+	slices.Reverse(kept)
+	var opened []socksListener
+	for _, w := range left {
 		if !w.auto {
-			continue
-		}
-		for j, l := range old {
-			h, _, _ := net.SplitHostPort(l.addr)
-			if !used[j] && l.ln != nil && h == w.addr {
-				next[i], used[j] = l, true
-				break
+			if slices.ContainsFunc(kept, func(l socksListener) bool { return l.addr == w.addr }) {
+				if strict {
+					for _, l := range opened {
+						l.close()
+					}
+					return fmt.Errorf("Failed to bind one of the listener ports.")
+				}
+				continue
 			}
-		}
-		if next[i].addr != "" {
+			opened = append(opened, socksListener{addr: w.addr})
 			continue
 		}
 		ln, err := net.Listen("tcp", net.JoinHostPort(w.addr, "0"))
 		if err != nil {
 			for _, l := range opened {
-				l.Close()
+				l.close()
 			}
 			return fmt.Errorf("Failed to bind one of the listener ports.")
 		}
-		opened = append(opened, ln)
-		next[i] = socksListener{addr: ln.Addr().String(), ln: ln}
+		opened = append(opened, socksListener{addr: ln.Addr().String(), ln: ln})
 		s.wg.Add(1)
 		go func() { // not a SOCKS server: every connection is closed at once
 			defer s.wg.Done()
@@ -169,13 +193,10 @@ func (s *Server) applySocksLocked(values []string) error {
 			}
 		}()
 	}
-	for j, l := range old {
-		if !used[j] {
-			l.close()
-		}
+	for _, l := range closing {
+		l.close()
 	}
-	s.socks = next
-	s.info["net/listeners/socks"] = quoteList(s.socksAddrsLocked())
+	s.socks = append(kept, opened...)
 	return nil
 }
 
