@@ -56,6 +56,12 @@ func (b *bench) restart(ctx context.Context, bl *balancer, name string, bound ti
 	if err != nil {
 		return res, err
 	}
+	// A service's tor has one descriptor (with its own intro points) per time period, and the one
+	// it calls current is not always the one clients fetch now, from which the master fetched now
+	// is built: the backend's descriptor as the HSDirs serve it counts too, before and after.
+	for k := range b.hsdirKeys(ctx, nd.Onion) {
+		old[k] = true
+	}
 	if err := b.net.StopNode(ctx, name); err != nil {
 		return res, err
 	}
@@ -80,6 +86,11 @@ func (b *bench) restart(ctx context.Context, bl *balancer, name string, bound ti
 			res.OwnAfter = ownAt.Sub(started)
 		}
 		if len(fresh) > 0 {
+			for k := range b.hsdirKeys(ctx, nd.Onion) {
+				if !old[k] {
+					fresh[k] = true
+				}
+			}
 			copies, err := b.client.Fetch(ctx, bl.master.addr, b.hsdirs, 6*time.Second, time.Now)
 			if err == nil {
 				serving, with := countWith(copies, fresh)
@@ -113,6 +124,22 @@ func countWith(copies []probe.Copy, keys map[string]bool) (serving, with int) {
 		}
 	}
 	return serving, with
+}
+
+// hsdirKeys returns the intro-point auth keys of the descriptors of addr the HSDirs serve to the
+// client now, as a set (empty when none answered).
+func (b *bench) hsdirKeys(ctx context.Context, addr string) map[string]bool {
+	set := map[string]bool{}
+	copies, err := b.client.Fetch(ctx, addr, b.hsdirs, 6*time.Second, time.Now)
+	if err != nil {
+		return set
+	}
+	for _, c := range copies {
+		for _, k := range c.AuthKeys {
+			set[k] = true
+		}
+	}
+	return set
 }
 
 // ownKeys returns the intro-point auth keys of a service's own current descriptor, as a set.
