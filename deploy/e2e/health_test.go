@@ -42,8 +42,8 @@ const hKillsEnv = "OB_E2E_HEALTH_KILLS"
 // getting answers; etcd holds the down verdict and the status socket and `onionbalance status` show
 // it with its reason; the backend started again (same keys) is back in the master descriptor
 // within two fetch intervals of its new descriptor. $OB_E2E_HEALTH_KILLS repeats the kill and the
-// restart (figures: median and maximum). Last, with every backend killed the descriptor on the
-// HSDirs never becomes empty and loses at most MaxDownFraction of the backends.
+// restart (figures: median and maximum). Last, with all backends but one killed, then all, the
+// descriptor on the HSDirs never becomes empty and loses at most MaxDownFraction of the backends.
 func TestHealthBackendKilled(t *testing.T) {
 	t.Parallel()
 	kills := 1
@@ -268,59 +268,72 @@ func roundAll(ds []time.Duration) []time.Duration {
 	return out
 }
 
-// testAllKilled kills every backend's tor and checks, over longer than it takes to judge a backend
-// down and republish, that the master descriptor on every responsible HSDir stays non-empty and
-// keeps intro points of all but at most MaxDownFraction of the backends.
+// testAllKilled kills every backend's tor but one, then the last one too, and checks each time, over
+// longer than it takes to judge a backend down and republish, that the master descriptor on every
+// responsible HSDir stays non-empty and keeps intro points of all but at most MaxDownFraction of the
+// backends. With one backend alive the dead ones are judged down and the cap keeps one in; with
+// none alive no round counts (fail open).
 func testAllKilled(ctx context.Context, t *testing.T, d *deployment, tc *torControl, verdicts *verdictWatch) {
 	owners, err := d.introOwners(ctx, tc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	killedAt := time.Now()
-	for _, b := range d.backends {
-		if !b.tor.p.signal(syscall.SIGKILL, 10*time.Second) {
-			t.Fatalf("%s's tor did not die on SIGKILL", b.name)
-		}
-	}
 	capped := hRules().MaxDown(len(d.backends))
 	window := hFailures*hInterval + hMinDown + 3*fetchInterval + time.Minute
-	polls, minCovered := 0, len(d.backends)
-	for time.Since(killedAt) < window {
-		// The dead backends' descriptors stay on the HSDirs: learn their intro points afresh, as
-		// the master's descriptor for a new time period is made from their other descriptor.
-		if fresh, err := d.introOwners(ctx, tc, nil); err == nil {
-			maps.Copy(owners, fresh)
-		}
-		mc, err := d.masterIntroCount(ctx, tc, owners)
-		switch {
-		case mc.empty > 0:
-			t.Errorf("+%s: %d HSDirs serve a master descriptor without intro points", time.Since(killedAt).Round(time.Second), mc.empty)
-		case err != nil:
-			t.Logf("+%s: %v", time.Since(killedAt).Round(time.Second), err)
-		default:
-			polls++
-			minCovered = min(minCovered, mc.covered)
-			if mc.covered < len(d.backends)-capped {
-				t.Errorf("+%s: some HSDir serves intro points of %d backends only; at most %d of %d may leave (max-down-fraction %v)",
-					time.Since(killedAt).Round(time.Second), mc.covered, capped, len(d.backends), hMaxDownFraction)
+	for stage, kill := range [][]*backend{d.backends[:len(d.backends)-1], d.backends[len(d.backends)-1:]} {
+		killedAt := time.Now()
+		for _, b := range kill {
+			if !b.tor.p.signal(syscall.SIGKILL, 10*time.Second) {
+				t.Fatalf("%s's tor did not die on SIGKILL", b.name)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(10 * time.Second):
+		what := fmt.Sprintf("%d of %d backends killed", len(kill), len(d.backends))
+		if stage == 1 {
+			what = "every backend killed"
 		}
-	}
-	downs := 0
-	for _, v := range verdicts.current() {
-		if v.State == record.HealthDown {
-			downs++
+		polls, minCovered := 0, len(d.backends)
+		for time.Since(killedAt) < window {
+			// The dead backends' descriptors stay on the HSDirs: learn their intro points afresh,
+			// as the master's descriptor for a new time period is made from their other one.
+			if fresh, err := d.introOwners(ctx, tc, nil); err == nil {
+				maps.Copy(owners, fresh)
+			}
+			mc, err := d.masterIntroCount(ctx, tc, owners)
+			switch {
+			case mc.empty > 0:
+				t.Errorf("%s, +%s: %d HSDirs serve a master descriptor without intro points", what,
+					time.Since(killedAt).Round(time.Second), mc.empty)
+			case err != nil:
+				t.Logf("%s, +%s: %v", what, time.Since(killedAt).Round(time.Second), err)
+			default:
+				polls++
+				minCovered = min(minCovered, mc.covered)
+				if mc.covered < len(d.backends)-capped {
+					t.Errorf("%s, +%s: some HSDir serves intro points of %d backends only; at most %d of %d may leave (max-down-fraction %v)",
+						what, time.Since(killedAt).Round(time.Second), mc.covered, capped, len(d.backends), hMaxDownFraction)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			case <-time.After(10 * time.Second):
+			}
 		}
-	}
-	t.Logf("HEALTH every backend killed: over %s, %d fetches of the master from every responsible HSDir, never empty; fewest backends in one HSDir's descriptor %d of %d (cap: %d may leave); down verdicts in etcd: %d",
-		window, polls, minCovered, len(d.backends), capped, downs)
-	if polls == 0 {
-		t.Errorf("no fetch of the master descriptor succeeded in %s", window)
+		downs := 0
+		for _, v := range verdicts.current() {
+			if v.State == record.HealthDown {
+				downs++
+			}
+		}
+		t.Logf("HEALTH %s: over %s, %d fetches of the master from every responsible HSDir, never empty; fewest backends in one HSDir's descriptor %d of %d (cap: %d may leave); down verdicts in etcd: %d",
+			what, window, polls, minCovered, len(d.backends), capped, downs)
+		if polls == 0 {
+			t.Errorf("%s: no fetch of the master descriptor succeeded in %s", what, window)
+		}
+		if stage == 0 && (downs != len(kill) || minCovered != len(d.backends)-capped) {
+			t.Errorf("%s with one alive: %d down verdicts and at least %d backends in every descriptor, want %d and %d (the cap keeps the others in)",
+				what, downs, minCovered, len(kill), len(d.backends)-capped)
+		}
 	}
 }
 
