@@ -114,23 +114,32 @@ func (h *testHost) masterPosts(t *testing.T, master *hsv3.IdentityKey) []*hsv3.D
 	return out
 }
 
+// daemonFixture is the world of an in-process daemon test: one real embedded etcd (its endpoints),
+// a synthetic network with two backends of 3 intro points, and a master key with its key file.
+func daemonFixture(t *testing.T) (eps []string, net *publishertest.Network, backends []*publishertest.Backend,
+	master *hsv3.IdentityKey, masterFile string) {
+	t.Helper()
+	eps = storetest.Single(t)
+	net = publishertest.NewNetwork(t, 8, time.Now().UTC().Truncate(time.Hour), time.Hour)
+	backends = []*publishertest.Backend{publishertest.NewBackend(t, 3, time.Now()), publishertest.NewBackend(t, 3, time.Now())}
+	master, err := hsv3.GenerateIdentityKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masterFile = filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(masterFile, master.MarshalTorSecretKey(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return eps, net, backends, master, masterFile
+}
+
 // TestDaemonLeadsPublishesHandsOverAndStops runs two obhosts in-process, each on its own fake tor,
 // over one real embedded etcd: the first leads and uploads descriptors of the master (signed by its
 // blinded key, with the backends' intro points); a step-down hands over to the second, which
 // uploads at once; stopping the second hands back to the first; and stopping both leaves no
 // goroutine behind.
 func TestDaemonLeadsPublishesHandsOverAndStops(t *testing.T) {
-	eps := storetest.Single(t)
-	net := publishertest.NewNetwork(t, 8, time.Now().UTC().Truncate(time.Hour), time.Hour)
-	backends := []*publishertest.Backend{publishertest.NewBackend(t, 3, time.Now()), publishertest.NewBackend(t, 3, time.Now())}
-	master, err := hsv3.GenerateIdentityKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	masterFile := filepath.Join(t.TempDir(), "master.key")
-	if err := os.WriteFile(masterFile, master.MarshalTorSecretKey(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	eps, net, backends, master, masterFile := daemonFixture(t)
 	log := &lockedBuffer{}
 	a := newTestHost(t, "a", eps, masterFile, net, backends, log)
 	b := newTestHost(t, "b", eps, masterFile, net, backends, log)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +20,6 @@ import (
 	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/publisher/hsv3"
-	"github.com/obcluster/obcluster/publisher/publishertest"
 	"github.com/obcluster/obcluster/store"
 	"github.com/obcluster/obcluster/store/record"
 	"github.com/obcluster/obcluster/store/storetest"
@@ -460,17 +457,7 @@ func TestHealthProbesNewRevisionAtOnce(t *testing.T) {
 // A reload (SIGHUP) of a node that balances the services of its file applies the services' health
 // rules: the prober and the judge read them from the publisher each round.
 func TestHealthRulesFollowReload(t *testing.T) {
-	eps := storetest.Single(t)
-	net := publishertest.NewNetwork(t, 8, time.Now().UTC().Truncate(time.Hour), time.Hour)
-	backends := []*publishertest.Backend{publishertest.NewBackend(t, 3, time.Now()), publishertest.NewBackend(t, 3, time.Now())}
-	master, err := hsv3.GenerateIdentityKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	masterFile := filepath.Join(t.TempDir(), "master.key")
-	if err := os.WriteFile(masterFile, master.MarshalTorSecretKey(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	eps, net, backends, _, masterFile := daemonFixture(t)
 	h := newTestHost(t, "a", eps, masterFile, net, backends, &lockedBuffer{})
 	h.start(t)
 	defer h.d.Stop()
