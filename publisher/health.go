@@ -71,9 +71,16 @@ func (m *Manager) applyHealth(h Health) {
 			}
 		}
 	}
+	first := h.Epoch != 0 && h.Epoch != m.healthEpoch // the judgement a new leader waits for
 	m.healthEpoch = h.Epoch
-	if changed {
-		m.checkDue = m.cfg.Clock.Now()
+	now := m.cfg.Clock.Now()
+	switch {
+	case changed:
+		m.checkDue = now
+	case first:
+		// Decide now that the health is known, but like any change: descriptors of backends that
+		// arrived a moment ago still get their debounce, so that the first upload carries them all.
+		m.checkDue = minTime(m.checkDue, now.Add(m.cfg.Debounce))
 	}
 }
 

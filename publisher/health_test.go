@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/store/record"
 )
 
@@ -130,5 +131,50 @@ func TestManagerWaitsForHealthAtLeadershipStart(t *testing.T) {
 	h2.advance(3 * time.Second)
 	if p := h2.tor.TakePosts(); len(p) != 2 {
 		t.Errorf("%d uploads after the health wait passed without a judgement, want 2", len(p))
+	}
+}
+
+// A judgement handed in while a backend's descriptor has just arrived does not cut that arrival's
+// debounce short: the first upload of a new leader waits for the other backends' descriptors of the
+// same fetch, as it does without health (obhost TestDaemonLeadsPublishesHandsOverAndStops once saw a
+// first upload with one backend of two when the judge answered just after the first descriptor).
+func TestManagerFirstJudgementKeepsTheDebounce(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.m.cfg.HealthWait = 10 * time.Second
+	h.lead.Set(true, 1)
+	h.m.step(h.ctx) // leads and fetches; the health of the leadership is not known yet
+	first := h.bes[0].Key.Address()
+	var held []torctl.Event
+	for delivered := false; !delivered; {
+		select {
+		case ev := <-h.tor.Events():
+			if r, ok := ev.(torctl.DescReceived); ok && r.Address == first {
+				h.m.handleEvent(h.ctx, ev)
+				h.m.step(h.ctx)
+				delivered = true
+			} else {
+				held = append(held, ev)
+			}
+		default:
+			t.Fatal("no descriptor of the first backend was fetched")
+		}
+	}
+	h.setHealth(Health{Epoch: 1})
+	if p := h.tor.TakePosts(); len(p) != 0 {
+		t.Fatalf("%d uploads as the judgement arrived, within the debounce of the first backend's descriptor", len(p))
+	}
+	for _, ev := range held {
+		h.m.handleEvent(h.ctx, ev)
+	}
+	h.advance(3 * time.Second)
+	h.advance(3 * time.Second) // the first uploads of a blinded key may wait for the HSDirs' revisions
+	posts := h.tor.TakePosts()
+	if len(posts) == 0 {
+		t.Fatal("no upload after the debounce")
+	}
+	for hsdir, got := range h.decodePosts(posts) {
+		if len(got) != 2 {
+			t.Errorf("HSDir %s got a descriptor with the intro points of %d backends, want both: %v", hsdir, len(got), got)
+		}
 	}
 }

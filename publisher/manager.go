@@ -240,7 +240,13 @@ func (m *Manager) step(ctx context.Context) {
 			m.fetchDue = now.Add(m.cfg.FetchInterval)
 		}
 		m.expireUploads(ctx, now)
-		if !now.Before(m.checkDue) && m.healthKnown() {
+		switch {
+		case now.Before(m.checkDue):
+		case !m.healthKnown():
+			// Decide when the judgement arrives (applyHealth) or the wait for it ends, not at the
+			// next event: a check left overdue would ignore the debounce of what arrives meanwhile.
+			m.checkDue = m.leadingSince.Add(m.cfg.HealthWait)
+		default:
 			m.checkDue = now.Add(m.cfg.CheckInterval) // publishAll may bring it forward
 			m.publishAll(ctx, now)
 		}
