@@ -65,7 +65,8 @@ func newNetwork(opts Options, desc *Description) *Network {
 
 // Up starts a network in opts.Dir: authorities, relays and a client, waits
 // until the client is bootstrapped and its consensus lists every HSDir, then
-// starts opts.Backends OnionBalance-instance backends. On error it stops
+// starts opts.Backends OnionBalance-instance backends and opts.ManagementTors
+// management tors. On error it stops
 // everything it started.
 func Up(ctx context.Context, opts Options) (_ *Network, err error) {
 	opts = opts.withDefaults()
@@ -107,6 +108,11 @@ func Up(ctx context.Context, opts Options) (_ *Network, err error) {
 	n.log.Info("network ready", "dir", dir, "elapsed", time.Since(began).Round(time.Second))
 	if opts.Backends > 0 {
 		if _, err := n.AddBackends(ctx, opts.Backends, opts.Master); err != nil {
+			return nil, err
+		}
+	}
+	if opts.ManagementTors > 0 {
+		if _, err := n.AddManagementTors(ctx, opts.ManagementTors); err != nil {
 			return nil, err
 		}
 	}

@@ -21,6 +21,9 @@ type Options struct {
 	// Master is the OnionBalance master address the backends serve. When empty
 	// and Backends > 0, Up generates a key in Dir/master.
 	Master string
+	// ManagementTors is the number of obhost management tors (obhostK: a
+	// ControlPort, no SocksPort) Up starts once the network is ready.
+	ManagementTors int
 
 	// ReadyTimeout bounds the wait for the client to bootstrap and see every
 	// HSDir, and for an onion service's tor to bootstrap (default 4 min).

@@ -20,6 +20,7 @@ const (
 	RoleClient       Role = "client"        // client with SocksPort and ControlPort
 	RoleOnionService Role = "onion-service" // tor hosting one onion service
 	RoleHTTP         Role = "http"          // HTTP server answering GET / with its name
+	RoleManagement   Role = "management"    // an obhost's tor: ControlPort, no SocksPort
 )
 
 // Port names used in Node.Ports.
@@ -187,6 +188,13 @@ func envExports(d *Description) map[string]string {
 	}
 	if len(onions) > 0 {
 		env["OB_BACKENDS"] = strings.Join(onions, " ")
+	}
+	var controls []string
+	for _, nd := range d.NodesWithRole(RoleManagement) {
+		controls = append(controls, nd.ControlAddr())
+	}
+	if len(controls) > 0 {
+		env["OB_MANAGEMENT_CONTROLS"] = strings.Join(controls, " ")
 	}
 	return env
 }

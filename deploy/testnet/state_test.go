@@ -26,6 +26,8 @@ func sampleDescription(dir string) *Description {
 				Fingerprint: "AB", V3Ident: "CD"},
 			{Name: "client", Role: RoleClient, Ports: map[string]int{PortSocks: 4, PortControl: 5}, Dir: dir + "/client"},
 			{Name: "backend1", Role: RoleOnionService, Onion: "x.onion", OBInstance: true, Master: "m.onion", Target: "backend1-http"},
+			{Name: "obhost1", Role: RoleManagement, Ports: map[string]int{PortControl: 6}, Dir: dir + "/obhost1"},
+			{Name: "obhost2", Role: RoleManagement, Ports: map[string]int{PortControl: 7}, Dir: dir + "/obhost2"},
 		},
 		Client:   ClientInfo{Socks: "127.0.0.1:4", Control: "127.0.0.1:5", ControlCookie: dir + "/client/control_auth_cookie"},
 		Backends: []string{"backend1"},
@@ -76,12 +78,12 @@ func TestWriteEnv(t *testing.T) {
 		t.Skip("no sh")
 	}
 	// Source the file in a shell and read the variables back.
-	script := `. "$1" && printf '%s|%s|%s|%s|%s' "$OB_SOCKS" "$OB_CONTROL" "$OB_CONTROL_COOKIE" "$OB_MASTER" "$OB_TESTNET_DIR"`
+	script := `. "$1" && printf '%s|%s|%s|%s|%s|%s' "$OB_SOCKS" "$OB_CONTROL" "$OB_CONTROL_COOKIE" "$OB_MASTER" "$OB_TESTNET_DIR" "$OB_MANAGEMENT_CONTROLS"`
 	out, err := exec.Command(sh, "-c", script, "sh", filepath.Join(dir, EnvFile)).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := strings.Join([]string{"127.0.0.1:4", "127.0.0.1:5", dir + "/client/control_auth_cookie", "m.onion", dir}, "|")
+	want := strings.Join([]string{"127.0.0.1:4", "127.0.0.1:5", dir + "/client/control_auth_cookie", "m.onion", dir, "127.0.0.1:6 127.0.0.1:7"}, "|")
 	if string(out) != want {
 		t.Fatalf("sourced env = %q, want %q", out, want)
 	}

@@ -1,7 +1,7 @@
 // Command testnet starts, inspects and stops a private Tor network on
 // 127.0.0.1 (see deploy/testnet/README.md).
 //
-//	testnet up -dir DIR [-backends N] [-master ADDR] [-timeout 4m]
+//	testnet up -dir DIR [-backends N] [-master ADDR] [-management N] [-timeout 4m]
 //	testnet status -dir DIR
 //	testnet down -dir DIR
 //	testnet backend stop|start K -dir DIR
@@ -27,7 +27,7 @@ import (
 )
 
 const usage = `usage:
-  testnet up -dir DIR [-backends N] [-master ADDR.onion] [-timeout 4m] [-no-memory-tuning] [-v]
+  testnet up -dir DIR [-backends N] [-master ADDR.onion] [-management N] [-timeout 4m] [-no-memory-tuning] [-v]
   testnet status -dir DIR
   testnet down -dir DIR
   testnet backend stop|start K -dir DIR
@@ -98,6 +98,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	dir := fs.String("dir", "", "network directory (required)")
 	backends := fs.Int("backends", 0, "number of OnionBalance-instance backends to start")
 	master := fs.String("master", "", "master onion address the backends serve (generated when empty)")
+	management := fs.Int("management", 0, "number of obhost management tors (control port only) to start")
 	timeout := fs.Duration("timeout", 4*time.Minute, "bound on the wait for the network to be ready")
 	noTuning := fs.Bool("no-memory-tuning", false, "leave out NumCPUs 1 and MALLOC_ARENA_MAX=2")
 	verbose := fs.Bool("v", false, "log debug messages")
@@ -116,6 +117,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 		Dir:            *dir,
 		Backends:       *backends,
 		Master:         *master,
+		ManagementTors: *management,
 		ReadyTimeout:   *timeout,
 		NoMemoryTuning: *noTuning,
 		Detach:         true,
@@ -138,6 +140,9 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	for _, name := range d.Backends {
 		nd, _ := d.Node(name)
 		fmt.Fprintf(out, "%s %s\n", name, nd.Onion)
+	}
+	for _, nd := range d.NodesWithRole(testnet.RoleManagement) {
+		fmt.Fprintf(out, "%s control %s\n", nd.Name, nd.ControlAddr())
 	}
 	fmt.Fprintf(out, "description %s/%s; shell: . %s/%s\n", d.Dir, testnet.DescriptionFile, d.Dir, testnet.EnvFile)
 	return nil
