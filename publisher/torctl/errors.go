@@ -19,6 +19,11 @@ var (
 	// ErrInvalidArgument is returned before anything is sent when an address, fingerprint, key or
 	// signal name is malformed.
 	ErrInvalidArgument = errors.New("torctl: invalid argument")
+
+	// ErrSocksNotListening is SocksForProbes' answer when tor is configured with a SocksPort fit for
+	// probes but has no listener open for it: its network is disabled (DisableNetwork 1; tor then
+	// closes its listeners) or it could not bind the port.
+	ErrSocksNotListening = errors.New("torctl: tor has a SocksPort for probes configured but not listening")
 )
 
 // ReplyError is a non-2xx reply from tor to a command.

@@ -32,6 +32,10 @@ const (
 // neither IsolateSOCKSAuth nor OnionTraffic. A port opened this way lasts until tor restarts or
 // reloads its torrc; call SocksForProbes again then (after Reconnected, or when probes cannot
 // connect). Calls are serialized: concurrent callers never open two ports.
+//
+// When a SocksPort that qualifies is configured but tor lists no listener for it (tor closes its
+// listeners while DisableNetwork is 1, and opens them again when it is set back), the error wraps
+// ErrSocksNotListening and nothing is added: try again later.
 func (c *Client) SocksForProbes(ctx context.Context) (addr string, opened bool, err error) {
 	select {
 	case c.socksLock <- struct{}{}:
@@ -49,6 +53,11 @@ func (c *Client) SocksForProbes(ctx context.Context) (addr string, opened bool, 
 	}
 	if a, ok := pickProbeSocks(conf, before); ok {
 		return a, false, nil
+	}
+	if v, ok := closedProbeSocks(conf, before); ok {
+		// Another SocksPort would not open either while tor's network is disabled, and each call
+		// would add one that tor opens when the network comes back.
+		return "", false, fmt.Errorf("%w: SocksPort %q has no listener (GETINFO %s: %q)", ErrSocksNotListening, v, keySocksListen, before)
 	}
 
 	keep := keptSocksPorts(conf, before)
@@ -82,6 +91,9 @@ func (c *Client) SocksForProbes(ctx context.Context) (addr string, opened bool, 
 				fresh = append(fresh, a)
 			}
 		}
+	}
+	if len(fresh) == 0 && len(after) == 0 {
+		return "", false, fmt.Errorf("%w: SETCONF %s opened no listener", ErrSocksNotListening, strings.Join(args, " "))
 	}
 	if len(fresh) != 1 {
 		return "", false, fmt.Errorf("torctl: SETCONF %s: want one new loopback SOCKS listener, GETINFO %s lists %q (before: %q)",
@@ -238,6 +250,39 @@ func pickProbeSocks(conf, listeners []string) (string, bool) {
 			if ok && !claimed[a] && h == p.host {
 				return a, true
 			}
+		}
+	}
+	return "", false
+}
+
+// closedProbeSocks returns a SocksPort value of conf that qualifies for probes but has no listener
+// among listeners: a numbered one whose address is not listed, or an "auto" one with no listener on
+// its address that a numbered port does not claim.
+func closedProbeSocks(conf, listeners []string) (string, bool) {
+	claimed := map[string]bool{}
+	for _, v := range conf {
+		if p := parseSocksPort(v); p.host != "" && p.port != "auto" {
+			claimed[net.JoinHostPort(p.host, p.port)] = true
+		}
+	}
+	for _, v := range conf {
+		p := parseSocksPort(v)
+		if !p.usable {
+			continue
+		}
+		if p.port != "auto" {
+			if !slices.Contains(listeners, net.JoinHostPort(p.host, p.port)) {
+				return v, true
+			}
+			continue
+		}
+		open := slices.ContainsFunc(listeners, func(l string) bool {
+			a, ok := loopbackListener(l)
+			h, _, _ := net.SplitHostPort(a)
+			return ok && !claimed[a] && h == p.host
+		})
+		if !open {
+			return v, true
 		}
 	}
 	return "", false

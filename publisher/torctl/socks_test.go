@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/obcluster/obcluster/publisher/torctl"
 	"github.com/obcluster/obcluster/publisher/torctl/torctltest"
@@ -195,5 +196,67 @@ func TestGetConf(t *testing.T) {
 	}
 	if _, err := c.GetConf(ctx, "SocksPort\r\nSIGNAL HALT"); !errors.Is(err, torctl.ErrInvalidArgument) {
 		t.Errorf("GETCONF with CRLF: %v, want ErrInvalidArgument", err)
+	}
+}
+
+// While tor's network is disabled it has no SOCKS listener; a SocksPort for probes that is
+// configured but not open is not added to again (once per round, it would leave tor with a
+// listener per round when the network comes back).
+func TestSocksForProbesWhileTheNetworkIsDisabled(t *testing.T) {
+	srv := torctltest.Start(t, torctltest.Options{})
+	c := start(t, testConfig(srv))
+	addr, _ := socksForProbes(t, c)
+	if err := srv.SetConf("DisableNetwork", "1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, opened, err := c.SocksForProbes(ctx)
+		cancel()
+		if !errors.Is(err, torctl.ErrSocksNotListening) {
+			t.Fatalf("call %d with the network disabled: %q opened=%v err=%v, want ErrSocksNotListening", i, got, opened, err)
+		}
+	}
+	if got := srv.Conf("SocksPort"); !slices.Equal(got, []string{ours}) {
+		t.Fatalf("SocksPort with the network disabled: %q, want only %q", got, ours)
+	}
+	if err := srv.SetConf("DisableNetwork", "0"); err != nil {
+		t.Fatal(err)
+	}
+	again, opened := socksForProbes(t, c)
+	if opened || again == "" {
+		t.Fatalf("after the network is back: %q opened=%v, want the reopened listener", again, opened)
+	}
+	if l := srv.SocksListeners(); len(l) != 1 {
+		t.Fatalf("listeners after the network is back: %q, want 1 (was %s)", l, addr)
+	}
+	if n := len(srv.SetConfs()); n != 1 {
+		t.Fatalf("%d SETCONFs, want 1: %q", n, srv.SetConfs())
+	}
+}
+
+// With the network disabled from the start, one port is added and no more.
+func TestSocksForProbesOpensOneWhileTheNetworkIsDisabled(t *testing.T) {
+	srv := torctltest.Start(t, torctltest.Options{})
+	if err := srv.SetConf("DisableNetwork", "1"); err != nil {
+		t.Fatal(err)
+	}
+	c := start(t, testConfig(srv))
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _, err := c.SocksForProbes(ctx)
+		cancel()
+		if err == nil {
+			t.Fatalf("call %d: no error with the network disabled", i)
+		}
+	}
+	if got := srv.Conf("SocksPort"); !slices.Equal(got, []string{ours}) {
+		t.Fatalf("SocksPort: %q, want only %q", got, ours)
+	}
+	if err := srv.SetConf("DisableNetwork", "0"); err != nil {
+		t.Fatal(err)
+	}
+	if addr, opened := socksForProbes(t, c); opened || addr == "" {
+		t.Fatalf("after the network is back: %q opened=%v", addr, opened)
 	}
 }

@@ -23,7 +23,9 @@ func (l socksListener) close() {
 
 // SetConf sets an option as if the torrc said so (no values: the default), e.g.
 // SetConf("SocksPort", "127.0.0.1:9050 ExtendedErrors"). SocksPort values become listeners as with
-// SETCONF. Other options are only stored, for GETCONF.
+// SETCONF. SetConf("DisableNetwork", "1") closes every SOCKS listener as tor does, and SocksPort
+// values set meanwhile open none until "0" reopens them all. Other options are only stored, for
+// GETCONF.
 func (s *Server) SetConf(key string, values ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -75,10 +77,27 @@ func (s *Server) setConfLocked(key string, values []string) error {
 	if !ok {
 		return fmt.Errorf("Unrecognized option %q", key)
 	}
-	if strings.EqualFold(k, "SocksPort") {
+	switch {
+	case strings.EqualFold(k, "SocksPort") && !s.netOff:
 		if err := s.applySocksLocked(values); err != nil {
 			return err
 		}
+	case strings.EqualFold(k, "DisableNetwork"):
+		off := len(values) == 1 && values[0] == "1"
+		switch {
+		case off && !s.netOff: // tor closes its SOCKS listeners (they reopen when it is set back)
+			for _, l := range s.socks {
+				l.close()
+			}
+			s.socks = nil
+			s.info["net/listeners/socks"] = ""
+		case !off && s.netOff:
+			s.netOff = false
+			if err := s.applySocksLocked(s.conf["SocksPort"]); err != nil {
+				return err
+			}
+		}
+		s.netOff = off
 	}
 	s.conf[k] = slices.Clone(values)
 	return nil

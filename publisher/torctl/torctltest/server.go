@@ -101,6 +101,7 @@ type Server struct {
 
 	conf       map[string][]string // by option name; an empty list is the default
 	socks      []socksListener     // in the order of SocksPort
+	netOff     bool                // DisableNetwork 1: no SOCKS listener open
 	setConfs   []string            // SETCONF arguments accepted
 	setConfErr string              // non-empty: SETCONF answers 553 with it
 }
@@ -121,7 +122,7 @@ func NewServer(opts Options) (*Server, error) {
 		descs:       map[string][]byte{},
 		hang:        map[string]bool{},
 		autoEvents:  true,
-		conf:        map[string][]string{"SocksPort": {"0"}},
+		conf:        map[string][]string{"SocksPort": {"0"}, "DisableNetwork": {"0"}},
 	}
 	s.info["net/listeners/socks"] = ""
 	if opts.Auth == AuthSafeCookie || opts.Auth == AuthCookie {
