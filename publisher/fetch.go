@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"time"
 
+	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/torctl"
 )
@@ -13,39 +14,55 @@ import (
 // (HSFETCH SERVER=...), so no NEWNYM is needed and tor's per-HSDir rate limit does not apply. It asks
 // every HSDir of the backend's fetch set (those a client would ask; FetchServers caps them), so the
 // newest revision any of them holds is seen each round; older copies change nothing (noteRevision).
+// Backends are blinded and asked for on up to Concurrency goroutines: one HSFETCH that tor is slow
+// to take does not hold the others back.
 func (m *Manager) fetchAll(ctx context.Context) {
 	tp := m.cons.ClientTimePeriod()
 	ring := m.ring(tp)
 	m.fetchTurn++
-	for addr, svcs := range m.byBackend {
-		b := svcs[0].backend(addr)
-		blinded, err := hsv3.BlindPublicKey(b.Identity, tp.Period, tp.PeriodLength)
-		if err != nil {
-			m.log.Error("cannot blind backend key", "backend", addr, "error", err)
-			continue
-		}
-		set := ring.FetchSet([32]byte(blinded))
-		if len(set) == 0 {
-			m.log.Warn("no HSDirs to fetch from", "backend", addr)
-			continue
-		}
-		n := len(set)
-		if m.cfg.FetchServers > 0 {
-			n = min(m.cfg.FetchServers, n)
-		}
-		servers := make([]string, 0, n)
-		for i := 0; i < n; i++ { // under a cap, rotate through the fetch set from one round to the next
-			servers = append(servers, set[(m.fetchTurn+i)%len(set)].Fingerprint)
-		}
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = m.tor.FetchDescriptor(cctx, addr, servers)
-		cancel()
-		if err != nil {
-			m.log.Warn("HSFETCH failed", "backend", addr, "error", err)
-			continue
-		}
-		m.log.Debug("fetching backend descriptor", "backend", addr, "hsdirs", servers)
+	turn := m.fetchTurn
+	addrs := make([]string, 0, len(m.byBackend))
+	for addr := range m.byBackend {
+		addrs = append(addrs, addr)
 	}
+	backends := make([]*Backend, len(addrs))
+	for i, addr := range addrs {
+		backends[i] = m.byBackend[addr][0].backend(addr)
+	}
+	forEach(len(addrs), m.cfg.Concurrency, func(i int) {
+		m.fetchBackend(ctx, ring, tp, backends[i], turn)
+	})
+}
+
+// fetchBackend sends the HSFETCH of one backend; fetchAll's workers call it.
+func (m *Manager) fetchBackend(ctx context.Context, ring *hashring.Ring, tp hashring.TimePeriod, b *Backend, turn int) {
+	addr := b.Address
+	blinded, err := hsv3.BlindPublicKey(b.Identity, tp.Period, tp.PeriodLength)
+	if err != nil {
+		m.log.Error("cannot blind backend key", "backend", addr, "error", err)
+		return
+	}
+	set := ring.FetchSet([32]byte(blinded))
+	if len(set) == 0 {
+		m.log.Warn("no HSDirs to fetch from", "backend", addr)
+		return
+	}
+	n := len(set)
+	if m.cfg.FetchServers > 0 {
+		n = min(m.cfg.FetchServers, n)
+	}
+	servers := make([]string, 0, n)
+	for i := 0; i < n; i++ { // under a cap, rotate through the fetch set from one round to the next
+		servers = append(servers, set[(turn+i)%len(set)].Fingerprint)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = m.tor.FetchDescriptor(cctx, addr, servers)
+	cancel()
+	if err != nil {
+		m.log.Warn("HSFETCH failed", "backend", addr, "error", err)
+		return
+	}
+	m.log.Debug("fetching backend descriptor", "backend", addr, "hsdirs", servers)
 }
 
 // descReceived verifies, decrypts and records a backend descriptor. The descriptor must be signed
@@ -57,7 +74,7 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 		return // not ours (another controller of this tor)
 	}
 	b := svcs[0].backend(e.Address)
-	desc, err := m.decodeBackend(b, e, now)
+	desc, err := m.decodeCached(b, e, now)
 	if err != nil {
 		b.LastFetchError = err.Error()
 		m.counters.FetchFailures["rejected"]++
@@ -95,13 +112,37 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 		// Keep etcd current for a future leader; skip the duplicates of one fetch round.
 		if changedIntros || newRevision || now.Sub(old.ReceivedAt) >= m.cfg.FetchInterval/2 {
 			rec.Epoch, rec.Node = m.epoch, m.cfg.Node
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := m.records.PutInstance(cctx, m.epoch, svc.addr, rec); err != nil {
-				m.log.Error("storing the backend intro points failed", "backend", b.Address, "error", err)
+			if bt := m.batch; bt != nil { // written with the batch's other records (flushBatch)
+				k := instanceKey{svc, b.Address}
+				if _, ok := bt.instances[k]; !ok {
+					bt.order = append(bt.order, k)
+				}
+				bt.instances[k] = rec
+			} else {
+				m.putInstance(ctx, svc, rec)
 			}
-			cancel()
 		}
 	}
+}
+
+// decodeCached returns the decoded descriptor of e: the one its batch decoded ahead, or the backend's
+// last one when these are the same bytes and still valid, or a new decode.
+func (m *Manager) decodeCached(b *Backend, e torctl.DescReceived, now time.Time) (*hsv3.Descriptor, error) {
+	period := m.cons.ClientTimePeriod().Period
+	if d := b.cachedDecode(e, period, now); d != nil {
+		return d, nil
+	}
+	var d *hsv3.Descriptor
+	var err error
+	if r, ok := m.batch.decodedAhead(e); ok {
+		d, err = r.desc, r.err
+	} else {
+		d, err = m.decodeBackend(b, e, now)
+	}
+	if err == nil {
+		b.rememberDecode(e, period, d)
+	}
+	return d, err
 }
 
 // decodeBackend finds which time period the event's blinded key belongs to (tor services keep the

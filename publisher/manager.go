@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,6 +73,10 @@ type Config struct {
 	// the backends' health of its leadership (SetHealth with its epoch), so that it does not re-add a
 	// backend found dead. Zero: no wait (health off).
 	HealthWait time.Duration
+	// Concurrency bounds how many services are built, uploaded and recorded at once, how many
+	// backend fetches are sent and descriptors decoded at once, and how many etcd writes are in flight
+	// at once; at least 1 (one at a time, in order). DefaultConcurrency.
+	Concurrency int
 	// Node names this obhost in records.
 	Node   string
 	Logger hclog.Logger
@@ -94,6 +99,7 @@ func DefaultConfig() Config {
 		},
 		MaxBackends:   60,
 		UploadTimeout: 2 * time.Minute,
+		Concurrency:   DefaultConcurrency,
 		Logger:        hclog.NewNullLogger(),
 		Clock:         clock.Real{},
 		Rand:          rand.Reader,
@@ -122,14 +128,17 @@ func (c Config) Validate() error {
 	if c.FetchInterval <= 0 || c.CheckInterval <= 0 || c.UploadTimeout <= 0 || c.Timing.Refresh <= 0 {
 		errs = append(errs, errors.New("publisher: intervals must be positive"))
 	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("publisher: concurrency %d, want at least 1", c.Concurrency))
+	}
 	if c.Clock == nil || c.Rand == nil || c.Logger == nil {
 		errs = append(errs, errors.New("publisher: Clock, Rand and Logger are required"))
 	}
 	return errors.Join(errs...)
 }
 
-// Manager runs the balancing of every configured service. All its state is owned by the Run goroutine;
-// Status may be called from any goroutine.
+// Manager runs the balancing of every configured service. All its state is owned by the Run goroutine,
+// which hands each service to one worker at a time (publishAll); Status may be called from any goroutine.
 type Manager struct {
 	cfg     Config
 	log     hclog.Logger
@@ -165,6 +174,11 @@ type Manager struct {
 	prunedEpoch int64
 
 	counters Counters
+
+	// shared guards counters, pending and checkDue while publishAll's workers run.
+	shared sync.Mutex
+	// batch is the batch of tor events being handled (handleEvents), nil outside one.
+	batch *eventBatch
 
 	status atomic.Pointer[Status]
 }
@@ -215,7 +229,7 @@ func (m *Manager) Run(ctx context.Context, events <-chan torctl.Event) error {
 				events = nil
 				continue
 			}
-			m.handleEvent(ctx, ev)
+			m.handleEvents(ctx, takeEvents(ev, events))
 		case rc := <-m.reconf:
 			m.applyReconfig(rc)
 		case hu := <-m.healthCh:

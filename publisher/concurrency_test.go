@@ -1,0 +1,106 @@
+package publisher
+
+import (
+	"context"
+	"crypto/rand"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/obcluster/obcluster/publisher/hsv3"
+	"github.com/obcluster/obcluster/publisher/torctl/torctltest"
+)
+
+// stallTor is the control-port client of a fake tor, except that the uploads of one address hang until
+// released (or their context ends), as with a tor slow to take them.
+type stallTor struct {
+	Tor
+	addr    string
+	release chan struct{}
+	stalled chan struct{} // closed when the first hanging upload arrives
+	once    sync.Once
+}
+
+func (s *stallTor) PostDescriptor(ctx context.Context, desc []byte, addr string, servers []string) error {
+	if addr == s.addr {
+		s.once.Do(func() { close(s.stalled) })
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Tor.PostDescriptor(ctx, desc, addr, servers)
+}
+
+// TestManagerSlowUploadDoesNotHoldOtherServices: three services on one fake tor (through the real
+// control-port client); the uploads of the first one hang. The other two are uploaded meanwhile, and
+// the first one once its uploads go through.
+func TestManagerSlowUploadDoesNotHoldOtherServices(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	srv := torctltest.Start(t, torctltest.Options{})
+	r := startTorctlRig(t, h, srv)
+	stall := &stallTor{Tor: r.client, addr: h.master.Address(), release: make(chan struct{}), stalled: make(chan struct{})}
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(stall.release) }) }
+	t.Cleanup(release)
+
+	masters := []*hsv3.IdentityKey{h.master}
+	for i := 0; i < 2; i++ {
+		k, err := hsv3.GenerateIdentityKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		masters = append(masters, k)
+	}
+	cfg := r.cfg
+	cfg.Services = nil
+	for _, k := range masters {
+		sc := ServiceConfig{Key: k, IntroPointsPerBackend: 2}
+		for _, b := range h.bes {
+			sc.Backends = append(sc.Backends, BackendConfig{Address: b.Key.Address()})
+		}
+		cfg.Services = append(cfg.Services, sc)
+	}
+	m, err := New(cfg, stall, h.state, h.lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.m = m
+	r.lead()
+
+	h.now = h.now.Add(3 * time.Second) // past the revision probe of the first uploads
+	stepped := make(chan struct{})
+	go func() { m.step(r.ctx); close(stepped) }()
+	select {
+	case <-stall.stalled:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first service's upload never started")
+	}
+	posted := func() map[string]int {
+		out := map[string]int{}
+		for _, p := range srv.Posts() {
+			out[p.Address]++
+		}
+		return out
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for posted()[masters[1].Address()] < 2 || posted()[masters[2].Address()] < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("while the first service's upload hangs, the others were not uploaded: HSPOSTs per address %v", posted())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := posted()[h.master.Address()]; n != 0 {
+		t.Fatalf("%d HSPOSTs of the hanging service got through before the release", n)
+	}
+	release()
+	select {
+	case <-stepped:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the publish check did not end once the upload went through")
+	}
+	if n := posted()[h.master.Address()]; n != 2 {
+		t.Errorf("the first service has %d HSPOSTs after the release, want 2", n)
+	}
+}
