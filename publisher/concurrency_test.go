@@ -104,3 +104,33 @@ func TestManagerSlowUploadDoesNotHoldOtherServices(t *testing.T) {
 		t.Errorf("the first service has %d HSPOSTs after the release, want 2", n)
 	}
 }
+
+// TestManagerBoundsFetchesInFlight: with more backends than maxFetchesInFlight, a fetch round asks for
+// that many at first and for the next ones as tor's answers come in, until every backend was asked.
+func TestManagerBoundsFetchesInFlight(t *testing.T) {
+	h := newHarness(t, 20, 8)
+	cfg := h.m.cfg
+	cfg.Concurrency = 1 // at most 16 backend fetches waiting for tor's answers
+	m, err := New(cfg, h.tor, h.state, h.lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	limit := m.maxFetchesInFlight()
+	if limit >= len(h.bes) {
+		t.Fatalf("the bound (%d) is not below the %d backends: the test proves nothing", limit, len(h.bes))
+	}
+	h.lead.Set(true, 1)
+	m.step(h.ctx)
+	if n := h.tor.Fetches(); n != limit {
+		t.Fatalf("%d backends asked for at once, want the bound %d", n, limit)
+	}
+	h.run() // tor's answers make room for the rest
+	if n := h.tor.Fetches(); n != len(h.bes) {
+		t.Fatalf("%d backends asked for after the first answers, want all %d", n, len(h.bes))
+	}
+	h.run()
+	if len(m.fetching) != 0 || len(m.fetchQueue) != 0 {
+		t.Errorf("after every answer: %d fetches in flight, %d queued", len(m.fetching), len(m.fetchQueue))
+	}
+}

@@ -10,42 +10,90 @@ import (
 	"github.com/obcluster/obcluster/publisher/torctl"
 )
 
-// fetchAll asks tor to fetch every backend's current descriptor from HSDirs chosen on our own ring
-// (HSFETCH SERVER=...), so no NEWNYM is needed and tor's per-HSDir rate limit does not apply. It asks
-// every HSDir of the backend's fetch set (those a client would ask; FetchServers caps them), so the
+// fetchAll starts a fetch round: every backend's current descriptor is asked from HSDirs chosen on our
+// own ring (HSFETCH SERVER=...), so no NEWNYM is needed and tor's per-HSDir rate limit does not apply. It
+// asks every HSDir of the backend's fetch set (those a client would ask; FetchServers caps them), so the
 // newest revision any of them holds is seen each round; older copies change nothing (noteRevision).
-// Backends are blinded and asked for on up to Concurrency goroutines: one HSFETCH that tor is slow
-// to take does not hold the others back.
-func (m *Manager) fetchAll(ctx context.Context) {
-	tp := m.cons.ClientTimePeriod()
-	ring := m.ring(tp)
+// The backends are queued and asked for by fetchMore, a bounded number at a time.
+func (m *Manager) fetchAll(ctx context.Context, now time.Time) {
 	m.fetchTurn++
-	turn := m.fetchTurn
-	addrs := make([]string, 0, len(m.byBackend))
+	m.fetchQueue = m.fetchQueue[:0]
 	for addr := range m.byBackend {
-		addrs = append(addrs, addr)
+		m.fetchQueue = append(m.fetchQueue, addr)
 	}
-	backends := make([]*Backend, len(addrs))
-	for i, addr := range addrs {
-		backends[i] = m.byBackend[addr][0].backend(addr)
-	}
-	forEach(len(addrs), m.cfg.Concurrency, func(i int) {
-		m.fetchBackend(ctx, ring, tp, backends[i], turn)
-	})
+	m.fetching = map[string]fetchInFlight{}
+	m.fetchMore(ctx, now)
 }
 
-// fetchBackend sends the HSFETCH of one backend; fetchAll's workers call it.
-func (m *Manager) fetchBackend(ctx context.Context, ring *hashring.Ring, tp hashring.TimePeriod, b *Backend, turn int) {
+// fetchMore asks for the next queued backends while fewer than maxFetchesInFlight wait for tor's
+// answers: tor answers each HSDir of each HSFETCH with an event, and a burst of them larger than the
+// event queue of the control-port client would be dropped. The HSFETCHes go out on up to Concurrency
+// goroutines: one that tor is slow to take does not hold the others back.
+func (m *Manager) fetchMore(ctx context.Context, now time.Time) {
+	for addr, f := range m.fetching {
+		if now.Sub(f.since) >= fetchAnswerTimeout {
+			delete(m.fetching, addr) // its answers are lost (or late): make room
+		}
+	}
+	n := min(len(m.fetchQueue), m.maxFetchesInFlight()-len(m.fetching))
+	if n <= 0 {
+		return
+	}
+	batch := m.fetchQueue[:n]
+	m.fetchQueue = m.fetchQueue[n:]
+	tp := m.cons.ClientTimePeriod()
+	ring := m.ring(tp)
+	asked := make([]int, n)
+	forEach(n, m.cfg.Concurrency, func(i int) {
+		addr := batch[i]
+		asked[i] = m.fetchBackend(ctx, ring, tp, m.byBackend[addr][0].backend(addr), m.fetchTurn)
+	})
+	for i, addr := range batch {
+		if asked[i] > 0 {
+			m.fetching[addr] = fetchInFlight{answers: asked[i], since: now}
+		}
+	}
+}
+
+// fetchAnswered counts one of tor's answers (a descriptor or a failure) to the fetch of a backend.
+func (m *Manager) fetchAnswered(addr string) {
+	f, ok := m.fetching[addr]
+	if !ok {
+		return
+	}
+	if f.answers--; f.answers <= 0 {
+		delete(m.fetching, addr)
+		return
+	}
+	m.fetching[addr] = f
+}
+
+// fetchInFlight is a backend fetch waiting for tor's answers.
+type fetchInFlight struct {
+	answers int // HSDirs still to answer
+	since   time.Time
+}
+
+// fetchAnswerTimeout is how long a fetch counts as in flight without all of tor's answers.
+const fetchAnswerTimeout = 30 * time.Second
+
+// maxFetchesInFlight bounds the backend fetches waiting for tor's answers: 16 per worker, 128 at the
+// default Concurrency (at most 768 answers on the way with 6 HSDirs per fetch).
+func (m *Manager) maxFetchesInFlight() int { return 16 * m.cfg.Concurrency }
+
+// fetchBackend sends the HSFETCH of one backend and returns how many HSDirs it asked (0: none);
+// fetchMore's workers call it.
+func (m *Manager) fetchBackend(ctx context.Context, ring *hashring.Ring, tp hashring.TimePeriod, b *Backend, turn int) int {
 	addr := b.Address
 	blinded, err := hsv3.BlindPublicKey(b.Identity, tp.Period, tp.PeriodLength)
 	if err != nil {
 		m.log.Error("cannot blind backend key", "backend", addr, "error", err)
-		return
+		return 0
 	}
 	set := ring.FetchSet([32]byte(blinded))
 	if len(set) == 0 {
 		m.log.Warn("no HSDirs to fetch from", "backend", addr)
-		return
+		return 0
 	}
 	n := len(set)
 	if m.cfg.FetchServers > 0 {
@@ -60,9 +108,10 @@ func (m *Manager) fetchBackend(ctx context.Context, ring *hashring.Ring, tp hash
 	cancel()
 	if err != nil {
 		m.log.Warn("HSFETCH failed", "backend", addr, "error", err)
-		return
+		return 0
 	}
 	m.log.Debug("fetching backend descriptor", "backend", addr, "hsdirs", servers)
+	return len(servers)
 }
 
 // descReceived verifies, decrypts and records a backend descriptor. The descriptor must be signed

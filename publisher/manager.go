@@ -159,6 +159,10 @@ type Manager struct {
 	fetchDue  time.Time
 	checkDue  time.Time
 	fetchTurn int
+	// fetchQueue are the backends of this fetch round not asked for yet, fetching those waiting for
+	// tor's answers (fetchMore).
+	fetchQueue []string
+	fetching   map[string]fetchInFlight
 
 	pending map[string][]pendingUpload // by master address + "|" + HSDir fingerprint
 	reconf  chan reconfig
@@ -250,8 +254,10 @@ func (m *Manager) step(ctx context.Context) {
 	}
 	if m.leading && m.cons != nil {
 		if !now.Before(m.fetchDue) {
-			m.fetchAll(ctx)
+			m.fetchAll(ctx, now)
 			m.fetchDue = now.Add(m.cfg.FetchInterval)
+		} else if len(m.fetchQueue) > 0 {
+			m.fetchMore(ctx, now)
 		}
 		m.expireUploads(ctx, now)
 		switch {
@@ -410,11 +416,13 @@ func (m *Manager) handleEvent(ctx context.Context, ev torctl.Event) {
 	case torctl.Disconnected:
 		m.log.Warn("tor control connection lost; reconnecting", "error", e.Err)
 	case torctl.DescReceived:
+		m.fetchAnswered(e.Address)
 		if m.leading {
 			m.descReceived(ctx, e, now)
 			m.probeEvent(e, now)
 		}
 	case torctl.DescFailed:
+		m.fetchAnswered(e.Address)
 		m.probeEvent(e, now)
 		if len(m.byBackend[e.Address]) > 0 {
 			m.counters.FetchFailures[e.Reason]++
