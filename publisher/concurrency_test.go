@@ -134,3 +134,43 @@ func TestManagerBoundsFetchesInFlight(t *testing.T) {
 		t.Errorf("after every answer: %d fetches in flight, %d queued", len(m.fetching), len(m.fetchQueue))
 	}
 }
+
+// TestManagerFetchesServiceByService: a fetch round asks for the backends service by service, so that
+// with more backends than fit in flight a service's backends arrive together (one upload with all of
+// them, not one per part).
+func TestManagerFetchesServiceByService(t *testing.T) {
+	h := newHarness(t, 32, 8)
+	other, err := hsv3.GenerateIdentityKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.m.cfg
+	cfg.Concurrency = 1 // 16 backend fetches in flight
+	cfg.Services = nil
+	for i, k := range []*hsv3.IdentityKey{h.master, other} {
+		sc := ServiceConfig{Key: k}
+		for _, b := range h.bes[16*i : 16*(i+1)] {
+			sc.Backends = append(sc.Backends, BackendConfig{Address: b.Key.Address()})
+		}
+		cfg.Services = append(cfg.Services, sc)
+	}
+	m, err := New(cfg, h.tor, h.state, h.lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	h.lead.Set(true, 1)
+	m.step(h.ctx)
+	first := map[string]bool{}
+	for _, b := range h.bes[:16] {
+		first[b.Key.Address()] = true
+	}
+	if len(m.fetching) != 16 {
+		t.Fatalf("%d backend fetches in flight, want 16", len(m.fetching))
+	}
+	for addr := range m.fetching {
+		if !first[addr] {
+			t.Errorf("backend %s of the second service was asked for before all of the first service's", addr)
+		}
+	}
+}

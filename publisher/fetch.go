@@ -14,12 +14,20 @@ import (
 // own ring (HSFETCH SERVER=...), so no NEWNYM is needed and tor's per-HSDir rate limit does not apply. It
 // asks every HSDir of the backend's fetch set (those a client would ask; FetchServers caps them), so the
 // newest revision any of them holds is seen each round; older copies change nothing (noteRevision).
-// The backends are queued and asked for by fetchMore, a bounded number at a time.
+// The backends are queued service by service, in the configuration's order, and asked for by fetchMore,
+// a bounded number at a time: a service's backends arrive together, so that it is published once with
+// all of them rather than once per part of them.
 func (m *Manager) fetchAll(ctx context.Context, now time.Time) {
 	m.fetchTurn++
 	m.fetchQueue = m.fetchQueue[:0]
-	for addr := range m.byBackend {
-		m.fetchQueue = append(m.fetchQueue, addr)
+	queued := make(map[string]bool, len(m.byBackend))
+	for _, svc := range m.services {
+		for _, b := range svc.backends {
+			if !queued[b.Address] {
+				queued[b.Address] = true
+				m.fetchQueue = append(m.fetchQueue, b.Address)
+			}
+		}
 	}
 	m.fetching = map[string]fetchInFlight{}
 	m.fetchMore(ctx, now)
