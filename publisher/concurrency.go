@@ -185,7 +185,17 @@ func (b *Backend) rememberDecode(e torctl.DescReceived, clientPeriod uint64, d *
 			}
 		}
 	}
-	b.decoded = &decodeCache{raw: string(e.Descriptor), blinded: e.Blinded, period: clientPeriod, desc: d, until: until}
+	kept := *d // the decrypted layers' text is not needed again: do not keep it for every backend
+	kept.MiddlePlaintext, kept.InnerPlaintext = nil, nil
+	b.decoded = &decodeCache{raw: string(e.Descriptor), blinded: e.Blinded, period: clientPeriod, desc: &kept, until: until}
+}
+
+// rawDescriptor returns e's descriptor as a string, sharing the decode cache's copy when it is the same.
+func (b *Backend) rawDescriptor(e torctl.DescReceived) string {
+	if c := b.decoded; c != nil && c.raw == string(e.Descriptor) {
+		return c.raw
+	}
+	return string(e.Descriptor)
 }
 
 // decodedAhead returns the result of decoding e ahead, if the batch did.

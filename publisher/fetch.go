@@ -130,7 +130,8 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 	if len(svcs) == 0 {
 		return // not ours (another controller of this tor)
 	}
-	b := svcs[0].backend(e.Address)
+	b0 := svcs[0].backend(e.Address)
+	b := b0
 	desc, err := m.decodeCached(b, e, now)
 	if err != nil {
 		b.LastFetchError = err.Error()
@@ -143,7 +144,7 @@ func (m *Manager) descReceived(ctx context.Context, e torctl.DescReceived, now t
 	for _, svc := range svcs {
 		b := svc.backend(e.Address)
 		rec := recordFromDescriptor(b.Address, b.Name, desc, e.HSDir, now)
-		rec.Descriptor = string(e.Descriptor) // so that a new leader can verify it again
+		rec.Descriptor = b0.rawDescriptor(e) // so that a new leader can verify it again
 		old := b.Record
 		if !b.noteRevision(desc.PeriodNum, desc.RevisionCounter, now, m.cfg.Liveness.MaxRevisionAge, credit) {
 			m.log.Debug("ignoring an older copy of a backend descriptor", "backend", b.Address, "hsdir", e.HSDir,
