@@ -56,7 +56,7 @@ func liveHeap() uint64 {
 // the election at once) until every service has both descriptors uploaded with every backend's intro
 // points and every upload acknowledged and recorded in etcd. OB_SCALE_CONCURRENCY sets the
 // publisher's concurrency (0: its default); OB_SCALE_OUT names a file that gets one JSON line per run;
-// OB_SCALE_CPUPROFILE a CPU profile of the largest run.
+// OB_SCALE_CPUPROFILE a CPU profile of the largest run, OB_SCALE_HEAPPROFILE its heap at the end.
 func TestScaleCycle(t *testing.T) {
 	if os.Getenv("OB_SCALE") == "" {
 		t.Skip("set OB_SCALE=1 (bench/run -scale runs this)")
@@ -66,11 +66,11 @@ func TestScaleCycle(t *testing.T) {
 	conc := envInts(t, "OB_SCALE_CONCURRENCY", []int{0})[0]
 	for i, nsvc := range counts {
 		t.Run(fmt.Sprintf("services=%d", nsvc), func(t *testing.T) {
-			prof := ""
+			prof, heap := "", ""
 			if i == len(counts)-1 {
-				prof = os.Getenv("OB_SCALE_CPUPROFILE")
+				prof, heap = os.Getenv("OB_SCALE_CPUPROFILE"), os.Getenv("OB_SCALE_HEAPPROFILE")
 			}
-			r := runCycle(t, nsvc, nbe, conc, prof)
+			r := runCycle(t, nsvc, nbe, conc, prof, heap)
 			t.Logf("%d services x %d backends: %.1f s wall, %.1f CPU s, heap +%.1f MiB, RSS %.0f MiB, %d etcd writes (%.1f per service, %.1f KiB per service), %d HSFETCH, %d HSPOST",
 				nsvc, nbe, r.WallS, r.CPUS, r.HeapMiB, r.RSSMiB, r.Writes, float64(r.Writes)/float64(nsvc),
 				float64(r.Bytes)/1024/float64(nsvc), r.Fetches, r.Posts)
@@ -79,7 +79,7 @@ func TestScaleCycle(t *testing.T) {
 	}
 }
 
-func runCycle(t *testing.T, nsvc, nbe, conc int, profile string) cycleResult {
+func runCycle(t *testing.T, nsvc, nbe, conc int, profile, heapProfile string) cycleResult {
 	w := newWorld(t, nsvc, nbe, 50)
 	heap0 := liveHeap()
 	if profile != "" {
@@ -103,6 +103,16 @@ func runCycle(t *testing.T, nsvc, nbe, conc int, profile string) cycleResult {
 		RSSMiB: float64(currentRSS()) / (1 << 20), Writes: n.recs.writes.Load(), Bytes: n.recs.bytes.Load(),
 		Posts: len(n.srv.Posts()), Fetches: len(n.srv.Fetches())}
 	r.HeapMiB = float64(int64(liveHeap())-int64(heap0)) / (1 << 20)
+	if heapProfile != "" {
+		f, err := os.Create(heapProfile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
 	n.stop()
 	return r
 }

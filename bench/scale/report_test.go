@@ -30,11 +30,14 @@ func TestScaleReport(t *testing.T) {
 		t.Skip("set OB_SCALE=1, OB_SCALE_OUT and OB_SCALE_RESULTS (bench/run -scale does)")
 	}
 	cycles, failovers := readResults(t, in)
-	var top []byte
+	var top, heapTop []byte
 	if p := os.Getenv("OB_SCALE_PROFILE_TOP"); p != "" {
 		top, _ = os.ReadFile(p)
 	}
-	table := renderTables(cycles, failovers, top, os.Getenv("OB_SCALE_RUN"))
+	if p := os.Getenv("OB_SCALE_HEAP_TOP"); p != "" {
+		heapTop, _ = os.ReadFile(p)
+	}
+	table := renderTables(cycles, failovers, top, heapTop, os.Getenv("OB_SCALE_RUN"))
 	old, err := os.ReadFile(out)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
@@ -73,7 +76,7 @@ func readResults(t *testing.T, path string) (cycles []cycleResult, failovers []f
 }
 
 // renderTables returns the generated part, markers included.
-func renderTables(cycles []cycleResult, failovers []failoverResult, top []byte, run string) string {
+func renderTables(cycles []cycleResult, failovers []failoverResult, top, heapTop []byte, run string) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	p(tableBegin)
@@ -107,6 +110,15 @@ func renderTables(cycles []cycleResult, failovers []failoverResult, top []byte, 
 		p("")
 		p("```")
 		b.Write(bytes.TrimSpace(top))
+		p("")
+		p("```")
+	}
+	if len(bytes.TrimSpace(heapTop)) > 0 {
+		p("")
+		p("Live heap at the end of the largest run (`go tool pprof -sample_index=inuse_space -top`, the whole process):")
+		p("")
+		p("```")
+		b.Write(bytes.TrimSpace(heapTop))
 		p("")
 		p("```")
 	}
