@@ -80,7 +80,8 @@ type Config struct {
 	// Node names this obhost in records.
 	Node   string
 	Logger hclog.Logger
-	// Clock and Rand are injectable for tests.
+	// Clock and Rand are injectable for tests. Rand must be safe for concurrent use (Concurrency > 1
+	// builds descriptors on several goroutines); crypto/rand.Reader is.
 	Clock clock.Clock
 	Rand  io.Reader
 }
