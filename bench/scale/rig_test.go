@@ -3,7 +3,6 @@ package scale
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -327,7 +326,6 @@ func splitLines(s string) []string {
 	return out
 }
 
-var errSkip = errors.New("skipped")
 
 // logger logs errors to stderr, or at the level OB_SCALE_LOG names (e.g. info).
 func logger(name string) hclog.Logger {
