@@ -125,6 +125,7 @@ func (c Config) publisher(services []publisher.ServiceConfig) publisher.Config {
 	p.Timing.Refresh = c.File.Publish.RefreshInterval.D()
 	p.Liveness.Timeout = c.File.Publish.BackendTimeout.D()
 	p.MaxBackends = c.File.Publish.MaxBackends
+	p.Concurrency = c.File.Publish.Concurrency
 	p.Node = c.File.Cluster.NodeName
 	p.Logger = c.Logger.Named("publisher")
 	if c.File.Health.Enabled {

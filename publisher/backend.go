@@ -46,6 +46,8 @@ type Backend struct {
 	Verdict  record.BackendHealth
 
 	blinded string // blinded key (tor's base64) of the descriptor in Record
+	// decoded is the last descriptor that verified, for the copies of it other HSDirs serve.
+	decoded *decodeCache
 }
 
 // torReuploadMax is the longest a live tor service waits before it uploads its descriptor again, with a

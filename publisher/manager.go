@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,10 +73,15 @@ type Config struct {
 	// the backends' health of its leadership (SetHealth with its epoch), so that it does not re-add a
 	// backend found dead. Zero: no wait (health off).
 	HealthWait time.Duration
+	// Concurrency bounds how many services are built, uploaded and recorded at once, how many
+	// backend fetches are sent and descriptors decoded at once, and how many etcd writes are in flight
+	// at once; at least 1 (one at a time, in order). DefaultConcurrency.
+	Concurrency int
 	// Node names this obhost in records.
 	Node   string
 	Logger hclog.Logger
-	// Clock and Rand are injectable for tests.
+	// Clock and Rand are injectable for tests. Rand must be safe for concurrent use (Concurrency > 1
+	// builds descriptors on several goroutines); crypto/rand.Reader is.
 	Clock clock.Clock
 	Rand  io.Reader
 }
@@ -94,6 +100,7 @@ func DefaultConfig() Config {
 		},
 		MaxBackends:   60,
 		UploadTimeout: 2 * time.Minute,
+		Concurrency:   DefaultConcurrency,
 		Logger:        hclog.NewNullLogger(),
 		Clock:         clock.Real{},
 		Rand:          rand.Reader,
@@ -122,14 +129,17 @@ func (c Config) Validate() error {
 	if c.FetchInterval <= 0 || c.CheckInterval <= 0 || c.UploadTimeout <= 0 || c.Timing.Refresh <= 0 {
 		errs = append(errs, errors.New("publisher: intervals must be positive"))
 	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("publisher: concurrency %d, want at least 1", c.Concurrency))
+	}
 	if c.Clock == nil || c.Rand == nil || c.Logger == nil {
 		errs = append(errs, errors.New("publisher: Clock, Rand and Logger are required"))
 	}
 	return errors.Join(errs...)
 }
 
-// Manager runs the balancing of every configured service. All its state is owned by the Run goroutine;
-// Status may be called from any goroutine.
+// Manager runs the balancing of every configured service. All its state is owned by the Run goroutine,
+// which hands each service to one worker at a time (publishAll); Status may be called from any goroutine.
 type Manager struct {
 	cfg     Config
 	log     hclog.Logger
@@ -150,6 +160,10 @@ type Manager struct {
 	fetchDue  time.Time
 	checkDue  time.Time
 	fetchTurn int
+	// fetchQueue are the backends of this fetch round not asked for yet, fetching those waiting for
+	// tor's answers (fetchMore).
+	fetchQueue []string
+	fetching   map[string]fetchInFlight
 
 	pending map[string][]pendingUpload // by master address + "|" + HSDir fingerprint
 	reconf  chan reconfig
@@ -165,6 +179,11 @@ type Manager struct {
 	prunedEpoch int64
 
 	counters Counters
+
+	// shared guards counters, pending and checkDue while publishAll's workers run.
+	shared sync.Mutex
+	// batch is the batch of tor events being handled (handleEvents), nil outside one.
+	batch *eventBatch
 
 	status atomic.Pointer[Status]
 }
@@ -215,7 +234,7 @@ func (m *Manager) Run(ctx context.Context, events <-chan torctl.Event) error {
 				events = nil
 				continue
 			}
-			m.handleEvent(ctx, ev)
+			m.handleEvents(ctx, takeEvents(ev, events))
 		case rc := <-m.reconf:
 			m.applyReconfig(rc)
 		case hu := <-m.healthCh:
@@ -236,8 +255,10 @@ func (m *Manager) step(ctx context.Context) {
 	}
 	if m.leading && m.cons != nil {
 		if !now.Before(m.fetchDue) {
-			m.fetchAll(ctx)
+			m.fetchAll(ctx, now)
 			m.fetchDue = now.Add(m.cfg.FetchInterval)
+		} else if len(m.fetchQueue) > 0 {
+			m.fetchMore(ctx, now)
 		}
 		m.expireUploads(ctx, now)
 		switch {
@@ -396,11 +417,13 @@ func (m *Manager) handleEvent(ctx context.Context, ev torctl.Event) {
 	case torctl.Disconnected:
 		m.log.Warn("tor control connection lost; reconnecting", "error", e.Err)
 	case torctl.DescReceived:
+		m.fetchAnswered(e.Address)
 		if m.leading {
 			m.descReceived(ctx, e, now)
 			m.probeEvent(e, now)
 		}
 	case torctl.DescFailed:
+		m.fetchAnswered(e.Address)
 		m.probeEvent(e, now)
 		if len(m.byBackend[e.Address]) > 0 {
 			m.counters.FetchFailures[e.Reason]++

@@ -46,7 +46,9 @@ func (m *Manager) awaitProbe(ctx context.Context, svc *service, st *descState, t
 		return false
 	}
 	if len(p.waiting) > 0 && now.Before(p.deadline) {
+		m.shared.Lock() // publishAll's workers call this
 		m.checkDue = minTime(m.checkDue, p.deadline)
+		m.shared.Unlock()
 		return true
 	}
 	p.finished = true

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/obcluster/obcluster/publisher/hashring"
-	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store/record"
 )
 
@@ -18,7 +17,7 @@ func (m *Manager) prunePublished(ctx context.Context, svc *service, periods [2]h
 	keep := map[string]bool{}
 	oldest := ^uint64(0) // start of the older period, in minutes
 	for _, tp := range periods {
-		if blinded, err := hsv3.BlindPublicKey(svc.key.PublicKey(), tp.Period, tp.PeriodLength); err == nil {
+		if blinded, err := svc.blinded(tp); err == nil {
 			keep[record.BlindedKeyHex(blinded)] = true
 		}
 		oldest = min(oldest, tp.Period*tp.PeriodLength)
@@ -107,7 +106,7 @@ func (m *Manager) pruneFailureCounts(periods [2]hashring.TimePeriod) {
 	keep := map[string]bool{}
 	for _, svc := range m.services {
 		for _, tp := range periods {
-			blinded, err := hsv3.BlindPublicKey(svc.key.PublicKey(), tp.Period, tp.PeriodLength)
+			blinded, err := svc.blinded(tp)
 			if err != nil {
 				continue
 			}

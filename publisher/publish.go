@@ -17,22 +17,41 @@ import (
 // the first (tor: current) and 1 the second (tor: next), as in hashring.Consensus.TimePeriods.
 var descNames = [2]string{"first", "second"}
 
-// publishAll runs the publish decision for both descriptors of every service.
+// publishAll runs the publish decision for both descriptors of every service. Services are decided,
+// built, uploaded and recorded on up to Concurrency workers, one worker per service at a time, so that
+// a slow tor reply or etcd write for one service does not hold the others. A worker touches only its
+// service's state and, under m.shared, the counters, the uploads in flight and the next check time.
 func (m *Manager) publishAll(ctx context.Context, now time.Time) {
 	periods := m.cons.TimePeriods()
-	for _, svc := range m.services {
-		for descIndex, tp := range periods {
-			if err := m.publishDescriptor(ctx, svc, descIndex, tp, now); err != nil {
-				m.counters.Publishes["error"]++
-				m.log.Error("publishing failed", "service", svc.addr, "descriptor", descNames[descIndex], "error", err)
-			}
-		}
-		m.prunePublished(ctx, svc, periods)
+	for _, tp := range append(periods[:], m.cons.ClientTimePeriod()) {
+		m.ring(tp) // built here: the workers only read m.rings
 	}
+	forEach(len(m.services), m.cfg.Concurrency, func(i int) {
+		m.publishService(ctx, m.services[i], periods, now)
+	})
 	if m.prunedEpoch != m.epoch {
 		m.pruneUnconfigured(ctx)
 	}
 	m.pruneFailureCounts(periods)
+}
+
+// publishService runs the publish decision for both descriptors of svc, then deletes its records of
+// past time periods.
+func (m *Manager) publishService(ctx context.Context, svc *service, periods [2]hashring.TimePeriod, now time.Time) {
+	for descIndex, tp := range periods {
+		if err := m.publishDescriptor(ctx, svc, descIndex, tp, now); err != nil {
+			m.countPublish("error")
+			m.log.Error("publishing failed", "service", svc.addr, "descriptor", descNames[descIndex], "error", err)
+		}
+	}
+	m.prunePublished(ctx, svc, periods)
+}
+
+// countPublish counts one publish outcome (uploaded, error); publishAll's workers call it.
+func (m *Manager) countPublish(result string) {
+	m.shared.Lock()
+	defer m.shared.Unlock()
+	m.counters.Publishes[result]++
 }
 
 // descPlan is the plan of one publication of one descriptor: which backends' intro points go to
@@ -104,7 +123,7 @@ func (dp descPlan) backendsByHSDir() map[string][]string {
 // publishDescriptor decides and, when needed, builds and uploads descriptor descIndex (0 first,
 // 1 second) of svc, for time period tp: plan, decide, record the revision, upload, remember.
 func (m *Manager) publishDescriptor(ctx context.Context, svc *service, descIndex int, tp hashring.TimePeriod, now time.Time) error {
-	blinded, err := hsv3.BlindPublicKey(svc.key.PublicKey(), tp.Period, tp.PeriodLength)
+	blinded, err := svc.blinded(tp)
 	if err != nil {
 		return err
 	}
@@ -177,7 +196,7 @@ func (m *Manager) publishDescriptor(ctx context.Context, svc *service, descIndex
 		// Counted by publishAll as an error; the HSDirs are retried with backoff.
 		return fmt.Errorf("tor accepted none of the %d upload(s) of revision %d", uploads, rev)
 	}
-	m.counters.Publishes["uploaded"]++
+	m.countPublish("uploaded")
 	m.log.Info("uploaded descriptor", "service", svc.addr, "descriptor", descNames[descIndex], "reason", d.Reason,
 		"revision", rev, "period", tp.Period, "intro_points", len(dp.introMap), "descriptors", len(descs),
 		"hsdirs", len(d.Targets))
@@ -235,10 +254,12 @@ func (m *Manager) upload(ctx context.Context, svc *service, descIndex int, st *d
 			continue
 		}
 		posted++
+		m.shared.Lock()
 		for _, fp := range targets {
 			k := svc.addr + "|" + fp
 			m.pending[k] = append(m.pending[k], pendingUpload{svc: svc, blindedHex: bhex, since: now})
 		}
+		m.shared.Unlock()
 	}
 	return posted, len(subs), nil
 }

@@ -2,12 +2,14 @@ package publisher
 
 import (
 	"crypto/ecdh"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/obcluster/obcluster/publisher/hashring"
 	"github.com/obcluster/obcluster/publisher/health"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/store/record"
@@ -31,6 +33,8 @@ type service struct {
 	// the descriptors; clientsDigest names the set, so that a change of it alone re-uploads.
 	clients       []*ecdh.PublicKey
 	clientsDigest string
+	// blindCache holds the blinded keys of the last time periods (see blinded).
+	blindCache map[[2]uint64]ed25519.PublicKey
 }
 
 type descAttempt struct {
@@ -145,4 +149,24 @@ func publishedFromRecord(rec record.Publish) Published {
 		}
 	}
 	return p
+}
+
+// blinded returns the service's blinded public key for time period tp. The keys of the last few
+// periods are kept: blinding is a scalar multiplication, and the status, the publish check and the
+// pruning each need them for every service, several times a second under load. Only the goroutine
+// that owns svc at the time (Run, or its publishAll worker) calls it.
+func (svc *service) blinded(tp hashring.TimePeriod) (ed25519.PublicKey, error) {
+	k := [2]uint64{tp.Period, tp.PeriodLength}
+	if b, ok := svc.blindCache[k]; ok {
+		return b, nil
+	}
+	b, err := hsv3.BlindPublicKey(svc.key.PublicKey(), tp.Period, tp.PeriodLength)
+	if err != nil {
+		return nil, err
+	}
+	if svc.blindCache == nil || len(svc.blindCache) >= 4 {
+		svc.blindCache = map[[2]uint64]ed25519.PublicKey{}
+	}
+	svc.blindCache[k] = b
+	return b, nil
 }

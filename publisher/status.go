@@ -125,7 +125,9 @@ func (m *Manager) publishStatus() {
 		current := map[string]string{}
 		if m.cons != nil {
 			for i, tp := range m.cons.TimePeriods() {
-				current[record.BlindedKeyHex(svc.key.BlindedKey(tp.Period, tp.PeriodLength).PublicKey())] = descNames[i]
+				if blinded, err := svc.blinded(tp); err == nil {
+					current[record.BlindedKeyHex(blinded)] = descNames[i]
+				}
 			}
 		}
 		for bhex, s := range svc.byBlinded {

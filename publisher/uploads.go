@@ -114,6 +114,8 @@ func (m *Manager) settle(ctx context.Context, pu pendingUpload, hsdir, reason st
 
 // inFlight reports whether an upload of svc to hsdir still waits for tor's answer.
 func (m *Manager) inFlight(svc *service, hsdir string) bool {
+	m.shared.Lock()
+	defer m.shared.Unlock()
 	return len(m.pending[svc.addr+"|"+hsdir]) > 0
 }
 
@@ -146,6 +148,10 @@ func (m *Manager) note(pu pendingUpload, hsdir, reason string, now time.Time) bo
 func (m *Manager) writeResults(ctx context.Context, svc *service, blindedHex string) {
 	st := svc.byBlinded[blindedHex]
 	if st == nil {
+		return
+	}
+	if m.batch != nil { // once for the batch, with what it noted (flushBatch)
+		m.batch.results[resultKey{svc, blindedHex}] = true
 		return
 	}
 	if err := m.putPublished(ctx, svc, blindedHex, st.record); err != nil {

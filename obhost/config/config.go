@@ -116,6 +116,9 @@ type Publish struct {
 	IntroPointsPerBackend int `yaml:"intro-points-per-backend"`
 	// MaxBackends is a sanity limit per service (default 60).
 	MaxBackends int `yaml:"max-backends"`
+	// Concurrency is how many services the leader builds, uploads and records at once, and how many
+	// fetches, decodes and etcd writes it has going at once (default publisher.DefaultConcurrency).
+	Concurrency int `yaml:"concurrency"`
 }
 
 // Log configures logging.
@@ -139,6 +142,8 @@ const (
 	DefaultEtcdPrefix = store.DefaultPrefix
 	MinSessionTTL     = cluster.MinTTL
 	DefaultLogLevel   = "info"
+	// MaxConcurrency bounds publish.concurrency: more workers than this only add contention.
+	MaxConcurrency = 256
 )
 
 // Default returns a Config with every default filled in and no services.
@@ -178,6 +183,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Publish.MaxBackends == 0 {
 		c.Publish.MaxBackends = pub.MaxBackends
+	}
+	if c.Publish.Concurrency == 0 {
+		c.Publish.Concurrency = pub.Concurrency
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
@@ -254,6 +262,9 @@ func (c *Config) Validate(requireServices bool) error {
 	}
 	if c.Publish.MaxBackends < 1 {
 		bad("publish.max-backends = %d, want at least 1", c.Publish.MaxBackends)
+	}
+	if n := c.Publish.Concurrency; n < 1 || n > MaxConcurrency {
+		bad("publish.concurrency = %d, want 1..%d", n, MaxConcurrency)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "trace", "debug", "info", "warn", "warning", "error", "critical":

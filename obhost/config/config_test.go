@@ -104,6 +104,7 @@ publish:
   backend-timeout: 15m
   intro-points-per-backend: 4
   max-backends: 12
+  concurrency: 3
 log:
   level: debug
   json: true
@@ -142,6 +143,7 @@ metrics:
 		{"publish.backend-timeout", c.Publish.BackendTimeout.D(), 15 * time.Minute},
 		{"publish.intro-points-per-backend", c.Publish.IntroPointsPerBackend, 4},
 		{"publish.max-backends", c.Publish.MaxBackends, 12},
+		{"publish.concurrency", c.Publish.Concurrency, 3},
 		{"log.level", c.Log.Level, "debug"},
 		{"log.json", c.Log.JSON, true},
 		{"metrics.listen", c.Metrics.Listen, "127.0.0.1:9180"},
@@ -215,6 +217,8 @@ func TestValidate(t *testing.T) {
 		"metrics: {listen: nope}\nservices: [{key: k, instances: [{address: a}]}]\n":                  "metrics.listen",
 		"publish: {intro-points-per-backend: 21}\nservices: [{key: k, instances: [{address: a}]}]\n":  "1..20",
 		"publish: {max-backends: 1}\nservices: [{key: k, instances: [{address: a}, {address: b}]}]\n": "more than publish.max-backends",
+		"publish: {concurrency: -1}\nservices: [{key: k, instances: [{address: a}]}]\n":               "publish.concurrency = -1, want 1..256",
+		"publish: {concurrency: 1000}\nservices: [{key: k, instances: [{address: a}]}]\n":             "publish.concurrency = 1000, want 1..256",
 	}
 	for text, want := range cases {
 		c, err := Parse([]byte(text))

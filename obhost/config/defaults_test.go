@@ -24,6 +24,7 @@ func TestDefaultsComeFromThePackages(t *testing.T) {
 		{"publish.refresh-interval", c.Publish.RefreshInterval.D(), pub.Timing.Refresh},
 		{"publish.backend-timeout", c.Publish.BackendTimeout.D(), pub.Liveness.Timeout},
 		{"publish.max-backends", c.Publish.MaxBackends, pub.MaxBackends},
+		{"publish.concurrency", c.Publish.Concurrency, pub.Concurrency},
 		{"publish.intro-points-per-backend", c.Publish.IntroPointsPerBackend, publisher.DefaultIntroPointsPerBackend},
 	} {
 		if d.got != d.want {

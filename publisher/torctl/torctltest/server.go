@@ -104,6 +104,9 @@ type Server struct {
 	netOff     bool                // DisableNetwork 1: no SOCKS listener open
 	setConfs   []string            // SETCONF arguments accepted
 	setConfErr string              // non-empty: SETCONF answers 553 with it
+
+	latencyLo, latencyHi time.Duration // SetEventLatency
+	stop                 chan struct{} // closed by Close: delayed events are dropped
 }
 
 // NewServer starts a fake control port on 127.0.0.1 with a free port.
@@ -122,6 +125,7 @@ func NewServer(opts Options) (*Server, error) {
 		descs:       map[string][]byte{},
 		hang:        map[string]bool{},
 		autoEvents:  true,
+		stop:        make(chan struct{}),
 		conf:        map[string][]string{"SocksPort": {"0"}, "DisableNetwork": {"0"}},
 	}
 	s.info["net/listeners/socks"] = ""
@@ -178,6 +182,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	close(s.stop)
 	for _, h := range s.held {
 		h.free()
 	}
@@ -714,13 +719,15 @@ func (c *conn) hsFetch(args string) error {
 	blinded := strings.Repeat("B", 43)
 	for _, fp := range servers {
 		hsdir := "$" + fp + "~fake"
-		if have {
-			c.srv.Emit(fmt.Sprintf("HS_DESC RECEIVED %s NO_AUTH %s %s", fetch.Address, hsdir, blinded))
-			c.srv.EmitData(fmt.Sprintf("HS_DESC_CONTENT %s %s %s", fetch.Address, blinded, hsdir), desc)
-		} else {
-			c.srv.Emit(fmt.Sprintf("HS_DESC FAILED %s NO_AUTH %s %s REASON=NOT_FOUND", fetch.Address, hsdir, blinded))
-			c.srv.EmitData(fmt.Sprintf("HS_DESC_CONTENT %s %s %s", fetch.Address, blinded, hsdir), nil)
-		}
+		c.srv.later(func() {
+			if have {
+				c.srv.Emit(fmt.Sprintf("HS_DESC RECEIVED %s NO_AUTH %s %s", fetch.Address, hsdir, blinded))
+				c.srv.EmitData(fmt.Sprintf("HS_DESC_CONTENT %s %s %s", fetch.Address, blinded, hsdir), desc)
+			} else {
+				c.srv.Emit(fmt.Sprintf("HS_DESC FAILED %s NO_AUTH %s %s REASON=NOT_FOUND", fetch.Address, hsdir, blinded))
+				c.srv.EmitData(fmt.Sprintf("HS_DESC_CONTENT %s %s %s", fetch.Address, blinded, hsdir), nil)
+			}
+		})
 	}
 	return nil
 }
@@ -767,11 +774,14 @@ func (c *conn) hsPost(args, line string, body []byte) error {
 	// descriptor's blinded key, which the fake does not decode: it names a made-up one.
 	blinded := strings.Repeat("B", 43)
 	for _, fp := range servers {
-		if reason, ok := fails[fp]; ok {
-			c.srv.Emit(fmt.Sprintf("HS_DESC FAILED %s NO_AUTH $%s~fake %s REASON=%s", addr, fp, blinded, reason))
-		} else {
-			c.srv.Emit(fmt.Sprintf("HS_DESC UPLOADED %s UNKNOWN $%s~fake", addr, fp))
-		}
+		reason, failed := fails[fp]
+		c.srv.later(func() {
+			if failed {
+				c.srv.Emit(fmt.Sprintf("HS_DESC FAILED %s NO_AUTH $%s~fake %s REASON=%s", addr, fp, blinded, reason))
+			} else {
+				c.srv.Emit(fmt.Sprintf("HS_DESC UPLOADED %s UNKNOWN $%s~fake", addr, fp))
+			}
+		})
 	}
 	return nil
 }
