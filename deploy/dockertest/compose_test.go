@@ -163,6 +163,17 @@ func setUp(t *testing.T) *env {
 		t.Fatalf("the master address %s did not answer through the client container within 10 min: %v", e.master, err)
 	}
 	step("master address answering ("+strings.TrimSpace(body)+")", s)
+
+	// The walkthrough's watching commands (-T: no terminal here).
+	status := e.must(time.Minute, "docker-compose", "exec", "-T", "obhost1", "sh", "-c",
+		`onionbalance status --etcd-endpoints "$ONIONBALANCE_ETCD_ENDPOINTS"`)
+	if !strings.Contains(status, "Leader:") || !strings.Contains(status, strings.TrimSuffix(e.master, ".onion")) {
+		t.Fatalf("onionbalance status in obhost1 shows no leader or not the service %s:\n%s", e.master, status)
+	}
+	keys := e.must(time.Minute, "docker-compose", "exec", "-T", "etcd1", "etcdctl", "get", "--prefix", "/onionbalance/", "--keys-only")
+	if !strings.Contains(keys, "/onionbalance/config") || !strings.Contains(keys, "/published/") {
+		t.Fatalf("etcdctl in etcd1 lists no config or publish record:\n%s", keys)
+	}
 	t.Logf("set-up took %v", time.Since(begin).Round(time.Second))
 	e.checkRevisions(t)
 	e.poller = startPoller(t, "http://"+e.master+"/")
