@@ -326,7 +326,6 @@ func splitLines(s string) []string {
 	return out
 }
 
-
 // logger logs errors to stderr, or at the level OB_SCALE_LOG names (e.g. info).
 func logger(name string) hclog.Logger {
 	level := hclog.Error
