@@ -53,3 +53,15 @@ func TestCountWith(t *testing.T) {
 		t.Errorf("countWith = %d, %d; want 2, 1", serving, with)
 	}
 }
+
+func TestSpliceSection(t *testing.T) {
+	doc := "# T\n\n| a |\n\n## Ours\n\nx\n\n## Details\n\n- d\n"
+	in := spliceSection(doc, "## Steady", "## Details", "## Steady\n\nS1\n\n")
+	if want := "# T\n\n| a |\n\n## Ours\n\nx\n\n## Steady\n\nS1\n\n## Details\n\n- d\n"; in != want {
+		t.Fatalf("insert:\n%s\nwant\n%s", in, want)
+	}
+	again := spliceSection(in, "## Steady", "## Details", "## Steady\n\nS2\n\n")
+	if want := "# T\n\n| a |\n\n## Ours\n\nx\n\n## Steady\n\nS2\n\n## Details\n\n- d\n"; again != want {
+		t.Fatalf("replace:\n%s\nwant\n%s", again, want)
+	}
+}
