@@ -275,3 +275,22 @@ func spliceSection(doc, heading, before, section string) string {
 	}
 	return strings.TrimRight(doc, "\n") + "\n\n" + section
 }
+
+// scaleHeading opens the section of RESULTS.md with the figures of deploy/e2e's
+// TestOBHostTwentyServices, written by hand: obbench does not run that test, and keeps the section
+// when it rewrites the file.
+const scaleHeading = "## Scale: one daemon, 20 services x 5 backends"
+
+// section returns the section of doc that starts with heading, up to the next "## " heading ("" when
+// there is none).
+func section(doc, heading string) string {
+	i := strings.Index(doc, heading+"\n")
+	if i < 0 {
+		return ""
+	}
+	rest := doc[i+len(heading):]
+	if j := strings.Index(rest, "\n## "); j >= 0 {
+		return doc[i : i+len(heading)+j+1]
+	}
+	return doc[i:]
+}

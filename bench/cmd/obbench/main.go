@@ -233,7 +233,13 @@ func run(ctx context.Context, o options) (err error) {
 	if err := res.writeJSON(jsonOut); err != nil {
 		return err
 	}
-	if err := os.WriteFile(o.out, []byte(res.markdown()), 0o644); err != nil {
+	doc := res.markdown()
+	if old, err := os.ReadFile(o.out); err == nil {
+		if sc := section(string(old), scaleHeading); sc != "" {
+			doc = spliceSection(doc, scaleHeading, "## Details", sc)
+		}
+	}
+	if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
 		return err
 	}
 	log.Info("done", "results", o.out, "json", jsonOut, "elapsed", res.Elapsed.Round(time.Second))

@@ -65,3 +65,18 @@ func TestSpliceSection(t *testing.T) {
 		t.Fatalf("replace:\n%s\nwant\n%s", again, want)
 	}
 }
+
+func TestSectionKeptAcrossRewrites(t *testing.T) {
+	old := "# T\n\n## Scale: x\n\nfigures\n\n## Details\n\n- d\n"
+	sc := section(old, "## Scale: x")
+	if sc != "## Scale: x\n\nfigures\n\n" {
+		t.Fatalf("section = %q", sc)
+	}
+	fresh := "# T2\n\n## Details\n\n- e\n"
+	if got, want := spliceSection(fresh, "## Scale: x", "## Details", sc), "# T2\n\n## Scale: x\n\nfigures\n\n## Details\n\n- e\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if section(fresh, "## Scale: x") != "" {
+		t.Fatal("a section that is not there")
+	}
+}
