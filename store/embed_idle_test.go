@@ -21,9 +21,9 @@ func TestEmbeddedSlowTicksKeepShortLeases(t *testing.T) {
 	}
 	t.Cleanup(func() { e.Close() })
 	sc := e.etcd.Server.Cfg
-	if sc.TickMs < 500 || sc.BackendBatchInterval < time.Second {
-		t.Errorf("embedded etcd ticks every %d ms and commits every %v, want >= 500 ms and >= 1s",
-			sc.TickMs, sc.BackendBatchInterval)
+	if sc.TickMs < 500 || sc.BackendBatchInterval < time.Second || sc.BackendBatchLimit != 1 {
+		t.Errorf("embedded etcd ticks every %d ms and commits every %v or %d writes, want >= 500 ms, >= 1s, 1 write",
+			sc.TickMs, sc.BackendBatchInterval, sc.BackendBatchLimit)
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
