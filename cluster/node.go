@@ -21,7 +21,8 @@ type NodeConfig struct {
 	Name string
 	// Version is the obhost version reported.
 	Version string
-	// Interval is how often the record is rewritten.
+	// Interval is how often the record's lease is renewed (the record itself is written only when
+	// it changes).
 	Interval time.Duration
 	// TTL is the lease TTL of the record: it disappears this long after
 	// the node stops. At least 2*Interval.
@@ -59,8 +60,8 @@ func (c NodeConfig) Validate() error {
 
 // Node publishes this node's heartbeat record at <prefix>/nodes/<name>,
 // bound to a lease of its own so that it vanishes when the node dies.
-// The Set methods change what the next heartbeat reports and trigger one at
-// once.
+// The record is written when a Set method changes it (Heartbeat is the time
+// of that write); between changes only its lease is renewed.
 type Node struct {
 	cli   *clientv3.Client
 	st    *store.Store
@@ -90,10 +91,17 @@ func NewNode(cli *clientv3.Client, st *store.Store, cfg NodeConfig) (*Node, erro
 	}, nil
 }
 
+// update applies f to the record and has it written when that changed it (the tor watch reports
+// the same state every few seconds).
 func (n *Node) update(f func(*record.Node)) {
 	n.mu.Lock()
+	before := n.rec
 	f(&n.rec)
+	same := n.rec == before
 	n.mu.Unlock()
+	if same {
+		return
+	}
 	select {
 	case n.changed <- struct{}{}:
 	default:
@@ -139,9 +147,10 @@ func (n *Node) timeout() time.Duration {
 	return n.cfg.Interval
 }
 
-// Run writes the heartbeat every Interval, and whenever a Set method is
-// called, until ctx ends; then it revokes the lease so the record goes at
-// once. Failures are logged and retried on the next beat with a new lease.
+// Run writes the record at start and whenever a Set method changes it, and renews its lease every
+// Interval, until ctx ends; then it revokes the lease so the record goes at once. Renewing a lease
+// is no write in etcd: an idle node leaves etcd's revision alone. Failures are logged and retried on
+// the next beat, with a new lease (and the record written again) when the old one is gone.
 func (n *Node) Run(ctx context.Context) error {
 	var lease clientv3.LeaseID
 	defer func() {
@@ -153,9 +162,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	tick := n.clock.NewTicker(n.cfg.Interval)
 	defer tick.Stop()
+	written := false // etcd holds the current record under lease
 	for {
 		var err error
-		lease, err = n.beat(ctx, lease)
+		lease, written, err = n.beat(ctx, lease, written)
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("heartbeat failed", "error", err)
 		}
@@ -164,13 +174,15 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C():
 		case <-n.changed:
+			written = false
 		}
 	}
 }
 
-// beat refreshes lease (granting a new one if it is 0 or gone) and writes
-// the record under it. It returns the lease to use next time.
-func (n *Node) beat(ctx context.Context, lease clientv3.LeaseID) (clientv3.LeaseID, error) {
+// beat renews lease (granting a new one if it is 0 or gone) and writes the record under it unless
+// written says etcd holds it already under that lease. It returns the lease to use next time and
+// whether the record is written.
+func (n *Node) beat(ctx context.Context, lease clientv3.LeaseID, written bool) (clientv3.LeaseID, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.timeout())
 	defer cancel()
 	if lease != 0 {
@@ -184,18 +196,21 @@ func (n *Node) beat(ctx context.Context, lease clientv3.LeaseID) (clientv3.Lease
 	if lease == 0 {
 		g, err := n.cli.Grant(ctx, int64(n.cfg.TTL/time.Second))
 		if err != nil {
-			return 0, fmt.Errorf("grant heartbeat lease: %w", err)
+			return 0, false, fmt.Errorf("grant heartbeat lease: %w", err)
 		}
-		lease = g.ID
+		lease, written = g.ID, false
+	}
+	if written {
+		return lease, true, nil
 	}
 	rec := n.Record()
 	rec.Heartbeat = n.clock.Now()
 	op, err := n.st.PutNodeOp(rec, lease)
 	if err != nil {
-		return lease, err
+		return lease, false, err
 	}
 	if _, err := n.cli.Txn(ctx).Then(op).Commit(); err != nil {
-		return lease, fmt.Errorf("write heartbeat %s: %w", n.st.Keys().Node(n.cfg.Name), err)
+		return lease, false, fmt.Errorf("write heartbeat %s: %w", n.st.Keys().Node(n.cfg.Name), err)
 	}
-	return lease, nil
+	return lease, true, nil
 }

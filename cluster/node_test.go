@@ -45,7 +45,25 @@ func TestNodeHeartbeat(t *testing.T) {
 	if first.Role != record.RoleFollower || first.Heartbeat.IsZero() || first.StartedAt.IsZero() {
 		t.Fatalf("first record %+v", first)
 	}
-	waitRecord("a later heartbeat", func(r record.Node, err error) bool { return err == nil && r.Heartbeat.After(first.Heartbeat) })
+	// Idle, with the same tor state reported again and again (as the tor watch does): no write, and
+	// the record outlives its 2 s lease because the lease is renewed.
+	key := st.Keys().Node("n1")
+	before, err := cli.Get(context.Background(), key)
+	if err != nil || len(before.Kvs) != 1 {
+		t.Fatalf("record: %+v, %v", before, err)
+	}
+	for range 15 {
+		n.SetTor(0, "")
+		time.Sleep(200 * time.Millisecond)
+	}
+	after, err := cli.Get(context.Background(), key)
+	if err != nil || len(after.Kvs) != 1 {
+		t.Fatalf("the record is gone after 3s idle (lease TTL 2s): %+v, %v", after, err)
+	}
+	if b, a := before.Kvs[0], after.Kvs[0]; a.ModRevision != b.ModRevision || a.Lease != b.Lease {
+		t.Errorf("idle for 15 heartbeat intervals, the record was rewritten: mod revision %d -> %d, lease %x -> %x",
+			b.ModRevision, a.ModRevision, b.Lease, a.Lease)
+	}
 
 	n.SetTor(100, "done")
 	n.SetLeadership(cluster.State{Leader: true, Epoch: 12, LeaderName: "n1"})

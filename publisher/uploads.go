@@ -105,11 +105,27 @@ func (m *Manager) settleAnswered(ctx context.Context, k, hsdir string, now time.
 	}
 }
 
-// settle records the outcome of one upload in memory and in etcd.
+// settle records the outcome of one upload in memory, and in etcd once no upload of its descriptor
+// waits for tor any more: one write per publish record and round, not one per HSDir (a new leader
+// reading the record meanwhile sees those HSDirs pending, as it would had this one stopped before
+// the answers came).
 func (m *Manager) settle(ctx context.Context, pu pendingUpload, hsdir, reason string, now time.Time) {
-	if m.note(pu, hsdir, reason, now) {
+	if m.note(pu, hsdir, reason, now) && !m.awaiting(pu.svc, pu.blindedHex) {
 		m.writeResults(ctx, pu.svc, pu.blindedHex)
 	}
+}
+
+// awaiting reports whether an upload of svc's descriptor for blindedHex is still unsettled: waiting
+// for tor's answer, or answered while another upload to the same HSDir waits.
+func (m *Manager) awaiting(svc *service, blindedHex string) bool {
+	for _, q := range m.pending {
+		for _, pu := range q {
+			if pu.svc == svc && pu.blindedHex == blindedHex {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // inFlight reports whether an upload of svc to hsdir still waits for tor's answer.

@@ -229,3 +229,32 @@ func TestManagerCreditsUploadResultsToTheRightDescriptor(t *testing.T) {
 		}
 	}
 }
+
+// TestManagerWritesUploadResultsOncePerRecord: tor answers every upload of a round; each publish
+// record is written once with all its HSDirs' results, not once per answer (8 HSDirs, 2 descriptors:
+// 16 etcd writes a round).
+func TestManagerWritesUploadResultsOncePerRecord(t *testing.T) {
+	h := newHarness(t, 2, 8)
+	h.lead.Set(true, 1)
+	h.run()
+	held := h.stepHolding(3 * time.Second)
+	if posts := h.tor.TakePosts(); len(posts) != 2 {
+		t.Fatalf("%d uploads, want 2", len(posts))
+	}
+	before := h.state.Writes()
+	h.deliver(held...)
+	recs := h.records()
+	if got := h.state.Writes() - before; got != len(recs) {
+		t.Errorf("tor's answers to one round made %d writes, want %d (one per publish record)", got, len(recs))
+	}
+	for slot, r := range recs {
+		if len(r.HSDirs) == 0 {
+			t.Errorf("record %s has no HSDir", slot)
+		}
+		for fp, res := range r.HSDirs {
+			if res.Status != record.UploadUploaded {
+				t.Errorf("record %s, HSDir %s: %q, want uploaded", slot, fp, res.Status)
+			}
+		}
+	}
+}

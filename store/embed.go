@@ -50,6 +50,12 @@ type EmbedConfig struct {
 	UnsafeNoFsync bool
 }
 
+// The raft tick and the backend's commit interval of the embedded member (see StartEmbedded).
+const (
+	embedTickMs        = 500
+	embedBatchInterval = time.Second
+)
+
 // Socket names of the default configuration, in the data directory.
 const (
 	ClientSocket = "etcd.sock"
@@ -186,6 +192,18 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 	cfg.QuotaBackendBytes = c.QuotaBackendBytes
 	cfg.UnsafeNoFsync = c.UnsafeNoFsync
 	cfg.Metrics = "basic"
+	// A single member has no peer to send heartbeats to or hear from, yet raft ticks and the backend
+	// commits on their own timers: at etcd's defaults (100 ms each) they wake an idle process 20
+	// times a second. Slower ones cost a single member nothing it uses: the election timeout only
+	// delays its first self-election at start (by at most one tick), and every write is in the
+	// fsynced WAL before it is acknowledged, whenever the backend commits. The election timeout of
+	// 5 ticks keeps etcd's smallest lease TTL (1.5 election timeouts, rounded up) at 4 s, below
+	// the 5 s smallest session TTL (cluster.MinTTL). With a batch limit of 1 every write reaches
+	// the backend at once rather than at the next interval: the writes are few, and etcd's check
+	// of the storage version at start needs the first term in the backend (without it, a daemon
+	// stopped within its first second logged a warning).
+	cfg.TickMs, cfg.ElectionMs = embedTickMs, 5*embedTickMs
+	cfg.BackendBatchInterval, cfg.BackendBatchLimit = embedBatchInterval, 1
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(NewZapLogger(c.Logger))
 	e, err := startEtcd(ctx, cfg, c.StartTimeout, []url.URL{curl})
 	if err != nil {

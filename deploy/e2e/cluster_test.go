@@ -413,6 +413,7 @@ func (c *clCluster) checkOneLeader() {
 func (c *clCluster) checkStepDown() {
 	t := c.t
 	old, oldEpoch := c.leader()
+	asked := time.Now() // the old leader's record says follower from a write after this
 	out := c.run("cluster", "step-down", "--etcd-endpoints", c.eps)
 	t.Logf("cluster step-down: %s", strings.TrimSpace(out))
 	next, epoch := c.leader()
@@ -423,7 +424,7 @@ func (c *clCluster) checkStepDown() {
 		r, ok := c.publishAfter(oldEpoch, time.Time{})
 		return ok && r.Node == next
 	})
-	c.waitFollower(old, time.Now(), 15*time.Second)
+	c.waitFollower(old, asked, 15*time.Second)
 }
 
 // clDrillReport mirrors the JSON of `onionbalance cluster drill --json`.

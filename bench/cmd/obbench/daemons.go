@@ -54,9 +54,20 @@ type balancer struct {
 	started time.Time
 }
 
+// balancerOpts are the less common choices of a balancer run.
+type balancerOpts struct {
+	cluster        string // ours: an extra YAML section (empty for a single node)
+	defaultTimings bool   // ours: its default publish timings, not the bench's shared ones
+}
+
 // startBalancer writes the run's config and starts the balancer against the management tor at
 // control. cluster, for ours, is an extra YAML section (empty for a single node).
 func (b *bench) startBalancer(k kind, name string, m master, backends []string, control, cluster string) (*balancer, error) {
+	return b.startBalancerOpts(k, name, m, backends, control, balancerOpts{cluster: cluster})
+}
+
+// startBalancerOpts is startBalancer with every option.
+func (b *bench) startBalancerOpts(k kind, name string, m master, backends []string, control string, o balancerOpts) (*balancer, error) {
 	dir := filepath.Join(b.work, "runs", name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -69,9 +80,13 @@ func (b *bench) startBalancer(k kind, name string, m master, backends []string, 
 		argv = []string{b.python, "-c", filepath.Join(dir, "config.yaml"), "--ip", "127.0.0.1", "--port", port,
 			"-s", filepath.Join(dir, "no-such-control.sock"), "--is-testnet", "-v", "info"}
 	case kindOurs:
-		cfg += fmt.Sprintf("data-dir: %s\ntor:\n  control: tcp:%s\npublish:\n  fetch-interval: %s\n  refresh-interval: %s\n  backend-timeout: %s\nhealth:\n  enabled: true\nlog:\n  level: info\n",
-			filepath.Join(dir, "data"), control, fetchInterval, refreshInterval, backendTimeout)
-		cfg += cluster
+		cfg += fmt.Sprintf("data-dir: %s\ntor:\n  control: tcp:%s\nhealth:\n  enabled: true\nlog:\n  level: info\n",
+			filepath.Join(dir, "data"), control)
+		if !o.defaultTimings {
+			cfg += fmt.Sprintf("publish:\n  fetch-interval: %s\n  refresh-interval: %s\n  backend-timeout: %s\n",
+				fetchInterval, refreshInterval, backendTimeout)
+		}
+		cfg += o.cluster
 		argv = []string{filepath.Join(b.bin, "onionbalance"), "-c", filepath.Join(dir, "config.yaml")}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600); err != nil {

@@ -43,7 +43,8 @@ type options struct {
 	python, pythonInterp, etcd             string
 	repeats, requests                      int
 	window, killBound                      time.Duration
-	skipCluster                            bool
+	idleSettle, idleWindow                 time.Duration
+	skipCluster, onlyIdle                  bool
 }
 
 func main() {
@@ -62,6 +63,9 @@ func main() {
 	flag.DurationVar(&o.window, "window", 120*time.Second, "RSS and CPU window from the balancer's start")
 	flag.DurationVar(&o.killBound, "kill-bound", 10*time.Minute, "bound on the wait for a killed backend to leave the descriptor")
 	flag.BoolVar(&o.skipCluster, "skip-cluster", false, "skip the 3-node failover drill")
+	flag.DurationVar(&o.idleSettle, "idle-settle", 2*time.Minute, "steady state: time from the balancers' start to the window")
+	flag.DurationVar(&o.idleWindow, "idle-window", 3*time.Minute, "steady state: the window measured")
+	flag.BoolVar(&o.onlyIdle, "only-idle", false, "run only the steady-state measure and replace its section in -out")
 	flag.Parse()
 	if o.work == "" || o.bin == "" {
 		flag.Usage()
@@ -100,14 +104,19 @@ func run(ctx context.Context, o options) (err error) {
 	res := &results{Command: o.command, Repeats: o.repeats, Window: o.window, KillBound: o.killBound}
 	res.fillMachine(ctx, b)
 
-	// Master keys from our generator: R per balancer for the sequential runs, one for the cluster and
-	// one per balancer for the kill phase.
-	masters, err := b.generateMasters(ctx, 2*o.repeats+3)
+	// Master keys from our generator: R per balancer for the sequential runs, one for the cluster,
+	// one per balancer for the kill phase and one per balancer of the steady-state measure.
+	masters, err := b.generateMasters(ctx, 2*o.repeats+6)
 	if err != nil {
 		return err
 	}
 	pyMasters, oursMasters := masters[:o.repeats], masters[o.repeats:2*o.repeats]
 	clusterMaster, killPy, killOurs := masters[2*o.repeats], masters[2*o.repeats+1], masters[2*o.repeats+2]
+	idleSpecs := []idleSpec{
+		{label: "Python OnionBalance", kind: kindPython, m: masters[2*o.repeats+3], tor: "mgmt-python"},
+		{label: "ours", kind: kindOurs, m: masters[2*o.repeats+4], tor: "mgmt-ours"},
+		{label: "ours at its defaults", kind: kindOurs, m: masters[2*o.repeats+5], tor: "mgmt-ours-kill", defaults: true},
+	}
 
 	log.Info("starting the network (3 authorities, 5 relays, client, 4 backends)")
 	b.net, err = testnet.Up(ctx, testnet.Options{Dir: filepath.Join(o.work, "net"), Backends: 3,
@@ -168,6 +177,23 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	log.Info("network ready", "after", time.Since(began).Round(time.Second))
 
+	if o.onlyIdle {
+		log.Info("steady state only: three balancers at once", "settle", o.idleSettle, "window", o.idleWindow)
+		res.Idle = b.idle(ctx, idleSpecs, o.idleSettle, o.idleWindow)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		res.Elapsed = time.Since(began)
+		if err := res.writeJSON(filepath.Join(o.work, "results-idle.json")); err != nil {
+			return err
+		}
+		if err := replaceIdleSection(o.out, res); err != nil {
+			return err
+		}
+		log.Info("done", "results", o.out, "elapsed", res.Elapsed.Round(time.Second))
+		return nil
+	}
+
 	log.Info("kill phase: both balancers on their own masters over backend1, backend2, backend4")
 	kp, err := b.startKill(ctx, killPy, killOurs, o.killBound)
 	if err != nil {
@@ -194,6 +220,11 @@ func run(ctx context.Context, o options) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	log.Info("steady state: three balancers at once", "settle", o.idleSettle, "window", o.idleWindow)
+	res.Idle = b.idle(ctx, idleSpecs, o.idleSettle, o.idleWindow)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	res.Elapsed = time.Since(began)
 	jsonOut := o.jsonOut
 	if jsonOut == "" {
@@ -202,7 +233,13 @@ func run(ctx context.Context, o options) (err error) {
 	if err := res.writeJSON(jsonOut); err != nil {
 		return err
 	}
-	if err := os.WriteFile(o.out, []byte(res.markdown()), 0o644); err != nil {
+	doc := res.markdown()
+	if old, err := os.ReadFile(o.out); err == nil {
+		if sc := section(string(old), scaleHeading); sc != "" {
+			doc = spliceSection(doc, scaleHeading, "## Details", sc)
+		}
+	}
+	if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
 		return err
 	}
 	log.Info("done", "results", o.out, "json", jsonOut, "elapsed", res.Elapsed.Round(time.Second))

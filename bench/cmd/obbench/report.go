@@ -48,6 +48,7 @@ type results struct {
 	Kill      []killResult   `json:"kill"`
 	Failover  failoverResult `json:"failover"`
 	Micro     microResult    `json:"micro"`
+	Idle      []idleResult   `json:"idle"`
 	Elapsed   time.Duration  `json:"elapsed"`
 }
 
@@ -253,6 +254,7 @@ func (r *results) markdown() string {
 		}
 	}
 
+	p("%s", r.idleMarkdown(false))
 	p("## Details\n\n")
 	for _, s := range []struct {
 		name string

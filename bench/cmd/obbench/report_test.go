@@ -53,3 +53,30 @@ func TestCountWith(t *testing.T) {
 		t.Errorf("countWith = %d, %d; want 2, 1", serving, with)
 	}
 }
+
+func TestSpliceSection(t *testing.T) {
+	doc := "# T\n\n| a |\n\n## Ours\n\nx\n\n## Details\n\n- d\n"
+	in := spliceSection(doc, "## Steady", "## Details", "## Steady\n\nS1\n\n")
+	if want := "# T\n\n| a |\n\n## Ours\n\nx\n\n## Steady\n\nS1\n\n## Details\n\n- d\n"; in != want {
+		t.Fatalf("insert:\n%s\nwant\n%s", in, want)
+	}
+	again := spliceSection(in, "## Steady", "## Details", "## Steady\n\nS2\n\n")
+	if want := "# T\n\n| a |\n\n## Ours\n\nx\n\n## Steady\n\nS2\n\n## Details\n\n- d\n"; again != want {
+		t.Fatalf("replace:\n%s\nwant\n%s", again, want)
+	}
+}
+
+func TestSectionKeptAcrossRewrites(t *testing.T) {
+	old := "# T\n\n## Scale: x\n\nfigures\n\n## Details\n\n- d\n"
+	sc := section(old, "## Scale: x")
+	if sc != "## Scale: x\n\nfigures\n\n" {
+		t.Fatalf("section = %q", sc)
+	}
+	fresh := "# T2\n\n## Details\n\n- e\n"
+	if got, want := spliceSection(fresh, "## Scale: x", "## Details", sc), "# T2\n\n## Scale: x\n\nfigures\n\n## Details\n\n- e\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if section(fresh, "## Scale: x") != "" {
+		t.Fatal("a section that is not there")
+	}
+}
