@@ -60,6 +60,7 @@ type leadership interface {
 // verdictWriter writes the leader's verdicts, fenced by its epoch (fencedRecords).
 type verdictWriter interface {
 	PutBackendHealths(ctx context.Context, epoch int64, recs []record.BackendHealth) error
+	DeleteBackendHealths(ctx context.Context, epoch int64, addrs []string) error
 }
 
 // maxResultsPerBackend bounds the results a node keeps (and reports) per backend.
@@ -380,6 +381,7 @@ type healthJudge struct {
 
 	epoch    int64                           // the leadership judged for; 0: not leading
 	previous map[string]record.BackendHealth // the verdicts in force
+	stored   map[string]bool                 // the backends with a verdict in etcd
 }
 
 // run judges while this node leads: whenever the own prober finished a round (done), and half a
@@ -448,6 +450,10 @@ func (j *healthJudge) judge(ctx context.Context, now time.Time) error {
 			j.log.Warn("ignoring health verdicts that do not decode", "error", err)
 		}
 		j.previous, j.epoch = prev, epoch
+		j.stored = map[string]bool{}
+		for addr := range prev {
+			j.stored[addr] = true
+		}
 		down := 0
 		for _, h := range prev {
 			if h.State == record.HealthDown {
@@ -499,8 +505,13 @@ func (j *healthJudge) judge(ctx context.Context, now time.Time) error {
 			return err
 		}
 	}
-	// Verdicts of backends no longer probed are forgotten in memory (etcd keeps the last one).
+	for _, h := range changed {
+		j.stored[h.Address] = true
+	}
 	j.previous = v.Health
+	if st != nil && len(st.Services) > 0 { // a publisher with no services yet says nothing about removals
+		j.pruneVerdicts(ctx, epoch, v.Health)
+	}
 
 	ph := publisher.Health{Epoch: epoch, Excluded: map[string]map[string]string{}, Verdicts: v.Health}
 	if st != nil {
@@ -532,6 +543,31 @@ func (j *healthJudge) judge(ctx context.Context, now time.Time) error {
 		j.prober.ProbeNow(v.ProbeNow)
 	}
 	return nil
+}
+
+// pruneVerdicts deletes from etcd the verdicts on backends no longer probed (removed from the
+// configuration, or their service's probes turned off): they would show in status and be loaded by
+// every new leader. A failed delete is logged and tried again at the next judgement.
+func (j *healthJudge) pruneVerdicts(ctx context.Context, epoch int64, current map[string]record.BackendHealth) {
+	var stale []string
+	for addr := range j.stored {
+		if _, ok := current[addr]; !ok {
+			stale = append(stale, addr)
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	slices.Sort(stale)
+	if err := j.writer.DeleteBackendHealths(ctx, epoch, stale); err != nil {
+		j.log.Warn("cannot delete the verdicts on backends no longer probed; trying again at the next judgement",
+			"backends", stale, "error", err)
+		return
+	}
+	for _, addr := range stale {
+		delete(j.stored, addr)
+	}
+	j.log.Info("deleted the health verdicts on backends no longer probed", "backends", stale)
 }
 
 // startHealth starts the prober (every node) and the judge (acting while this node leads).

@@ -521,3 +521,62 @@ func TestHealthProberRoundsOnTheClock(t *testing.T) {
 		}
 	}
 }
+
+// The verdict of a backend that left the configuration is deleted from etcd (fenced) at the leader's
+// next judgement, and a verdict loaded from etcd by a new leader for a backend it no longer has too.
+func TestHealthVerdictsOfRemovedBackendsArePruned(t *testing.T) {
+	f := newHealthFixture(t, health.DefaultRules(), "n1")
+	c := obhosttest.StartCandidate(t, f.eps, "n1")
+	c.WaitLeader(t)
+	p := f.prober("n1")
+	j := f.judge(c, f.m)
+	ctx := context.Background()
+	gone := f.backends[0]
+	f.probe.set(gone, health.IntroFailed)
+	t0 := time.Unix(0, 2000*int64(f.cfg.Interval))
+	for r := range 3 {
+		now := t0.Add(time.Duration(r) * f.cfg.Interval)
+		p.round(ctx, now, nil)
+		if err := j.judge(ctx, now.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verdicts := func() map[string]record.BackendHealth {
+		t.Helper()
+		v, err := f.st.BackendHealths(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := verdicts(); v[gone].State != record.HealthDown {
+		t.Fatalf("verdicts before the removal: %+v, want %s down", v, gone)
+	}
+
+	// The operator removes the backend: the publisher no longer has it.
+	sc := f.sc
+	sc.Backends = sc.Backends[1:]
+	j.pub = f.startPublisher(sc)
+	if err := j.judge(ctx, t0.Add(3*f.cfg.Interval)); err != nil {
+		t.Fatal(err)
+	}
+	if v := verdicts(); len(v) != 0 {
+		t.Fatalf("verdicts after the removal of %s: %+v, want none", gone, v)
+	}
+
+	// A verdict left in etcd (e.g. by an older version) is pruned by a new leader too.
+	op, err := f.st.PutBackendHealthOp(record.BackendHealth{Address: gone, State: record.HealthDown, Epoch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Commit(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	j.epoch = 0 // as at the start of a leadership: the verdicts are loaded from etcd
+	if err := j.judge(ctx, t0.Add(4*f.cfg.Interval)); err != nil {
+		t.Fatal(err)
+	}
+	if v := verdicts(); len(v) != 0 {
+		t.Fatalf("verdicts after a new leadership: %+v, want none", v)
+	}
+}

@@ -97,3 +97,17 @@ func (s *fencedRecords) PutBackendHealths(ctx context.Context, epoch int64, recs
 	}
 	return s.fenced(ctx, epoch, ops...)
 }
+
+// DeleteBackendHealths deletes the verdicts on backends no longer balanced, fenced by epoch.
+func (s *fencedRecords) DeleteBackendHealths(ctx context.Context, epoch int64, addrs []string) error {
+	defer s.observe("delete_backend_health", time.Now())
+	ops := make([]clientv3.Op, 0, len(addrs))
+	for _, a := range addrs {
+		op, err := s.st.DeleteBackendHealthOp(a)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
+	}
+	return s.fenced(ctx, epoch, ops...)
+}

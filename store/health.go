@@ -66,3 +66,12 @@ func (s *Store) PutBackendHealthOp(rec record.BackendHealth) (clientv3.Op, error
 	}
 	return OpPutJSON(s.keys.BackendHealth(rec.Address), rec)
 }
+
+// DeleteBackendHealthOp returns the operation that deletes the verdict on the backend addr (for the
+// caller to commit through its fence).
+func (s *Store) DeleteBackendHealthOp(addr string) (clientv3.Op, error) {
+	if err := CheckName(addr); err != nil {
+		return clientv3.Op{}, fmt.Errorf("health verdict: address: %w", err)
+	}
+	return clientv3.OpDelete(s.keys.BackendHealth(addr)), nil
+}
