@@ -333,23 +333,32 @@ type takeover struct {
 	published time.Duration
 }
 
-// waitTakeover polls etcd (every 100 ms, at most d) until a leader other than old's epoch leads and
-// has written a publish record of its epoch.
+// waitTakeover waits (at most d from t0) until a leader other than old's epoch leads and has written a
+// publish record of its epoch.
 func (e *env) waitTakeover(t *testing.T, old cluster.Candidate, t0 time.Time, d time.Duration) takeover {
 	t.Helper()
+	tk, ok := e.pollLeaderPublishing(t0, d, func(c cluster.Candidate) bool { return c.Epoch != old.Epoch }, time.Time{})
+	if !ok {
+		t.Fatalf("no takeover from %s (epoch %d) within %v (elected after %v)", old.Name, old.Epoch, d, tk.elected)
+	}
+	return tk
+}
+
+// pollLeaderPublishing polls etcd (every 100 ms, at most d from t0) until a leader that accept takes
+// has a publish record of its epoch uploaded after since (zero: any).
+func (e *env) pollLeaderPublishing(t0 time.Time, d time.Duration, accept func(cluster.Candidate) bool, since time.Time) (takeover, bool) {
 	var tk takeover
 	deadline := t0.Add(d)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		c, err := cluster.Leader(ctx, e.kv, e.keys)
-		if err == nil && c.Epoch != old.Epoch {
+		if err == nil && accept(c) {
 			if tk.elected == 0 {
 				tk.leader, tk.elected = c, time.Since(t0)
 			}
-			pubs, perr := e.publishes(ctx)
-			if perr == nil {
+			if pubs, perr := e.publishes(ctx); perr == nil {
 				for _, p := range pubs {
-					if p.Epoch == c.Epoch {
+					if p.Epoch == c.Epoch && (since.IsZero() || p.UploadedAt.After(since)) {
 						tk.published = time.Since(t0)
 					}
 				}
@@ -357,12 +366,11 @@ func (e *env) waitTakeover(t *testing.T, old cluster.Candidate, t0 time.Time, d 
 		}
 		cancel()
 		if tk.published > 0 {
-			return tk
+			return tk, true
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("no takeover from %s (epoch %d) within %v (elected after %v)", old.Name, old.Epoch, d, tk.elected)
-	return tk
+	return tk, false
 }
 
 // waitCandidate waits (at most d) until node campaigns with an election key newer than after (a new
@@ -571,7 +579,7 @@ func (e *env) drillQuorumLost(t *testing.T) {
 	}
 	back := time.Now()
 	e.must(2*time.Minute, "docker-compose", "up", "-d", lost[0], lost[1])
-	tk := e.waitTakeoverOrRepublish(t, old, back, 3*time.Minute)
+	tk := e.waitTakeoverOrRepublish(t, back, 3*time.Minute)
 	failed, total := e.poller.failuresSince(t0)
 	t.Logf("DRILL etcd-quorum-lost(%v): leader %s (epoch %d) -> %s (epoch %d); after quorum back: elected after %v, published after %v; client requests failed %d of %d; uploads without quorum (from TTL after the cut) %d",
 		back.Sub(t0).Round(time.Second), old.Name, old.Epoch, tk.leader.Name, tk.leader.Epoch, tk.elected.Round(10*time.Millisecond), tk.published.Round(10*time.Millisecond), failed, total, fenced)
@@ -583,32 +591,12 @@ func (e *env) drillQuorumLost(t *testing.T) {
 
 // waitTakeoverOrRepublish waits until a leader has written a publish record after t0 (a new
 // leadership, or the old one if it survived): what a quorum loss ends with.
-func (e *env) waitTakeoverOrRepublish(t *testing.T, old cluster.Candidate, t0 time.Time, d time.Duration) takeover {
+func (e *env) waitTakeoverOrRepublish(t *testing.T, t0 time.Time, d time.Duration) takeover {
 	t.Helper()
-	var tk takeover
-	deadline := t0.Add(d)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		c, err := cluster.Leader(ctx, e.kv, e.keys)
-		if err == nil {
-			if tk.elected == 0 {
-				tk.leader, tk.elected = c, time.Since(t0)
-			}
-			if pubs, perr := e.publishes(ctx); perr == nil {
-				for _, p := range pubs {
-					if p.Epoch == c.Epoch && p.UploadedAt.After(t0) {
-						tk.published = time.Since(t0)
-					}
-				}
-			}
-		}
-		cancel()
-		if tk.published > 0 {
-			return tk
-		}
-		time.Sleep(100 * time.Millisecond)
+	tk, ok := e.pollLeaderPublishing(t0, d, func(cluster.Candidate) bool { return true }, t0)
+	if !ok {
+		t.Fatalf("no leader published within %v after etcd's quorum came back (leader seen after %v)", d, tk.elected)
 	}
-	t.Fatalf("no leader published within %v after etcd's quorum came back (leader seen after %v)", d, tk.elected)
 	return tk
 }
 
