@@ -166,6 +166,20 @@ func (f *healthFixture) settled(backend string, excluded bool) publisher.Backend
 	return b
 }
 
+// roundsAndJudgements runs n probe rounds of p, one interval apart from t0, each followed a second later
+// by a judgement of j.
+func (f *healthFixture) roundsAndJudgements(p *healthProber, j *healthJudge, t0 time.Time, n int) {
+	f.t.Helper()
+	ctx := context.Background()
+	for r := range n {
+		now := t0.Add(time.Duration(r) * f.cfg.Interval)
+		p.round(ctx, now, nil)
+		if err := j.judge(ctx, now.Add(time.Second)); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
 // A backend whose probes fail from both nodes goes down after the configured failures over the
 // minimum time, is written down in etcd (fenced, by the leader), leaves the publisher's plan
 // (excluded: not live, "down: ..."), and comes back after the configured successes.
@@ -252,13 +266,7 @@ func TestHealthNewLeaderKeepsDeadBackendOut(t *testing.T) {
 	dead := f.backends[0]
 	f.probe.set(dead, health.IntroFailed)
 	t0 := time.Unix(0, 2000*int64(f.cfg.Interval))
-	for r := range 3 {
-		now := t0.Add(time.Duration(r) * f.cfg.Interval)
-		p1.round(ctx, now, nil)
-		if err := j.judge(ctx, now.Add(time.Second)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.roundsAndJudgements(p1, j, t0, 3)
 	f.settled(dead, true)
 
 	first.Stop()
@@ -534,13 +542,7 @@ func TestHealthVerdictsOfRemovedBackendsArePruned(t *testing.T) {
 	gone := f.backends[0]
 	f.probe.set(gone, health.IntroFailed)
 	t0 := time.Unix(0, 2000*int64(f.cfg.Interval))
-	for r := range 3 {
-		now := t0.Add(time.Duration(r) * f.cfg.Interval)
-		p.round(ctx, now, nil)
-		if err := j.judge(ctx, now.Add(time.Second)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.roundsAndJudgements(p, j, t0, 3)
 	verdicts := func() map[string]record.BackendHealth {
 		t.Helper()
 		v, err := f.st.BackendHealths(ctx)
