@@ -104,24 +104,20 @@ func renderTables(cycles []cycleResult, failovers []failoverResult, top, heapTop
 			p("| %d x %d | %.0f | %.1f | %.1f | %s | %.1f |", f.Services, f.Backends, f.TTLS, f.TakeoverS, f.PublishedS, verdict, f.FirstCycleS)
 		}
 	}
-	if len(bytes.TrimSpace(top)) > 0 {
+	profile := func(title string, out []byte) { // a pprof -top listing as a code block, if there is one
+		if len(bytes.TrimSpace(out)) == 0 {
+			return
+		}
 		p("")
-		p("CPU profile of the largest run (`go tool pprof -top`: where the CPU went, by function; the leader, the fake tor and the embedded etcd in one process):")
-		p("")
-		p("```")
-		b.Write(bytes.TrimSpace(top))
-		p("")
-		p("```")
-	}
-	if len(bytes.TrimSpace(heapTop)) > 0 {
-		p("")
-		p("Live heap at the end of the largest run (`go tool pprof -sample_index=inuse_space -top`, the whole process):")
+		p("%s", title)
 		p("")
 		p("```")
-		b.Write(bytes.TrimSpace(heapTop))
+		b.Write(bytes.TrimSpace(out))
 		p("")
 		p("```")
 	}
+	profile("CPU profile of the largest run (`go tool pprof -top`: where the CPU went, by function; the leader, the fake tor and the embedded etcd in one process):", top)
+	profile("Live heap at the end of the largest run (`go tool pprof -sample_index=inuse_space -top`, the whole process):", heapTop)
 	p(tableEnd)
 	return b.String()
 }
