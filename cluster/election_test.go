@@ -36,7 +36,10 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestSingleMemberCampaignAndFencedWrites(t *testing.T) {
-	cli := storetest.NewClient(t, storetest.Single(t)...)
+	forEachSingleMember(t, testCampaignAndFencedWrites)
+}
+
+func testCampaignAndFencedWrites(t *testing.T, cli *clientv3.Client) {
 	keys := testKeys(t, "/ob")
 	a := startCandidate(t, cli, keys, testConfig("a"))
 	st := a.waitLeader(t, 10*time.Second)
@@ -109,7 +112,10 @@ func TestSingleMemberCampaignAndFencedWrites(t *testing.T) {
 }
 
 func TestLostGuardStepsDownAndReelects(t *testing.T) {
-	cli := storetest.NewClient(t, storetest.Single(t)...)
+	forEachSingleMember(t, testLostGuardStepsDownAndReelects)
+}
+
+func testLostGuardStepsDownAndReelects(t *testing.T, cli *clientv3.Client) {
 	keys := testKeys(t, "/ob")
 	a := startCandidate(t, cli, keys, testConfig("a"))
 	epoch := a.waitLeader(t, 10*time.Second).Epoch
@@ -192,4 +198,30 @@ func TestResignHandsOver(t *testing.T) {
 	if sa := a.waitLeader(t, 10*time.Second); sa.Epoch <= sb.Epoch {
 		t.Fatalf("epoch after shutdown hand-over %d not above %d", sa.Epoch, sb.Epoch)
 	}
+}
+
+// A lease revoked behind the leader's back (as an operator's etcdctl lease revoke would) ends its
+// term: the session and the keepalives both learn that the lease is gone, and a new term starts.
+func TestRevokedLeaseEndsLeadership(t *testing.T) {
+	forEachSingleMember(t, func(t *testing.T, cli *clientv3.Client) {
+		keys := testKeys(t, "/ob")
+		a := startCandidate(t, cli, keys, testConfig("a"))
+		epoch := a.waitLeader(t, 10*time.Second).Epoch
+		ctx := context.Background()
+		resp, err := cli.Get(ctx, keys.Election()+"/", clientv3.WithPrefix())
+		if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == 0 {
+			t.Fatalf("election key: %+v, %v", resp, err)
+		}
+		if _, err := cli.Revoke(ctx, clientv3.LeaseID(resp.Kvs[0].Lease)); err != nil {
+			t.Fatal(err)
+		}
+		a.waitState(t, 10*time.Second, "the term to end", func(s cluster.State) bool { return !s.Leader })
+		if _, err := a.el.MayPublish(ctx, epoch); !errors.Is(err, cluster.ErrNotLeader) && !errors.Is(err, cluster.ErrLeaseExpiring) {
+			t.Fatalf("MayPublish after the revoke: %v", err)
+		}
+		again := a.waitLeader(t, 15*time.Second)
+		if again.Epoch <= epoch {
+			t.Fatalf("new epoch %d is not above the old %d", again.Epoch, epoch)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/store"
+	"github.com/obcluster/obcluster/store/storetest"
 )
 
 // testTTL is the session TTL of the tests: the minimum, to keep them short.
@@ -31,6 +33,25 @@ func testKeys(t testing.TB, prefix string) store.Keys {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// forEachSingleMember runs test against a single etcd member twice: through a client on its
+// socket, and through the in-process client of an embedded member, which is what a single host
+// runs (store.Embedded.Client).
+func forEachSingleMember(t *testing.T, test func(t *testing.T, cli *clientv3.Client)) {
+	t.Run("socket", func(t *testing.T) { test(t, storetest.NewClient(t, storetest.Single(t)...)) })
+	t.Run("in-process", func(t *testing.T) {
+		cfg := store.DefaultEmbedConfig(filepath.Join(t.TempDir(), "data"))
+		cfg.UnsafeNoFsync = true
+		e, err := store.StartEmbedded(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		cli := e.Client()
+		t.Cleanup(func() { cli.Close() })
+		test(t, cli)
+	})
 }
 
 // candidate is a running Election.

@@ -31,15 +31,19 @@ func connectEtcd(ctx context.Context, d *Daemon, cfg *config.Config, log hclog.L
 			return nil, fmt.Errorf("embedded etcd in %s: %w", filepath.Join(dataDir, "etcd"), err)
 		}
 		d.closers = append(d.closers, func() { _ = e.Close() })
-		cc.Endpoints = e.Endpoints()
-		log.Info("embedded etcd started", "dir", filepath.Join(dataDir, "etcd"), "endpoints", cc.Endpoints)
+		eps := e.Endpoints()
+		log.Info("embedded etcd started", "dir", filepath.Join(dataDir, "etcd"), "endpoints", eps)
 		// Operator commands on this host (status, step-down) find the embedded etcd here.
 		epFile := filepath.Join(dataDir, EndpointsFile)
-		if err := writeFileAtomic(epFile, []byte(strings.Join(cc.Endpoints, "\n")+"\n"), 0o600); err != nil {
+		if err := writeFileAtomic(epFile, []byte(strings.Join(eps, "\n")+"\n"), 0o600); err != nil {
 			log.Warn("cannot record the embedded etcd endpoints for operator commands", "file", epFile, "error", err)
 		} else {
 			d.closers = append(d.closers, func() { _ = os.Remove(epFile) })
 		}
+		// The daemon's own requests skip the socket (see Embedded.Client).
+		cli := e.Client()
+		d.closers = append(d.closers, func() { _ = cli.Close() })
+		return cli, nil
 	}
 	cli, err := store.Connect(ctx, cc, log)
 	if err != nil {

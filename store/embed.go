@@ -13,13 +13,16 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 )
 
 // EmbedConfig configures a single-member etcd server run inside the obhost
 // process. It is what a single host uses when no external etcd is configured:
-// the rest of the program talks to it through an ordinary client, exactly as
-// it would talk to a cluster.
+// the rest of the program talks to it through an ordinary clientv3 client
+// (one that calls the server in-process, see Embedded.Client), exactly as it
+// would talk to a cluster.
 type EmbedConfig struct {
 	// DataDir is the obhost data directory; etcd keeps its files in
 	// DataDir/etcd.
@@ -332,6 +335,15 @@ func (e *Embedded) Endpoints() []string {
 
 // Err delivers a fatal server error, if one happens while it runs.
 func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
+
+// Client returns a client that calls this server in the process: no socket, no HTTP/2 framing, no
+// keepalive pings between two halves of one program. It is the daemon's own client; operator
+// commands and etcdctl use the sockets (Endpoints). Close it before the server.
+//
+// Measured idle (bench/run -only-idle), the daemon spent about a sixth less CPU with it than with a
+// client on the socket: each etcd request then cost a gRPC round trip through the kernel, with
+// the goroutines of two HTTP/2 transports woken on both sides.
+func (e *Embedded) Client() *clientv3.Client { return v3client.New(e.etcd.Server) }
 
 // Close stops the server gracefully and waits until it has stopped.
 func (e *Embedded) Close() error {

@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/obcluster/obcluster/store"
 )
@@ -167,5 +170,70 @@ func TestEmbeddedTCPDataDirRestartsOnSockets(t *testing.T) {
 	r, err := cli.Get(context.Background(), "/k")
 	if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != "v" {
 		t.Fatalf("data after the restart: %v, %v", r, err)
+	}
+}
+
+// The in-process client sees the same server as a client on the socket: writes, watches and
+// leases, with etcd's errors as the socket gives them. It does not need the socket at all.
+func TestEmbeddedInProcessClient(t *testing.T) {
+	e, err := startDefaultEmbedded(t, filepath.Join(t.TempDir(), "data"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := e.Client()
+	defer in.Close()
+	sock, err := store.Connect(context.Background(), clientConfig(e.Endpoints()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	wch := in.Watch(ctx, "/w/", clientv3.WithPrefix())
+	if _, err := sock.Put(ctx, "/w/a", "from the socket"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case wr := <-wch:
+		if err := wr.Err(); err != nil || len(wr.Events) != 1 || string(wr.Events[0].Kv.Value) != "from the socket" {
+			t.Fatalf("watch through the in-process client: %+v, %v", wr.Events, err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no watch event through the in-process client")
+	}
+
+	g, err := in.Grant(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Put(ctx, "/k", "in-process", clientv3.WithLease(g.ID)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sock.Get(ctx, "/k")
+	if err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "in-process" || got.Kvs[0].Lease != int64(g.ID) {
+		t.Fatalf("the socket's view of an in-process write: %+v, %v", got.Kvs, err)
+	}
+	if _, err := in.KeepAliveOnce(ctx, g.ID); err != nil {
+		t.Fatalf("keepalive: %v", err)
+	}
+	if _, err := sock.Revoke(ctx, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.KeepAliveOnce(ctx, g.ID); !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		t.Fatalf("keepalive of a revoked lease: %v, want ErrLeaseNotFound", err)
+	}
+
+	// Without the socket, only the in-process client still reaches the server.
+	if err := os.Remove(strings.TrimPrefix(e.Endpoints()[0], "unix://")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Put(ctx, "/after", "1"); err != nil {
+		t.Fatalf("in-process put without the socket: %v", err)
+	}
+	cc := clientConfig(e.Endpoints())
+	cc.DialTimeout = time.Second
+	if _, err := store.Connect(ctx, cc, nil); err == nil {
+		t.Fatal("a client on the removed socket connected")
 	}
 }
