@@ -18,14 +18,20 @@ const DefaultConcurrency = 8
 // maxEventBatch is the most tor events Run takes from the feed before it runs the due work once.
 const maxEventBatch = 512
 
-// forEach calls fn(i) for every i in [0, n) on at most limit goroutines at once and returns when
-// every call has returned. With limit 1 (or n 1) it calls fn in order on the calling goroutine.
-func forEach(n, limit int, fn func(i int)) {
+// forEach calls fn(i) for every i in [0, n) on at most Concurrency goroutines at once and returns
+// when every call has returned. With Concurrency 1 (or n 1) it calls fn in order on the calling
+// goroutine. While the goroutines run, the process has every P it may use (Config.Procs).
+func (m *Manager) forEach(n int, fn func(i int)) {
+	limit := m.cfg.Concurrency
 	if limit <= 1 || n <= 1 {
 		for i := 0; i < n; i++ {
 			fn(i)
 		}
 		return
+	}
+	if m.cfg.Procs != nil {
+		release := m.cfg.Procs.Busy()
+		defer release()
 	}
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
@@ -112,7 +118,7 @@ func (m *Manager) decodeAhead(evs []torctl.Event, now time.Time) map[decodeKey]d
 		return nil // decoded in line
 	}
 	res := make([]decodeResult, len(jobs))
-	forEach(len(jobs), m.cfg.Concurrency, func(i int) {
+	m.forEach(len(jobs), func(i int) {
 		d, err := m.decodeBackend(jobs[i].b, jobs[i].ev, now)
 		res[i] = decodeResult{d, err}
 	})
@@ -143,7 +149,7 @@ func (m *Manager) flushBatch(ctx context.Context, b *eventBatch) {
 			}
 		})
 	}
-	forEach(len(writes), m.cfg.Concurrency, func(i int) { writes[i]() })
+	m.forEach(len(writes), func(i int) { writes[i]() })
 }
 
 // putInstance stores a backend's instance record for a future leader.

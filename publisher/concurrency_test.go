@@ -33,9 +33,37 @@ func (s *stallTor) PostDescriptor(ctx context.Context, desc []byte, addr string,
 	return s.Tor.PostDescriptor(ctx, desc, addr, servers)
 }
 
+// holdCounter is a Config.Procs that counts the holds taken and not yet released.
+type holdCounter struct {
+	mu         sync.Mutex
+	out, taken int
+}
+
+func (h *holdCounter) Busy() func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.out++
+	h.taken++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.out--
+		})
+	}
+}
+
+func (h *holdCounter) counts() (out, taken int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.out, h.taken
+}
+
 // TestManagerSlowUploadDoesNotHoldOtherServices: three services on one fake tor (through the real
 // control-port client); the uploads of the first one hang. The other two are uploaded meanwhile, and
-// the first one once its uploads go through.
+// the first one once its uploads go through. While the services are worked on at once, the process
+// holds its Ps (Config.Procs), and gives them back when the work is done.
 func TestManagerSlowUploadDoesNotHoldOtherServices(t *testing.T) {
 	h := newHarness(t, 2, 8)
 	srv := torctltest.Start(t, torctltest.Options{})
@@ -62,6 +90,8 @@ func TestManagerSlowUploadDoesNotHoldOtherServices(t *testing.T) {
 		}
 		cfg.Services = append(cfg.Services, sc)
 	}
+	procs := &holdCounter{}
+	cfg.Procs = procs
 	m, err := New(cfg, stall, h.state, h.lead)
 	if err != nil {
 		t.Fatal(err)
@@ -94,11 +124,17 @@ func TestManagerSlowUploadDoesNotHoldOtherServices(t *testing.T) {
 	if n := posted()[h.master.Address()]; n != 0 {
 		t.Fatalf("%d HSPOSTs of the hanging service got through before the release", n)
 	}
+	if out, _ := procs.counts(); out == 0 {
+		t.Error("the services are worked on at once without a hold on the Ps")
+	}
 	release()
 	select {
 	case <-stepped:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the publish check did not end once the upload went through")
+	}
+	if out, taken := procs.counts(); out != 0 || taken == 0 {
+		t.Errorf("after the publish check: %d holds on the Ps still out (%d taken), want 0 out", out, taken)
 	}
 	if n := posted()[h.master.Address()]; n != 2 {
 		t.Errorf("the first service has %d HSPOSTs after the release, want 2", n)

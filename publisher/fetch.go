@@ -52,7 +52,7 @@ func (m *Manager) fetchMore(ctx context.Context, now time.Time) {
 	tp := m.cons.ClientTimePeriod()
 	ring := m.ring(tp)
 	asked := make([]int, n)
-	forEach(n, m.cfg.Concurrency, func(i int) {
+	m.forEach(n, func(i int) {
 		addr := batch[i]
 		asked[i] = m.fetchBackend(ctx, ring, tp, m.byBackend[addr][0].backend(addr), m.fetchTurn)
 	})

@@ -77,6 +77,9 @@ type Config struct {
 	// backend fetches are sent and descriptors decoded at once, and how many etcd writes are in flight
 	// at once; at least 1 (one at a time, in order). DefaultConcurrency.
 	Concurrency int
+	// Procs, when set, lends the process more Ps while work is spread over goroutines (Busy until
+	// release); an idle daemon runs on fewer (see internal/procs). Nil: the process keeps its own.
+	Procs interface{ Busy() (release func()) }
 	// Node names this obhost in records.
 	Node   string
 	Logger hclog.Logger

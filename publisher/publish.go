@@ -26,7 +26,7 @@ func (m *Manager) publishAll(ctx context.Context, now time.Time) {
 	for _, tp := range append(periods[:], m.cons.ClientTimePeriod()) {
 		m.ring(tp) // built here: the workers only read m.rings
 	}
-	forEach(len(m.services), m.cfg.Concurrency, func(i int) {
+	m.forEach(len(m.services), func(i int) {
 		m.publishService(ctx, m.services[i], periods, now)
 	})
 	if m.prunedEpoch != m.epoch {

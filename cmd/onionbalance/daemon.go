@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/obcluster/obcluster/cmd/internal/buildinfo"
+	"github.com/obcluster/obcluster/internal/procs"
 	"github.com/obcluster/obcluster/obhost"
 	"github.com/obcluster/obcluster/obhost/config"
 )
@@ -63,6 +65,13 @@ func runDaemon(ctx context.Context, args []string, e env) int {
 	dc := obhost.DefaultConfig()
 	dc.File, dc.TorControls, dc.Version = cfg, f.controlCandidates(cfg), buildinfo.Version()
 	dc.Getenv, dc.Logger = e.getenv, log
+	// Idle on one P, busy on all (internal/procs), unless $GOMAXPROCS pins the count.
+	if e.getenv("GOMAXPROCS") == "" {
+		full := runtime.GOMAXPROCS(0)
+		dc.Publisher.Procs = procs.New(full)
+		defer runtime.GOMAXPROCS(full)
+		log.Debug("GOMAXPROCS: 1 while idle, more while the publisher works", "busy", full)
+	}
 	d, err := obhost.Start(ctx, dc)
 	if err != nil {
 		log.Error("start-up failed", "error", err)
