@@ -127,16 +127,19 @@ func (e *Election) runTerm(ctx context.Context) (led bool, err error) {
 		e.revoke(ctx, grant.ID)
 	}()
 
-	// Our own keepalives, timestamped when sent, move the self-fencing
-	// deadline on; the session keeps the lease alive on its own as well
-	// (those renewals can only make the real expiry later).
+	// Our own keepalives, timestamped when sent, keep the lease alive and move the self-fencing
+	// deadline on. The session takes no keepalives of its own (see sessionClient): it ends when
+	// ours stop, because the lease is gone or ran out.
+	alive := make(chan *clientv3.LeaseKeepAliveResponse)
 	keepers.Add(1)
 	go func() {
 		defer keepers.Done()
+		defer close(alive)
 		e.keepAlive(termCtx, grant.ID, lease)
 	}()
 
-	session, err := concurrency.NewSession(e.cli, concurrency.WithLease(grant.ID), concurrency.WithContext(termCtx))
+	session, err := concurrency.NewSession(sessionClient(termCtx, e.cli, alive), concurrency.WithLease(grant.ID),
+		concurrency.WithContext(termCtx))
 	if err != nil {
 		return false, fmt.Errorf("session: %w", err)
 	}
@@ -180,10 +183,32 @@ func (e *Election) runTerm(ctx context.Context) (led bool, err error) {
 		return true, nil
 	case <-session.Done():
 		e.endLeading(t)
-		return true, fmt.Errorf("leadership (epoch %d) lost: lease %x expired or unreachable", t.fence.Epoch(), int64(grant.ID))
+		return true, fmt.Errorf("leadership (epoch %d) lost: lease %x gone, ran out or unreachable", t.fence.Epoch(), int64(grant.ID))
 	case <-lost:
 		return true, fmt.Errorf("leadership (epoch %d) lost: %w", t.fence.Epoch(), ErrNotLeader)
 	}
+}
+
+// sessionClient is cli for a concurrency.Session whose lease the election keeps alive itself: its
+// KeepAlive hands the session alive, which the election closes when its keepalives stop. With cli's
+// own KeepAlive the lease had two renewals per TTL/3, and the etcd client ran its keepalive loops
+// (woken every 500 ms and every second) for as long as it lived, idle or not. The client's context
+// ends with ctx; it must not be closed (that would close cli's watcher and lease).
+func sessionClient(ctx context.Context, cli *clientv3.Client, alive <-chan *clientv3.LeaseKeepAliveResponse) *clientv3.Client {
+	sc := clientv3.NewCtxClient(ctx, clientv3.WithZapLogger(cli.GetLogger()))
+	sc.KV, sc.Watcher = cli.KV, cli.Watcher
+	sc.Lease = ownKeepAlives{Lease: cli.Lease, alive: alive}
+	return sc
+}
+
+// ownKeepAlives is a Lease whose KeepAlive sends nothing: see sessionClient.
+type ownKeepAlives struct {
+	clientv3.Lease
+	alive <-chan *clientv3.LeaseKeepAliveResponse
+}
+
+func (l ownKeepAlives) KeepAlive(context.Context, clientv3.LeaseID) (<-chan *clientv3.LeaseKeepAliveResponse, error) {
+	return l.alive, nil
 }
 
 // keepAlive renews the lease every TTL/3 with one keepalive request at a
@@ -191,7 +216,9 @@ func (e *Election) runTerm(ctx context.Context) (led bool, err error) {
 // before that request was sent. etcd renewed the lease after it received the
 // request, so send time + TTL never lies past the lease's real expiry,
 // however late the reply arrives (a reply's receive time + TTL can). It
-// returns when ctx ends or the lease is gone.
+// returns when ctx ends, the lease is gone, no renewal was answered for a
+// TTL (the lease ran out: as far as this node can tell, it is gone) or the
+// client was closed.
 func (e *Election) keepAlive(ctx context.Context, id clientv3.LeaseID, lease *leaseClock) {
 	interval := e.cfg.TTL / 3
 	failures := 0 // in a row
@@ -213,7 +240,14 @@ func (e *Election) keepAlive(ctx context.Context, id clientv3.LeaseID, lease *le
 		case errors.Is(err, rpctypes.ErrLeaseNotFound):
 			e.log.Debug("lease keepalive: the lease is gone", "lease", fmt.Sprintf("%x", int64(id)))
 			return // the session notices too and ends the term
+		case e.cli.Ctx().Err() != nil:
+			return
 		default:
+			if sent, ttl := lease.get(); !e.clock.Now().Before(sent.Add(ttl)) {
+				e.log.Warn("lease ran out: no keepalive answered for a ttl", "lease", fmt.Sprintf("%x", int64(id)),
+					"ttl", ttl, "error", err)
+				return
+			}
 			failures++
 			// One failure is routine; the second in a row is what an operator must see before
 			// self-fencing stops the uploads.
