@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +79,25 @@ func TestSectionKeptAcrossRewrites(t *testing.T) {
 	}
 	if section(fresh, "## Scale: x") != "" {
 		t.Fatal("a section that is not there")
+	}
+}
+
+// Every one of our idle balancers gets its own ratio to the Python tool.
+func TestIdleMarkdownRatioPerBalancer(t *testing.T) {
+	w := 2 * time.Minute
+	r := &results{Idle: []idleResult{
+		{Label: "Python OnionBalance", Kind: kindPython, Window: w, CPUSeconds: 0.6, Switches: 2000, EtcdWrites: -1, OK: true},
+		{Label: "ours", Kind: kindOurs, Window: w, CPUSeconds: 0.9, Switches: 8000, EtcdWrites: 40, OK: true},
+		{Label: "ours at its defaults", Kind: kindOurs, Window: w, CPUSeconds: 0.48, Switches: 6000, EtcdWrites: 8, OK: true},
+	}}
+	md := r.idleMarkdown(false)
+	for _, want := range []string{
+		"| Measure | Python OnionBalance | ours | ours at its defaults | ours / Python | ours at its defaults / Python |\n|---|---|---|---|---|---|\n",
+		"| CPU seconds per minute | 0.300 | 0.450 | 0.240 | 1.50 | 0.80 |\n",
+		"| etcd writes per minute | — | 20.0 | 4.0 | — | — |\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("idle section lacks %q:\n%s", want, md)
+		}
 	}
 }
