@@ -239,7 +239,7 @@ func (e *Election) keepAlive(ctx context.Context, id clientv3.LeaseID, lease *le
 			return
 		case errors.Is(err, rpctypes.ErrLeaseNotFound):
 			e.log.Debug("lease keepalive: the lease is gone", "lease", fmt.Sprintf("%x", int64(id)))
-			return // the session notices too and ends the term
+			return // closing alive ends the session, and the term
 		case e.cli.Ctx().Err() != nil:
 			return
 		default:
