@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/obcluster/obcluster/cluster"
 	"github.com/obcluster/obcluster/internal/clock"
+	"github.com/obcluster/obcluster/internal/procs"
 	"github.com/obcluster/obcluster/publisher"
 	"github.com/obcluster/obcluster/publisher/hsv3"
 	"github.com/obcluster/obcluster/publisher/publishertest"
@@ -187,6 +189,14 @@ func (w *world) startNode(name string, concurrency int) *node {
 	cfg.Logger = logger(name)
 	cfg.RevisionProbeTimeout = time.Second
 	setConcurrency(&cfg, concurrency)
+	if os.Getenv("OB_SCALE_GOVERNOR") != "" {
+		// The daemon's idle P governor (internal/procs), for the whole process: outside the
+		// publisher's parallel work the fake tor and etcd get one P too, so the figures are a
+		// pessimistic bound of the daemon's. One node per process (TestScaleCycle) only.
+		full := runtime.GOMAXPROCS(0)
+		cfg.Procs = procs.New(full)
+		w.t.Cleanup(func() { runtime.GOMAXPROCS(full) })
+	}
 	for i, k := range w.masters {
 		sc := publisher.ServiceConfig{Key: k}
 		for j, b := range w.backends[i] {

@@ -2,8 +2,10 @@ package procs
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recorder stands in for runtime.GOMAXPROCS.
@@ -28,9 +30,12 @@ func (r *recorder) now() int {
 	return r.n
 }
 
-func TestGovernorHoldsNest(t *testing.T) {
+// never is an idle time no test waits for: the tests call dropIfIdle where the timer would.
+const never = time.Hour
+
+func TestGovernorHoldsNestAndDropWhenIdle(t *testing.T) {
 	r := &recorder{n: 4}
-	g := newGovernor(4, r.set)
+	g := newGovernor(4, never, r.set)
 	if r.now() != 1 {
 		t.Fatalf("a new governor left GOMAXPROCS at %d, want 1", r.now())
 	}
@@ -41,22 +46,34 @@ func TestGovernorHoldsNest(t *testing.T) {
 	b := g.Busy()
 	a()
 	a() // a second release of the same hold changes nothing
+	g.dropIfIdle()
 	if r.now() != 4 {
 		t.Fatalf("one of two holds released: GOMAXPROCS %d, want 4", r.now())
 	}
 	b()
-	if r.now() != 1 {
-		t.Fatalf("every hold released: GOMAXPROCS %d, want 1", r.now())
+	if r.now() != 4 {
+		t.Fatalf("right after the last release: GOMAXPROCS %d, want 4 until the idle time has passed", r.now())
 	}
-	// Only the changes were made: down at start, up at the first hold, down at the last release.
-	if want := []int{1, 4, 1}; len(r.log) != len(want) || r.log[0] != 1 || r.log[1] != 4 || r.log[2] != 1 {
+	// A hold taken again before the idle time passed keeps the count, without setting it again.
+	c := g.Busy()
+	g.dropIfIdle()
+	if r.now() != 4 {
+		t.Fatalf("a hold out when the idle time passed: GOMAXPROCS %d, want 4", r.now())
+	}
+	c()
+	g.dropIfIdle()
+	if r.now() != 1 {
+		t.Fatalf("idle after every hold: GOMAXPROCS %d, want 1", r.now())
+	}
+	// Only the changes were made: down at start, up at the first hold, down when idle.
+	if want := []int{1, 4, 1}; !slices.Equal(r.log, want) {
 		t.Fatalf("GOMAXPROCS set to %v, want %v", r.log, want)
 	}
 }
 
 func TestGovernorConcurrentHolds(t *testing.T) {
 	r := &recorder{n: 2}
-	g := newGovernor(2, r.set)
+	g := newGovernor(2, never, r.set)
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Add(1)
@@ -66,18 +83,23 @@ func TestGovernorConcurrentHolds(t *testing.T) {
 			if n := r.now(); n != 2 {
 				t.Errorf("inside a hold: GOMAXPROCS %d, want 2", n)
 			}
+			g.dropIfIdle() // as if the timer of an earlier release fired now
+			if n := r.now(); n != 2 {
+				t.Errorf("inside a hold, after an idle timer: GOMAXPROCS %d, want 2", n)
+			}
 			release()
 		}()
 	}
 	wg.Wait()
+	g.dropIfIdle()
 	if r.now() != 1 {
-		t.Fatalf("after every hold: GOMAXPROCS %d, want 1", r.now())
+		t.Fatalf("idle after every hold: GOMAXPROCS %d, want 1", r.now())
 	}
 }
 
 func TestGovernorOneProcOrNilChangesNothing(t *testing.T) {
 	r := &recorder{n: 1}
-	newGovernor(1, r.set).Busy()()
+	newGovernor(1, never, r.set).Busy()()
 	var nilGov *Governor
 	nilGov.Busy()()
 	if len(r.log) != 0 {
@@ -85,11 +107,11 @@ func TestGovernorOneProcOrNilChangesNothing(t *testing.T) {
 	}
 }
 
-// The real runtime setting follows the holds.
+// The real runtime setting follows the holds, and drops on its own once the idle time has passed.
 func TestGovernorSetsRuntime(t *testing.T) {
 	before := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() { runtime.GOMAXPROCS(before) })
-	g := New(3)
+	g := newGovernor(3, 20*time.Millisecond, runtime.GOMAXPROCS)
 	if n := runtime.GOMAXPROCS(0); n != 1 {
 		t.Fatalf("idle: GOMAXPROCS %d, want 1", n)
 	}
@@ -98,7 +120,11 @@ func TestGovernorSetsRuntime(t *testing.T) {
 		t.Fatalf("busy: GOMAXPROCS %d, want 3", n)
 	}
 	release()
-	if n := runtime.GOMAXPROCS(0); n != 1 {
-		t.Fatalf("released: GOMAXPROCS %d, want 1", n)
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.GOMAXPROCS(0) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after the last release: GOMAXPROCS %d, want 1", runtime.GOMAXPROCS(0))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
