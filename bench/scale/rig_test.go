@@ -193,9 +193,9 @@ func (w *world) startNode(name string, concurrency int) *node {
 		// The daemon's idle P governor (internal/procs), for the whole process: outside the
 		// publisher's parallel work the fake tor and etcd get one P too, so the figures are a
 		// pessimistic bound of the daemon's. One node per process (TestScaleCycle) only.
-		full := runtime.GOMAXPROCS(0)
-		cfg.Procs = procs.New(full)
-		w.t.Cleanup(func() { runtime.GOMAXPROCS(full) })
+		gov := procs.New(runtime.GOMAXPROCS(0))
+		cfg.Procs = gov
+		w.t.Cleanup(gov.Stop)
 	}
 	for i, k := range w.masters {
 		sc := publisher.ServiceConfig{Key: k}

@@ -68,8 +68,9 @@ func runDaemon(ctx context.Context, args []string, e env) int {
 	// Idle on one P, busy on all (internal/procs), unless $GOMAXPROCS pins the count.
 	if e.getenv("GOMAXPROCS") == "" {
 		full := runtime.GOMAXPROCS(0)
-		dc.Publisher.Procs = procs.New(full)
-		defer runtime.GOMAXPROCS(full)
+		gov := procs.New(full)
+		defer gov.Stop()
+		dc.Publisher.Procs = gov
 		log.Debug("GOMAXPROCS: 1 while idle, more while the publisher works", "busy", full)
 	}
 	d, err := obhost.Start(ctx, dc)

@@ -28,10 +28,11 @@ type Governor struct {
 	idleAfter time.Duration
 	set       func(n int) int
 
-	mu     sync.Mutex
-	busy   int         // holds not yet released
-	raised bool        // the count is full
-	drop   *time.Timer // runs dropIfIdle idleAfter after the last release
+	mu      sync.Mutex
+	busy    int         // holds not yet released
+	raised  bool        // the count is full
+	stopped bool        // Stop was called: the count stays full
+	drop    *time.Timer // runs dropIfIdle idleAfter after the last release
 }
 
 // New returns a governor that lowers GOMAXPROCS to 1 now and raises it to full while Busy holds
@@ -70,7 +71,7 @@ func (g *Governor) release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.busy--
-	if g.busy > 0 {
+	if g.busy > 0 || g.stopped {
 		return
 	}
 	if g.drop == nil {
@@ -84,8 +85,26 @@ func (g *Governor) release() {
 func (g *Governor) dropIfIdle() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.busy == 0 && g.raised {
+	if g.busy == 0 && g.raised && !g.stopped {
 		g.set(1)
 		g.raised = false
+	}
+}
+
+// Stop gives the process its full count back for good and cancels a pending drop to 1, so that no
+// timer of the governor changes the count afterwards. Call it when the daemon it served is done.
+func (g *Governor) Stop() {
+	if g == nil || g.full <= 1 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stopped = true
+	if g.drop != nil {
+		g.drop.Stop()
+	}
+	if !g.raised {
+		g.set(g.full)
+		g.raised = true
 	}
 }

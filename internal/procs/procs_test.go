@@ -128,3 +128,29 @@ func TestGovernorSetsRuntime(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// After Stop the count is full for good: neither a late idle timer nor a hold released afterwards
+// lowers it.
+func TestGovernorStopRestoresForGood(t *testing.T) {
+	r := &recorder{n: 2}
+	g := newGovernor(2, never, r.set)
+	hold := g.Busy()
+	hold()
+	g.dropIfIdle()
+	if r.now() != 1 {
+		t.Fatalf("idle before Stop: GOMAXPROCS %d, want 1", r.now())
+	}
+	g.Stop()
+	if r.now() != 2 {
+		t.Fatalf("after Stop: GOMAXPROCS %d, want 2", r.now())
+	}
+	late := g.Busy()
+	late()
+	g.dropIfIdle()
+	if r.now() != 2 {
+		t.Fatalf("a hold released and an idle timer after Stop: GOMAXPROCS %d, want 2", r.now())
+	}
+	g.Stop() // twice is fine
+	var nilGov *Governor
+	nilGov.Stop()
+}

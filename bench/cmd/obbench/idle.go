@@ -191,8 +191,8 @@ func (r *results) idleMarkdown(alone bool) string {
 	}
 	p("The balancers run at once on the same network, each on its own master (backend1..3) and management tor; "+
 		"nothing is restarted or requested. Figures are over %s, from %s after start. Ours has its embedded etcd "+
-		"(reached in-process) and health probes on (every 30 s), and runs on one P while idle (internal/procs); \"ours\" has the Python tool's `--is-testnet` timings as above (fetch and "+
-		"refresh 20 s), \"ours at its defaults\" fetches every 2 min and refreshes every hour. Context switches "+
+		"(reached in-process) and health probes on (every 30 s), and runs on one P while idle (internal/procs); "+
+		"\"ours\" has the Python tool's `--is-testnet` timings as above (fetch and refresh 20 s), \"ours at its defaults\" fetches every 2 min and refreshes every hour. Context switches "+
 		"(all threads, from /proc) count wakeups whatever else runs on the machine; CPU seconds depend on the load.\n\n",
 		first.Window, first.Settle)
 	p("| Measure |")
